@@ -1,0 +1,681 @@
+//! The journal handle, the committer thread (group commit) and the readers.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use prost::Message;
+
+use crate::error::{Error, Result, io_err};
+use crate::frame;
+use crate::hwm::HighWaterMark;
+use crate::proto::{AgentSnapshot, Record};
+use crate::records::{SNAPSHOT_TAG, kind_tag, payload_tag};
+
+/// How the journal is configured. `Options::default()` is what the agent runs with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Boot id stamped on every record (at most 255 bytes). Defaults to the kernel's
+    /// `/proc/sys/kernel/random/boot_id`; tests override it.
+    pub boot_id: String,
+    /// Live data bound in bytes (keys + frames of retained records). When an append leaves more
+    /// than this, `AppendAck::needs_snapshot` is set. Default 1 MiB.
+    pub max_live_bytes: u64,
+    /// How many records before a snapshot are kept for post-mortem when compacting (default 200).
+    /// Never more than half of `max_live_bytes` worth, so that compaction always gets under the
+    /// bound.
+    pub history_records: u64,
+    /// sled's page cache, in bytes (default 256 KiB: a router has little RAM).
+    pub cache_capacity: u64,
+    /// sled's segment size, a power of two (default 64 KiB; sled's default is 512 KiB). Values
+    /// larger than about a quarter of it are stored by sled as separate blob files.
+    pub segment_size: usize,
+    /// DANGEROUS: skip the `fdatasync` of sled's data file after each commit. Appends then
+    /// survive a process crash but not a power cut. Exists only for the chaos tests' control
+    /// experiment, which must show that losses happen without it.
+    pub unsafe_skip_fdatasync: bool,
+    /// Write the high-water mark on every commit but do not fdatasync it (saves one fdatasync per
+    /// group commit). Silent rollbacks of sled are then still detected after a process crash and
+    /// for anything older than the kernel's write-back interval, but not for the last seconds
+    /// before a power cut. Default `false`.
+    pub lazy_high_water_mark: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "unknown".to_owned());
+        Options {
+            boot_id,
+            max_live_bytes: 1 << 20,
+            history_records: 200,
+            cache_capacity: 256 << 10,
+            segment_size: 64 << 10,
+            unsafe_skip_fdatasync: false,
+            lazy_high_water_mark: false,
+        }
+    }
+}
+
+impl Options {
+    /// Default options with the given boot id.
+    pub fn with_boot_id(boot_id: impl Into<String>) -> Self {
+        Options {
+            boot_id: boot_id.into(),
+            ..Options::default()
+        }
+    }
+
+    pub(crate) fn sled_config(&self, dir: &Path) -> sled::Config {
+        sled::Config::new()
+            .path(dir)
+            .cache_capacity(self.cache_capacity)
+            .segment_size(self.segment_size)
+            .use_compression(false)
+            .mode(sled::Mode::LowSpace)
+            // The journal flushes on every commit itself; sled's timer would only add writes.
+            .flush_every_ms(None)
+    }
+}
+
+/// What a successful append tells the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendAck {
+    /// Sequence number of the first record of the batch.
+    pub first_seq: u64,
+    /// Sequence number of the last record of the batch.
+    pub last_seq: u64,
+    /// Live bytes after the commit.
+    pub live_bytes: u64,
+    /// The live data exceeds `Options::max_live_bytes`: the caller should hand in a snapshot.
+    pub needs_snapshot: bool,
+}
+
+/// One record as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRecord {
+    /// Sequence number (the sled key).
+    pub seq: u64,
+    /// Wall-clock commit time, unix milliseconds.
+    pub time_ms: u64,
+    /// Boot id of the writer.
+    pub boot_id: String,
+    /// Record type tag (oneof field number of `Record.kind`).
+    pub tag: u16,
+    /// The decoded record. `kind` is `None` for a record type this build does not know.
+    pub record: Record,
+    /// The payload exactly as stored. Fields unknown to this build are only here.
+    pub payload: Vec<u8>,
+}
+
+impl StoredRecord {
+    pub(crate) fn decode(seq: u64, value: &[u8]) -> Result<Self> {
+        let f = frame::decode(seq, value).map_err(|source| Error::Frame { seq, source })?;
+        let record = Record::decode(f.payload).map_err(|source| Error::Decode { seq, source })?;
+        Ok(StoredRecord {
+            seq,
+            time_ms: f.time_ms,
+            boot_id: f.boot_id.to_owned(),
+            tag: f.tag,
+            record,
+            payload: f.payload.to_vec(),
+        })
+    }
+}
+
+pub(crate) struct Encoded {
+    pub(crate) tag: u16,
+    pub(crate) payload: Vec<u8>,
+}
+
+enum Reply {
+    Async(tokio::sync::oneshot::Sender<Result<AppendAck>>),
+    Blocking(mpsc::SyncSender<Result<AppendAck>>),
+}
+
+impl Reply {
+    fn send(self, r: Result<AppendAck>) {
+        // A caller that gave up waiting is not an error of the journal.
+        match self {
+            Reply::Async(tx) => drop(tx.send(r)),
+            Reply::Blocking(tx) => drop(tx.send(r)),
+        }
+    }
+}
+
+struct Request {
+    records: Vec<Encoded>,
+    /// Set for a snapshot: the sequence number the caller's state was folded up to.
+    snapshot_base: Option<u64>,
+    reply: Reply,
+}
+
+pub(crate) struct Shared {
+    pub(crate) db: sled::Db,
+    pub(crate) dir: PathBuf,
+    pub(crate) options: Options,
+    pub(crate) first_seq: AtomicU64,
+    pub(crate) last_seq: AtomicU64,
+    pub(crate) live_bytes: AtomicU64,
+    pub(crate) latest_snapshot: AtomicU64,
+    poisoned: Mutex<Option<String>>,
+}
+
+/// State found by the open-time scan, handed to `Journal::start`.
+pub(crate) struct Started {
+    pub(crate) first_seq: u64,
+    pub(crate) last_seq: u64,
+    pub(crate) live_bytes: u64,
+    pub(crate) latest_snapshot: u64,
+}
+
+/// A durable, append-only, replayable record journal. See the crate docs.
+pub struct Journal {
+    shared: Arc<Shared>,
+    tx: Option<mpsc::Sender<Request>>,
+    committer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("dir", &self.shared.dir)
+            .field("last_seq", &self.last_seq())
+            .finish()
+    }
+}
+
+impl Journal {
+    pub(crate) fn start(
+        db: sled::Db,
+        dir: PathBuf,
+        options: Options,
+        hwm: HighWaterMark,
+        st: Started,
+    ) -> Result<Journal> {
+        let db_path = dir.join("db");
+        // Any descriptor of the file works for fdatasync; sled's own is private, so keep ours.
+        let db_file = File::open(&db_path).map_err(io_err(&db_path))?;
+        let mut blobs = BlobSyncer::new(dir.join("blobs"));
+        if !options.unsafe_skip_fdatasync {
+            // Blobs left by a previous run may never have been synced (crash before the ack).
+            blobs.sync_new()?;
+        }
+        let shared = Arc::new(Shared {
+            db,
+            dir,
+            options,
+            first_seq: AtomicU64::new(st.first_seq),
+            last_seq: AtomicU64::new(st.last_seq),
+            live_bytes: AtomicU64::new(st.live_bytes),
+            latest_snapshot: AtomicU64::new(st.latest_snapshot),
+            poisoned: Mutex::new(None),
+        });
+        let (tx, rx) = mpsc::channel();
+        let committer = Committer {
+            shared: shared.clone(),
+            db_file,
+            hwm,
+            blobs,
+            rx,
+        };
+        let handle = std::thread::Builder::new()
+            .name("journal-commit".into())
+            .spawn(move || committer.run())
+            .map_err(io_err("journal-commit thread"))?;
+        Ok(Journal {
+            shared,
+            tx: Some(tx),
+            committer: Some(handle),
+        })
+    }
+
+    /// Appends a batch atomically and returns once it is durable. Concurrent callers share one
+    /// sled flush and one fdatasync (group commit).
+    pub async fn append(&self, batch: Vec<Record>) -> Result<AppendAck> {
+        let records = encode_all(batch)?;
+        self.submit_async(records, None).await
+    }
+
+    /// Blocking `append`, for callers without a runtime (the CLI). Safe to call from any thread,
+    /// but it blocks the thread until the commit is durable.
+    pub fn append_blocking(&self, batch: Vec<Record>) -> Result<AppendAck> {
+        let records = encode_all(batch)?;
+        self.submit_blocking(records, None)
+    }
+
+    /// Appends payloads that are already prost-encoded `Record`s (e.g. written by a newer schema,
+    /// or imported). They are stored byte-for-byte; each must decode as a `Record` and carry one
+    /// top-level field (the record kind, possibly unknown to this build).
+    pub fn append_raw_blocking(&self, payloads: Vec<Vec<u8>>) -> Result<AppendAck> {
+        let mut records = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            Record::decode(payload.as_slice()).map_err(|e| Error::InvalidPayload(e.to_string()))?;
+            let tag = payload_tag(&payload).ok_or(Error::EmptyRecord)?;
+            let tag = u16::try_from(tag)
+                .map_err(|_| Error::InvalidPayload(format!("record tag {tag} above 65535")))?;
+            if tag == 0 {
+                return Err(Error::EmptyRecord);
+            }
+            records.push(Encoded { tag, payload });
+        }
+        self.submit_blocking(records, None)
+    }
+
+    /// Appends a snapshot of the caller's folded state and compacts: records before it are
+    /// removed except the most recent `Options::history_records` (bounded to half the live
+    /// budget). `folded_up_to` is the last sequence number the state includes; if anything was
+    /// appended after it, the snapshot is refused with `Error::SnapshotStale` and nothing changes.
+    pub async fn append_snapshot(
+        &self,
+        snapshot: AgentSnapshot,
+        folded_up_to: u64,
+    ) -> Result<AppendAck> {
+        let records = encode_all(vec![snapshot.into()])?;
+        self.submit_async(records, Some(folded_up_to)).await
+    }
+
+    /// Blocking `append_snapshot`.
+    pub fn append_snapshot_blocking(
+        &self,
+        snapshot: AgentSnapshot,
+        folded_up_to: u64,
+    ) -> Result<AppendAck> {
+        let records = encode_all(vec![snapshot.into()])?;
+        self.submit_blocking(records, Some(folded_up_to))
+    }
+
+    async fn submit_async(
+        &self,
+        records: Vec<Encoded>,
+        snapshot_base: Option<u64>,
+    ) -> Result<AppendAck> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Request {
+            records,
+            snapshot_base,
+            reply: Reply::Async(tx),
+        })?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    fn submit_blocking(
+        &self,
+        records: Vec<Encoded>,
+        snapshot_base: Option<u64>,
+    ) -> Result<AppendAck> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send(Request {
+            records,
+            snapshot_base,
+            reply: Reply::Blocking(tx),
+        })?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    fn send(&self, req: Request) -> Result<()> {
+        let tx = self.tx.as_ref().ok_or(Error::Closed)?;
+        tx.send(req).map_err(|_| Error::Closed)
+    }
+
+    /// Iterates the records from `seq` on (inclusive), in order. Every item is checked (CRC,
+    /// framing, decoding); a damaged record is yielded as an error.
+    pub fn iter_from(&self, seq: u64) -> Iter {
+        Iter {
+            inner: self.shared.db.range(frame::key(seq)..),
+        }
+    }
+
+    /// The record stored under `seq`, if any.
+    pub fn get(&self, seq: u64) -> Result<Option<StoredRecord>> {
+        match self.shared.db.get(frame::key(seq))? {
+            Some(v) => Ok(Some(StoredRecord::decode(seq, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Sequence number of the last record (0 when the journal is empty).
+    pub fn last_seq(&self) -> u64 {
+        self.shared.last_seq.load(Ordering::Acquire)
+    }
+
+    /// Sequence number of the first retained record (0 when the journal is empty).
+    pub fn first_seq(&self) -> u64 {
+        self.shared.first_seq.load(Ordering::Acquire)
+    }
+
+    /// The latest snapshot record, if any. Fold from it, then `iter_from(seq + 1)`.
+    pub fn latest_snapshot(&self) -> Result<Option<StoredRecord>> {
+        match self.shared.latest_snapshot.load(Ordering::Acquire) {
+            0 => Ok(None),
+            seq => self.get(seq),
+        }
+    }
+
+    /// Bytes of live data: keys and frames of every retained record.
+    pub fn live_bytes(&self) -> u64 {
+        self.shared.live_bytes.load(Ordering::Acquire)
+    }
+
+    /// Bytes the store occupies on disk (all files under the directory), which is larger than the
+    /// live data: sled keeps segments, a page table snapshot and free space.
+    pub fn disk_bytes(&self) -> Result<u64> {
+        dir_size(&self.shared.dir)
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Re-checks the whole store: every frame's CRC, decodability, and sequence contiguity from
+    /// the first retained record (a gap is allowed only where a `JournalRecovered` record
+    /// accounts for it exactly). Returns the number of records checked.
+    pub fn verify(&self) -> Result<u64> {
+        let scan = crate::open::scan_tree(&self.shared.db);
+        if let Some(e) = scan.iter_error {
+            return Err(Error::Verify {
+                seq: scan.last_good,
+                reason: e,
+            });
+        }
+        if let Some((seq, reason)) = scan.problems.into_iter().next() {
+            return Err(Error::Verify { seq, reason });
+        }
+        Ok(scan.records)
+    }
+
+    /// Stops the committer and closes sled, waiting for both. Dropping the journal does the same.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.committer.take() {
+            if h.join().is_err() {
+                tracing::error!("journal committer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn encode_all(batch: Vec<Record>) -> Result<Vec<Encoded>> {
+    batch
+        .into_iter()
+        .map(|r| {
+            let tag = r.kind.as_ref().map(kind_tag).ok_or(Error::EmptyRecord)?;
+            Ok(Encoded {
+                tag,
+                payload: r.encode_to_vec(),
+            })
+        })
+        .collect()
+}
+
+/// Iterator returned by `Journal::iter_from`.
+pub struct Iter {
+    inner: sled::Iter,
+}
+
+impl Iterator for Iter {
+    type Item = Result<StoredRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.inner.next()?;
+        Some(item.map_err(Error::from).and_then(|(k, v)| {
+            let seq = frame::seq_of(&k).map_err(|source| Error::Frame { seq: 0, source })?;
+            StoredRecord::decode(seq, &v)
+        }))
+    }
+}
+
+pub(crate) fn dir_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let meta = entry.metadata().map_err(io_err(entry.path()))?;
+        if meta.is_dir() {
+            total += dir_size(&entry.path())?;
+        } else {
+            total += meta.len();
+        }
+    }
+    Ok(total)
+}
+
+/// sled writes values above its blob threshold to new files under `blobs/` and never syncs them
+/// or the directory; the journal does, or a power cut could leave a record pointing to nothing.
+struct BlobSyncer {
+    dir: PathBuf,
+    synced: HashSet<std::ffi::OsString>,
+}
+
+impl BlobSyncer {
+    fn new(dir: PathBuf) -> Self {
+        BlobSyncer {
+            dir,
+            synced: HashSet::new(),
+        }
+    }
+
+    fn sync_new(&mut self) -> Result<()> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&self.dir)(e)),
+        };
+        let mut present = HashSet::new();
+        let mut created = false;
+        for entry in entries {
+            let entry = entry.map_err(io_err(&self.dir))?;
+            let name = entry.file_name();
+            if !self.synced.contains(&name) {
+                let path = entry.path();
+                File::open(&path)
+                    .and_then(|f| f.sync_all())
+                    .map_err(io_err(&path))?;
+                created = true;
+            }
+            present.insert(name);
+        }
+        if created {
+            crate::sync_dir(&self.dir)?;
+        }
+        self.synced = present;
+        Ok(())
+    }
+}
+
+struct Committer {
+    shared: Arc<Shared>,
+    db_file: File,
+    hwm: HighWaterMark,
+    blobs: BlobSyncer,
+    rx: mpsc::Receiver<Request>,
+}
+
+/// Upper bound of requests merged into one commit, so one sled batch stays reasonably small.
+const MAX_GROUP: usize = 1024;
+
+impl Committer {
+    fn run(mut self) {
+        while let Ok(first) = self.rx.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match self.rx.try_recv() {
+                    Ok(r) => group.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.commit(group);
+        }
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        match self.shared.poisoned.lock() {
+            Ok(p) => p.clone(),
+            Err(_) => Some("poison lock".into()),
+        }
+    }
+
+    fn poison(&self, why: &Error) {
+        tracing::error!(error = %why, "journal commit failed; refusing further appends");
+        if let Ok(mut p) = self.shared.poisoned.lock() {
+            *p = Some(why.to_string());
+        }
+    }
+
+    fn commit(&mut self, group: Vec<Request>) {
+        if let Some(p) = self.poisoned() {
+            for r in group {
+                r.reply.send(Err(Error::Poisoned(p.clone())));
+            }
+            return;
+        }
+        let sh = self.shared.clone();
+        let opts = &sh.options;
+        let time_ms = crate::now_ms();
+        let blob_threshold = opts.segment_size / 4 / 2;
+        let mut batch = sled::Batch::default();
+        let mut next = sh.last_seq.load(Ordering::Acquire) + 1;
+        let mut first_seq = sh.first_seq.load(Ordering::Acquire);
+        let mut live = sh.live_bytes.load(Ordering::Acquire);
+        let mut latest_snapshot = sh.latest_snapshot.load(Ordering::Acquire);
+        let mut large = false;
+        let mut accepted: Vec<(Reply, u64, u64)> = Vec::with_capacity(group.len());
+        for req in group {
+            if let Some(base) = req.snapshot_base {
+                if base != next - 1 {
+                    req.reply.send(Err(Error::SnapshotStale {
+                        based_on: base,
+                        last_seq: next - 1,
+                    }));
+                    continue;
+                }
+            }
+            let start = next;
+            for rec in &req.records {
+                let value = frame::encode(next, rec.tag, time_ms, &opts.boot_id, &rec.payload);
+                live += 8 + value.len() as u64;
+                large |= value.len() > blob_threshold;
+                if rec.tag == SNAPSHOT_TAG {
+                    latest_snapshot = next;
+                }
+                batch.insert(&frame::key(next), value);
+                next += 1;
+            }
+            if first_seq == 0 && next > start {
+                first_seq = start;
+            }
+            if req.snapshot_base.is_some() {
+                // The removals go into the same sled batch as the snapshot: either the snapshot
+                // is there and the old records are gone, or nothing happened.
+                match self.compaction(next - 1) {
+                    Ok((removed, removed_bytes, new_first)) => {
+                        for k in removed {
+                            batch.remove(&frame::key(k));
+                        }
+                        live -= removed_bytes;
+                        first_seq = new_first;
+                    }
+                    Err(e) => {
+                        self.poison(&e);
+                        req.reply.send(Err(e));
+                        for (reply, _, _) in accepted {
+                            reply.send(Err(Error::Poisoned("compaction read failed".into())));
+                        }
+                        return;
+                    }
+                }
+            }
+            accepted.push((req.reply, start, next - 1));
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        let last = next - 1;
+        match self.write(batch, large, last) {
+            Ok(()) => {
+                sh.first_seq.store(first_seq, Ordering::Release);
+                sh.live_bytes.store(live, Ordering::Release);
+                sh.latest_snapshot.store(latest_snapshot, Ordering::Release);
+                sh.last_seq.store(last, Ordering::Release);
+                let needs_snapshot = live > opts.max_live_bytes;
+                for (reply, first, last) in accepted {
+                    reply.send(Ok(AppendAck {
+                        first_seq: first,
+                        last_seq: last,
+                        live_bytes: live,
+                        needs_snapshot,
+                    }));
+                }
+            }
+            Err(e) => {
+                self.poison(&e);
+                let msg = e.to_string();
+                for (reply, _, _) in accepted {
+                    reply.send(Err(Error::Poisoned(msg.clone())));
+                }
+            }
+        }
+    }
+
+    /// Which records before the snapshot at `snap_seq` to remove: all but the most recent
+    /// `history_records`, keeping at most half the live budget of them.
+    fn compaction(&self, snap_seq: u64) -> Result<(Vec<u64>, u64, u64)> {
+        let opts = &self.shared.options;
+        let budget = opts.max_live_bytes / 2;
+        let mut kept = 0u64;
+        let mut kept_bytes = 0u64;
+        let mut new_first = snap_seq;
+        let mut removed = Vec::new();
+        let mut removed_bytes = 0;
+        for item in self.shared.db.range(..frame::key(snap_seq)).rev() {
+            let (k, v) = item?;
+            let seq = frame::seq_of(&k).map_err(|source| Error::Frame { seq: 0, source })?;
+            let size = (k.len() + v.len()) as u64;
+            if removed.is_empty() && kept < opts.history_records && kept_bytes + size <= budget {
+                kept += 1;
+                kept_bytes += size;
+                new_first = seq;
+            } else {
+                removed.push(seq);
+                removed_bytes += size;
+            }
+        }
+        Ok((removed, removed_bytes, new_first))
+    }
+
+    fn write(&mut self, batch: sled::Batch, large: bool, last: u64) -> Result<()> {
+        let opts = &self.shared.options;
+        self.shared.db.apply_batch(batch)?;
+        self.shared.db.flush()?;
+        if !opts.unsafe_skip_fdatasync {
+            // Measured on sled 0.34.7 / Linux: `Db::flush` only calls sync_file_range(2), which
+            // starts and waits for write-back but neither commits file metadata nor flushes the
+            // device's volatile cache. That survives a process crash, not a power cut, so the
+            // journal fdatasyncs the data file itself before it acknowledges anything.
+            self.db_file
+                .sync_data()
+                .map_err(io_err(self.shared.dir.join("db")))?;
+            if large {
+                self.blobs.sync_new()?;
+            }
+        }
+        // The mark is written only after the data is durable, so it never claims more than what
+        // is on disk.
+        self.hwm.store(last, !opts.lazy_high_water_mark)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! A durable, append-only, replayable record journal on sled.
+//!
+//! The journal is the agent's single source of truth: the agent's state is a fold over it. This
+//! crate knows records, not CWMP. Every record is a protobuf `Record` (see `proto/journal.proto`,
+//! compiled at build time by prost-build fed by protox) whose oneof says what happened.
+//!
+//! # Framing
+//!
+//! Each record is one sled entry. The key is the record's sequence number as a `u64`
+//! big-endian (so sled's byte order is numeric order); sequence numbers start at 1 and are never
+//! reused. The value is a frame (all integers big-endian):
+//!
+//! ```text
+//! offset  size  field
+//! 0       1     version = 1
+//! 1       2     tag: the oneof field number of Record.kind (the record type)
+//! 3       8     time: wall clock at commit, unix milliseconds
+//! 11      1     n = length of the boot id
+//! 12      n     boot id (UTF-8), the kernel boot id of the writer
+//! 12+n    4     m = payload length
+//! 16+n    m     payload: the prost encoding of Record, exactly as appended
+//! 16+n+m  4     CRC32C over key (8 bytes) ‖ bytes 0..16+n+m of the value
+//! ```
+//!
+//! The checksum is verified before anything else in the frame is trusted; it covers the key so
+//! a value that appears under another key is caught as well. A new layout gets a new version
+//! byte.
+//!
+//! # Durability
+//!
+//! [`Journal::append`] returns only when the records are durable. sled 0.34.7's `Db::flush()`
+//! only calls `sync_file_range(2)` (measured with strace), which survives a process crash but not
+//! a power cut; so after every flush the journal calls `fdatasync` on sled's data file (`<dir>/db`,
+//! through a descriptor it keeps open), fsyncs sled's blob files when it writes values large
+//! enough to become blobs, and fsyncs directories when files are created (the store directory and
+//! its parent when created, the directory after sled created its files). The extra fdatasync can
+//! only be turned off through [`Options::unsafe_skip_fdatasync`], which exists for a chaos-test
+//! control experiment.
+//!
+//! # Group commit
+//!
+//! One committer thread owns writing. Appenders (async [`Journal::append`] or
+//! [`Journal::append_blocking`]) queue their batch and wait; the committer takes everything queued,
+//! assigns sequence numbers, writes it all in one sled `Batch` (`apply_batch` is atomic, so a
+//! caller's batch is all there or not at all after a crash), flushes, fdatasyncs, updates the
+//! high-water mark and acknowledges every waiter. Concurrent appenders thus share one flush and one
+//! fdatasync. After a failed write or sync the journal refuses further appends
+//! ([`Error::Poisoned`]): after a failed fsync, retrying could acknowledge data the kernel dropped.
+//!
+//! # High-water mark
+//!
+//! sled recovers from a damaged log by replaying up to the first bad entry — i.e. it can come back
+//! silently with an earlier state, dropping acknowledged records. To tell that apart from a
+//! healthy store, each group commit writes the last acknowledged sequence number to a small file
+//! (`journal.hwm`, two checksummed slots) after the data is durable, and fdatasyncs it. That costs
+//! one extra fdatasync and one 4 KiB block write per group commit (see BENCHMARKS); the cheaper
+//! [`Options::lazy_high_water_mark`] skips the fdatasync and still catches rollbacks after process
+//! crashes and for anything older than the kernel's write-back delay. On open, a store whose last
+//! intact record is below the mark has lost acknowledged records, and that is reported as loss.
+//!
+//! # Snapshots and compaction
+//!
+//! The caller folds the journal into its state and hands in a snapshot
+//! ([`Journal::append_snapshot`], which names the last sequence number the state includes, so a
+//! snapshot that missed a concurrent append is refused). In the same sled batch the journal appends
+//! it and removes the records before it except the most recent [`Options::history_records`]
+//! (default 200, and at most half of the live budget) kept for post-mortem. Readers fold from
+//! [`Journal::latest_snapshot`] and then [`Journal::iter_from`]`(snapshot_seq + 1)`. Live data
+//! (keys + frames of retained records, [`Journal::live_bytes`]) is kept under
+//! [`Options::max_live_bytes`] (default 1 MiB): when an append leaves more,
+//! [`AppendAck::needs_snapshot`] tells the caller to snapshot. sled's files are larger than the
+//! live data (segments, page-table snapshots, free space); sled is configured for small flash: a
+//! 256 KiB cache, 64 KiB segments, no compression, `LowSpace` mode, and no periodic flush thread
+//! (the journal flushes on every commit).
+//!
+//! # Verification and recovery
+//!
+//! [`Journal::open`] scans the whole store: every frame's checksum, decodability and sequence
+//! contiguity from the first retained record (a gap is allowed only right before a
+//! `JournalRecovered` record that names exactly that range). It never panics on a damaged store
+//! (sled's panics are caught) and never resets one silently. The [`OpenReport`] says what happened:
+//!
+//! * [`OpenOutcome::Created`] / [`OpenOutcome::Clean`].
+//! * [`OpenOutcome::TailTruncated`]: damaged records after the last good one, none of them
+//!   acknowledged (all above the high-water mark), were removed and logged with `tracing::warn!`.
+//! * [`OpenOutcome::Recovered`]: anything else — damage before the tail or to acknowledged
+//!   records, sled refusing to open the store, sled panicking, or the store ending below the
+//!   high-water mark. A new store is built in `<dir>.recovering`, then the damaged directory is
+//!   renamed to `<dir>.damaged-<unix seconds>` (`-<n>` appended if taken) and the new one renamed
+//!   to `<dir>` (a crash between the two renames is finished by the next `open`). The new store is
+//!   seeded byte-for-byte with the latest intact
+//!   snapshot and the contiguous intact records after it (or, with no snapshot, the intact run from
+//!   sequence 1), and a `JournalRecovered` record is appended naming the reason, where the damaged
+//!   store went, the lost sequence range and the snapshot used. Its sequence number is above every
+//!   number ever acknowledged, so numbers are never reused.
+//!
+//! Environmental errors (permission denied, disk full, the store locked by another process) are
+//! returned as errors and never trigger recovery.
+//!
+//! # Export
+//!
+//! [`export_json`] renders a record as one stable JSON object (seq, RFC 3339 UTC time, boot id,
+//! type name and the record's fields, enums by name), and [`summary`] as one human line; both mask
+//! secrets as `"***"`.
+
+#![warn(missing_docs)]
+
+mod error;
+mod export;
+pub mod frame;
+mod hwm;
+mod journal;
+mod open;
+mod records;
+
+/// The generated record types of `proto/journal.proto`.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/tr069.journal.v1.rs"));
+}
+
+pub use error::{Error, FrameError, Result};
+pub use export::{export_json, is_secret_name, rfc3339_utc, summary};
+pub use journal::{AppendAck, Iter, Journal, Options, StoredRecord};
+pub use open::{OpenOutcome, OpenReport};
+pub use proto::Record;
+pub use records::{JOURNAL_RECOVERED_TAG, SNAPSHOT_TAG, payload_tag, type_name};
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// fsync of a directory: makes the creation, removal or rename of its entries durable.
+pub(crate) fn sync_dir(dir: &std::path::Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(error::io_err(dir))
+}

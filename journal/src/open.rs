@@ -1,0 +1,605 @@
+//! Opening a store: the verification scan, torn-tail truncation and recovery into a new store.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use crate::error::{Error, Result, io_err};
+use crate::frame;
+use crate::hwm::{HighWaterMark, Mark};
+use crate::journal::{Journal, Options, Started};
+use crate::proto::{JournalRecovered, Record, record::Kind};
+use crate::records::{JOURNAL_RECOVERED_TAG, SNAPSHOT_TAG, kind_tag};
+
+/// What `Journal::open` found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenOutcome {
+    /// The directory held no store; a new, empty one was created.
+    Created,
+    /// The store verified completely.
+    Clean,
+    /// Records after the last good one were damaged and none of them had been acknowledged
+    /// (all above the high-water mark): they were removed.
+    TailTruncated {
+        /// Sequence numbers removed.
+        removed: Vec<u64>,
+    },
+    /// The store was damaged beyond its tail, could not be opened, or had silently lost
+    /// acknowledged records. It was moved aside and a new store was seeded from what could be
+    /// read; a `JournalRecovered` record at `recovered_seq` says what was lost.
+    Recovered {
+        /// A human sentence.
+        reason: String,
+        /// Where the damaged store now is.
+        moved_aside_to: PathBuf,
+        /// First lost sequence number (inclusive).
+        lost_from_seq: u64,
+        /// Last lost sequence number (inclusive); below `lost_from_seq` when none were lost.
+        lost_to_seq: u64,
+        /// The snapshot the new store was seeded from (0: none could be read).
+        seeded_from_snapshot_seq: u64,
+        /// Sequence number of the `JournalRecovered` record.
+        recovered_seq: u64,
+    },
+}
+
+/// The report `Journal::open` returns beside the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// What happened.
+    pub outcome: OpenOutcome,
+    /// Number of records in the store after opening.
+    pub records: u64,
+    /// First retained sequence number (0 when empty).
+    pub first_seq: u64,
+    /// Last sequence number (0 when empty).
+    pub last_seq: u64,
+    /// The high-water mark read from disk, if it could be read.
+    pub high_water_mark: Option<u64>,
+    /// Things worth a log line that did not change the outcome.
+    pub notes: Vec<String>,
+}
+
+/// Result of scanning a sled tree record by record.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub(crate) records: u64,
+    pub(crate) first_seq: u64,
+    /// Last record of the good, contiguous prefix (0 if none).
+    pub(crate) last_good: u64,
+    pub(crate) live_bytes: u64,
+    /// Latest snapshot within the good prefix.
+    pub(crate) latest_snapshot: u64,
+    /// Problems found: (seq, reason). The first one ends the good prefix.
+    pub(crate) problems: Vec<(u64, String)>,
+    /// Keys after the good prefix.
+    pub(crate) after_prefix: Vec<u64>,
+    /// Whether any record after the prefix is itself intact (so the damage is not a tail).
+    pub(crate) intact_after_prefix: bool,
+    pub(crate) max_key: u64,
+    pub(crate) iter_error: Option<String>,
+}
+
+/// Checks every record of `tree` in key order.
+pub(crate) fn scan_tree(tree: &sled::Tree) -> Scan {
+    let mut s = Scan::default();
+    let mut prev: Option<u64> = None;
+    for item in tree.iter() {
+        let (k, v) = match item {
+            Ok(kv) => kv,
+            Err(e) => {
+                s.iter_error = Some(format!("sled failed while reading the store: {e}"));
+                break;
+            }
+        };
+        let seq = match frame::seq_of(&k) {
+            Ok(seq) => seq,
+            Err(e) => {
+                s.iter_error = Some(format!("a key is not a sequence number: {e}"));
+                break;
+            }
+        };
+        s.records += 1;
+        s.max_key = s.max_key.max(seq);
+        if s.first_seq == 0 {
+            s.first_seq = seq;
+        }
+        let checked = check_value(seq, &v).and_then(|rec| match prev {
+            Some(p) if seq != p + 1 && !accounts_for_gap(&rec, p, seq) => {
+                Err(format!("gap: record {seq} follows {p}"))
+            }
+            _ => Ok(rec),
+        });
+        let in_prefix = s.problems.is_empty();
+        match checked {
+            Ok(rec) if in_prefix => {
+                s.last_good = seq;
+                s.live_bytes += (k.len() + v.len()) as u64;
+                if matches!(rec.kind, Some(Kind::Snapshot(_))) {
+                    s.latest_snapshot = seq;
+                }
+            }
+            Ok(_) => {
+                s.after_prefix.push(seq);
+                s.intact_after_prefix = true;
+            }
+            Err(reason) => {
+                s.after_prefix.push(seq);
+                s.problems.push((seq, reason));
+            }
+        }
+        prev = Some(seq);
+    }
+    s
+}
+
+fn check_value(seq: u64, v: &[u8]) -> Result<Record, String> {
+    let f = frame::decode(seq, v).map_err(|e| format!("record {seq}: {e}"))?;
+    Record::decode(f.payload).map_err(|e| format!("record {seq} does not decode: {e}"))
+}
+
+/// A gap between `prev` and `seq` is legitimate only where recovery wrote a `JournalRecovered`
+/// record that names exactly the lost range.
+fn accounts_for_gap(rec: &Record, prev: u64, seq: u64) -> bool {
+    match &rec.kind {
+        Some(Kind::JournalRecovered(r)) => r.lost_from_seq == prev + 1 && r.lost_to_seq + 1 == seq,
+        _ => false,
+    }
+}
+
+enum Verdict {
+    Healthy(sled::Db, Scan),
+    Damaged {
+        reason: String,
+        db: Option<sled::Db>,
+        max_key: u64,
+    },
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
+}
+
+/// Errors that say something about the environment, not the store: recovering from them by
+/// moving the store aside would destroy a healthy store.
+fn is_environmental(e: &sled::Error) -> bool {
+    use std::io::ErrorKind::*;
+    match e {
+        sled::Error::Io(io) => {
+            matches!(
+                io.kind(),
+                PermissionDenied
+                    | WouldBlock
+                    | OutOfMemory
+                    | StorageFull
+                    | QuotaExceeded
+                    | ResourceBusy
+                    | ReadOnlyFilesystem
+                    | Interrupted
+                    | NotFound
+            ) || io.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
+}
+
+/// Opens sled, waiting out its own lock for a moment. The journal's `flock` on the mark is already
+/// held, so no other journal can own the store; a busy sled lock can only come from sled threads of
+/// a `Db` this process just dropped, which release it shortly after.
+fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    let mut waited = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && waited < 5000 =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                waited += 10;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_and_scan(dir: &Path, options: &Options) -> Result<Verdict> {
+    let config = options.sled_config(dir);
+    let db = match catch_unwind(AssertUnwindSafe(|| open_sled(&config))) {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) if is_environmental(&e) => return Err(Error::Sled(e)),
+        Ok(Err(e)) => {
+            return Ok(Verdict::Damaged {
+                reason: format!("sled could not open the store: {e}"),
+                db: None,
+                max_key: 0,
+            });
+        }
+        Err(p) => {
+            return Ok(Verdict::Damaged {
+                reason: format!("sled panicked opening the store: {}", panic_message(p)),
+                db: None,
+                max_key: 0,
+            });
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(|| scan_tree(&db))) {
+        Ok(scan) => Ok(Verdict::Healthy(db, scan)),
+        Err(p) => Ok(Verdict::Damaged {
+            reason: format!("sled panicked reading the store: {}", panic_message(p)),
+            db: Some(db),
+            max_key: 0,
+        }),
+    }
+}
+
+impl Journal {
+    /// Opens (or creates) the journal in `dir` and verifies it. Never panics on a damaged store
+    /// and never resets one silently: see `OpenOutcome` and the crate docs on recovery.
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(Journal, OpenReport)> {
+        let dir = dir.as_ref().to_path_buf();
+        if options.boot_id.len() > 255 {
+            return Err(Error::BootIdTooLong {
+                len: options.boot_id.len(),
+            });
+        }
+        let mut notes = Vec::new();
+        let building = sibling(&dir, "recovering");
+        if !dir.exists() && building.join("journal.hwm").exists() {
+            // A crash between the two renames of a recovery: finish it.
+            std::fs::rename(&building, &dir).map_err(io_err(&building))?;
+            sync_parent(&dir)?;
+            notes.push(format!(
+                "finished an interrupted recovery from {}",
+                building.display()
+            ));
+        }
+        let created = create_dir_durably(&dir)? || !dir.join("db").exists();
+        let (hwm, mark) = HighWaterMark::open(&dir)?;
+        let mark_value = match mark {
+            Mark::Value(v) => Some(v),
+            Mark::Missing if created => Some(0),
+            Mark::Missing => {
+                notes.push("high-water mark file was missing; loss detection starts now".into());
+                None
+            }
+            Mark::Unreadable => {
+                notes.push("high-water mark unreadable; loss detection starts now".into());
+                None
+            }
+        };
+        for n in &notes {
+            tracing::warn!(dir = %dir.display(), "{n}");
+        }
+        let hw = mark_value.unwrap_or(0);
+        let (db, scan) = match open_and_scan(&dir, &options)? {
+            Verdict::Healthy(db, scan) => (db, scan),
+            Verdict::Damaged {
+                reason,
+                db,
+                max_key,
+            } => {
+                return recover(&dir, &options, hwm, hw, reason, db, max_key, notes);
+            }
+        };
+        if let Some(reason) = scan.iter_error.clone() {
+            return recover(
+                &dir,
+                &options,
+                hwm,
+                hw,
+                reason,
+                Some(db),
+                scan.max_key,
+                notes,
+            );
+        }
+        let problems_only_in_unacknowledged_tail = !scan.problems.is_empty()
+            && !scan.intact_after_prefix
+            && scan.last_good >= hw
+            && scan.after_prefix.iter().all(|&s| s > hw);
+        let outcome = if scan.problems.is_empty() {
+            if scan.last_good < hw {
+                let reason = format!(
+                    "acknowledged records {}..={} are missing: the store ends at {} (sled recovered \
+                     silently to an earlier state)",
+                    scan.last_good + 1,
+                    hw,
+                    scan.last_good
+                );
+                return recover(
+                    &dir,
+                    &options,
+                    hwm,
+                    hw,
+                    reason,
+                    Some(db),
+                    scan.max_key,
+                    notes,
+                );
+            }
+            if created {
+                OpenOutcome::Created
+            } else {
+                OpenOutcome::Clean
+            }
+        } else if problems_only_in_unacknowledged_tail {
+            let removed = scan.after_prefix.clone();
+            tracing::warn!(
+                dir = %dir.display(),
+                first_problem = %scan.problems[0].1,
+                removed = ?removed,
+                "journal: truncating a torn tail of unacknowledged records"
+            );
+            let mut batch = sled::Batch::default();
+            for s in &removed {
+                batch.remove(&frame::key(*s));
+            }
+            db.apply_batch(batch)?;
+            db.flush()?;
+            sync_db_file(&dir)?;
+            OpenOutcome::TailTruncated { removed }
+        } else {
+            let (seq, problem) = scan.problems[0].clone();
+            let reason = format!("damaged record at {seq}: {problem}");
+            return recover(
+                &dir,
+                &options,
+                hwm,
+                hw,
+                reason,
+                Some(db),
+                scan.max_key,
+                notes,
+            );
+        };
+        let records = scan.records - scan.after_prefix.len() as u64;
+        let first_seq = if records == 0 { 0 } else { scan.first_seq };
+        let report = OpenReport {
+            outcome,
+            records,
+            first_seq,
+            last_seq: scan.last_good,
+            high_water_mark: mark_value,
+            notes,
+        };
+        if created {
+            // sled created files (db, conf, blobs/); their directory entries must survive a
+            // power cut, and sled does not sync `conf` itself.
+            sync_file(&dir.join("conf"))?;
+            crate::sync_dir(&dir)?;
+        }
+        let started = Started {
+            first_seq,
+            last_seq: scan.last_good,
+            live_bytes: scan.live_bytes,
+            latest_snapshot: scan.latest_snapshot,
+        };
+        let journal = Journal::start(db, dir, options, hwm, started)?;
+        Ok((journal, report))
+    }
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(path))
+}
+
+fn sync_db_file(dir: &Path) -> Result<()> {
+    let path = dir.join("db");
+    std::fs::File::open(&path)
+        .and_then(|f| f.sync_data())
+        .map_err(io_err(&path))
+}
+
+/// Creates `dir` if missing and makes its entry durable (fsync of the parent). Returns whether
+/// it was created.
+fn create_dir_durably(dir: &Path) -> Result<bool> {
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    if let Some(parent) = dir.parent() {
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        crate::sync_dir(parent)?;
+    }
+    Ok(true)
+}
+
+/// One intact record read back from a damaged store.
+struct Salvaged {
+    value: Vec<u8>,
+    tag: u16,
+}
+
+fn salvage(db: &sled::Db) -> (BTreeMap<u64, Salvaged>, u64) {
+    let mut out = BTreeMap::new();
+    let mut max_key = 0;
+    for item in db.iter() {
+        // After a read error sled's iterator cannot be trusted to continue.
+        let Ok((k, v)) = item else { break };
+        let Ok(seq) = frame::seq_of(&k) else { continue };
+        max_key = max_key.max(seq);
+        if let Ok(f) = frame::decode(seq, &v) {
+            if Record::decode(f.payload).is_ok() {
+                out.insert(
+                    seq,
+                    Salvaged {
+                        value: v.to_vec(),
+                        tag: f.tag,
+                    },
+                );
+            }
+        }
+    }
+    (out, max_key)
+}
+
+/// Moves the damaged store aside and builds a new one from what can still be trusted.
+#[allow(clippy::too_many_arguments)]
+fn recover(
+    dir: &Path,
+    options: &Options,
+    hwm: HighWaterMark,
+    hw: u64,
+    reason: String,
+    db: Option<sled::Db>,
+    scan_max_key: u64,
+    mut notes: Vec<String>,
+) -> Result<(Journal, OpenReport)> {
+    tracing::warn!(dir = %dir.display(), %reason, "journal damaged; recovering into a new store");
+    let (salvaged, salvage_max) = match db {
+        Some(db) => {
+            let r = catch_unwind(AssertUnwindSafe(|| salvage(&db))).unwrap_or_else(|p| {
+                notes.push(format!(
+                    "sled panicked while salvaging: {}",
+                    panic_message(p)
+                ));
+                (BTreeMap::new(), 0)
+            });
+            // sled must be closed (its threads joined, its lock released) before the move.
+            drop(db);
+            r
+        }
+        None => (BTreeMap::new(), 0),
+    };
+    // Seed: the latest intact snapshot and the contiguous intact records after it; without a
+    // snapshot, a contiguous run from the store's beginning (seq 1, or a previous recovery).
+    let base = salvaged
+        .iter()
+        .rev()
+        .find(|(_, s)| s.tag == SNAPSHOT_TAG)
+        .map(|(seq, _)| *seq)
+        .or_else(|| {
+            salvaged
+                .iter()
+                .next()
+                .and_then(|(seq, s)| (*seq == 1 || s.tag == JOURNAL_RECOVERED_TAG).then_some(*seq))
+        });
+    let mut seed: Vec<(u64, &Salvaged)> = Vec::new();
+    if let Some(base) = base {
+        seed = (base..)
+            .zip(salvaged.range(base..))
+            .take_while(|(expect, (seq, _))| expect == *seq)
+            .map(|(_, (seq, s))| (*seq, s))
+            .collect();
+    }
+    let seeded_from_snapshot_seq = seed
+        .first()
+        .filter(|(_, s)| s.tag == SNAPSHOT_TAG)
+        .map_or(0, |(seq, _)| *seq);
+    let seed_end = seed.last().map_or(0, |(seq, _)| *seq);
+    let highest_known = hw.max(salvage_max).max(scan_max_key).max(seed_end);
+    let recovered_seq = highest_known + 1;
+    let lost_from_seq = seed_end + 1;
+    let lost_to_seq = recovered_seq - 1;
+
+    // The new store is built complete in `<dir>.recovering`, then swapped in with two renames,
+    // so a crash during recovery never leaves a half-built store where the journal is expected:
+    // before the first rename the damaged store is still in place (and is recovered again);
+    // between the renames `open` finds only `<dir>.recovering` and finishes the swap.
+    let building = sibling(dir, "recovering");
+    if building.exists() {
+        std::fs::remove_dir_all(&building).map_err(io_err(&building))?;
+    }
+    let moved_aside_to = aside_name(dir);
+    let record = Record {
+        kind: Some(Kind::JournalRecovered(JournalRecovered {
+            reason: reason.clone(),
+            moved_aside_to: moved_aside_to.display().to_string(),
+            lost_from_seq,
+            lost_to_seq,
+            seeded_from_snapshot_seq,
+        })),
+    };
+    let tag = record.kind.as_ref().map_or(JOURNAL_RECOVERED_TAG, kind_tag);
+    let value = frame::encode(
+        recovered_seq,
+        tag,
+        crate::now_ms(),
+        &options.boot_id,
+        &record.encode_to_vec(),
+    );
+    {
+        create_dir_durably(&building)?;
+        let (mut new_hwm, _) = HighWaterMark::open(&building)?;
+        let db = open_sled(&options.sled_config(&building))?;
+        let mut batch = sled::Batch::default();
+        // Frames are copied byte-for-byte: payload fields unknown to this build survive.
+        for (seq, s) in &seed {
+            batch.insert(&frame::key(*seq), s.value.as_slice());
+        }
+        batch.insert(&frame::key(recovered_seq), value);
+        db.apply_batch(batch)?;
+        db.flush()?;
+        sync_db_file(&building)?;
+        sync_file(&building.join("conf"))?;
+        crate::sync_dir(&building)?;
+        new_hwm.store(recovered_seq, true)?;
+    }
+    drop(hwm);
+    std::fs::rename(dir, &moved_aside_to).map_err(io_err(dir))?;
+    std::fs::rename(&building, dir).map_err(io_err(&building))?;
+    sync_parent(dir)?;
+    let (journal, report) = Journal::open(dir, options.clone())?;
+    if report.outcome != OpenOutcome::Clean {
+        return Err(Error::Recovery(format!(
+            "the rebuilt store did not verify cleanly: {:?}",
+            report.outcome
+        )));
+    }
+    notes.extend(report.notes);
+    let outcome = OpenOutcome::Recovered {
+        reason,
+        moved_aside_to,
+        lost_from_seq,
+        lost_to_seq,
+        seeded_from_snapshot_seq,
+        recovered_seq,
+    };
+    tracing::warn!(?outcome, "journal recovered");
+    Ok((
+        journal,
+        OpenReport {
+            outcome,
+            high_water_mark: Some(hw),
+            notes,
+            ..report
+        },
+    ))
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "journal".into());
+    dir.with_file_name(format!("{name}.{suffix}"))
+}
+
+/// `<dir>.damaged-<unix seconds>`, with `-<n>` appended if that exists.
+fn aside_name(dir: &Path) -> PathBuf {
+    let base = sibling(dir, &format!("damaged-{}", crate::now_ms() / 1000));
+    let mut target = base.clone();
+    let mut n = 1;
+    while target.exists() {
+        target = PathBuf::from(format!("{}-{n}", base.display()));
+        n += 1;
+    }
+    target
+}
+
+fn sync_parent(dir: &Path) -> Result<()> {
+    match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => crate::sync_dir(p),
+        _ => crate::sync_dir(Path::new(".")),
+    }
+}

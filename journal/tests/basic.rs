@@ -1,0 +1,615 @@
+//! Unit-level behaviour of the journal through its public API: framing on disk, reopen,
+//! iteration, group commit, snapshots and the compaction bound, schema evolution, torn tails and
+//! recovery from deterministic damage.
+
+use std::path::Path;
+
+use journal::proto::*;
+use journal::{Journal, OpenOutcome, Options, Record, StoredRecord};
+use prost::Message;
+
+fn opts() -> Options {
+    Options::with_boot_id("boot-A")
+}
+
+fn event(i: u64) -> Record {
+    EventRaised {
+        code: "4 VALUE CHANGE".into(),
+        command_key: format!("k{i}"),
+    }
+    .into()
+}
+
+fn all(j: &Journal) -> Vec<StoredRecord> {
+    j.iter_from(0).collect::<Result<Vec<_>, _>>().unwrap()
+}
+
+/// Opens sled exactly as the journal does, to tamper with the store behind its back.
+fn raw_sled(dir: &Path) -> sled::Db {
+    sled::Config::new()
+        .path(dir)
+        .segment_size(64 << 10)
+        .flush_every_ms(None)
+        .open()
+        .unwrap()
+}
+
+#[test]
+fn append_reopen_and_iterate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(report.outcome, OpenOutcome::Created);
+    assert_eq!(j.last_seq(), 0);
+    let a = j
+        .append_blocking(vec![event(1), event(2), event(3)])
+        .unwrap();
+    assert_eq!((a.first_seq, a.last_seq), (1, 3));
+    let b = j.append_blocking(vec![event(4)]).unwrap();
+    assert_eq!((b.first_seq, b.last_seq), (4, 4));
+    let before = all(&j);
+    drop(j);
+
+    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(report.outcome, OpenOutcome::Clean);
+    assert_eq!(
+        (report.first_seq, report.last_seq, report.records),
+        (1, 4, 4)
+    );
+    assert_eq!(report.high_water_mark, Some(4));
+    let after = all(&j);
+    assert_eq!(before, after);
+    for (i, r) in after.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 1);
+        assert_eq!(r.boot_id, "boot-A");
+        assert_eq!(r.tag, 1);
+        assert_eq!(r.record, event(i as u64 + 1));
+        assert_eq!(r.payload, event(i as u64 + 1).encode_to_vec());
+    }
+    // One batch shares one commit time.
+    assert_eq!(after[0].time_ms, after[2].time_ms);
+    assert_eq!(
+        j.iter_from(3).map(|r| r.unwrap().seq).collect::<Vec<_>>(),
+        vec![3, 4]
+    );
+    assert_eq!(j.verify().unwrap(), 4);
+    assert!(j.append_blocking(vec![Record { kind: None }]).is_err());
+}
+
+#[test]
+fn stored_value_is_the_documented_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (j, _) = Journal::open(&dir, opts()).unwrap();
+    j.append_blocking(vec![FactoryResetDone {}.into()]).unwrap();
+    let stored = j.get(1).unwrap().unwrap();
+    drop(j);
+    let db = raw_sled(&dir);
+    let v = db.get(1u64.to_be_bytes()).unwrap().unwrap();
+    assert_eq!(v[0], 1, "version byte");
+    assert_eq!(
+        &v[1..3],
+        &15u16.to_be_bytes(),
+        "tag = oneof number of FactoryResetDone"
+    );
+    assert_eq!(&v[3..11], &stored.time_ms.to_be_bytes());
+    assert_eq!(v[11], 6);
+    assert_eq!(&v[12..18], b"boot-A");
+    assert_eq!(&v[18..22], &2u32.to_be_bytes());
+    assert_eq!(&v[22..24], &[0x7a, 0x00], "payload: field 15, length 0");
+    let mut covered = 1u64.to_be_bytes().to_vec();
+    covered.extend_from_slice(&v[..24]);
+    assert_eq!(&v[24..], &crc32c::crc32c(&covered).to_be_bytes());
+}
+
+#[test]
+fn concurrent_appenders_share_commits_and_get_contiguous_sequence_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, _) = Journal::open(tmp.path().join("j"), opts()).unwrap();
+    let j = std::sync::Arc::new(j);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .build()
+        .unwrap();
+    let acks = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for t in 0..16u64 {
+            let j = j.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut acks = Vec::new();
+                for i in 0..25u64 {
+                    let batch = vec![event(t * 1000 + i), event(t * 1000 + i)];
+                    acks.push((t * 1000 + i, j.append(batch).await.unwrap()));
+                }
+                acks
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    let mut seqs: Vec<u64> = acks
+        .iter()
+        .flat_map(|(_, a)| [a.first_seq, a.last_seq])
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=800).collect::<Vec<_>>());
+    for (key, ack) in &acks {
+        assert_eq!(ack.last_seq, ack.first_seq + 1, "a batch is contiguous");
+        let r = j.get(ack.first_seq).unwrap().unwrap();
+        assert_eq!(r.record, event(*key));
+    }
+    assert_eq!(j.verify().unwrap(), 800);
+}
+
+#[test]
+fn snapshot_compacts_and_keeps_recent_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (j, _) = Journal::open(
+        &dir,
+        Options {
+            history_records: 10,
+            ..opts()
+        },
+    )
+    .unwrap();
+    for i in 0..50 {
+        j.append_blocking(vec![event(i)]).unwrap();
+    }
+    let stale = j.append_snapshot_blocking(AgentSnapshot::default(), 49);
+    assert!(matches!(
+        stale,
+        Err(journal::Error::SnapshotStale {
+            based_on: 49,
+            last_seq: 50
+        })
+    ));
+    let snap = AgentSnapshot {
+        retry_count: 3,
+        ..Default::default()
+    };
+    let ack = j.append_snapshot_blocking(snap.clone(), 50).unwrap();
+    assert_eq!(ack.last_seq, 51);
+    assert_eq!(
+        j.first_seq(),
+        41,
+        "10 records of history kept before the snapshot"
+    );
+    let latest = j.latest_snapshot().unwrap().unwrap();
+    assert_eq!(latest.seq, 51);
+    assert_eq!(latest.record, Record::from(snap));
+    j.append_blocking(vec![event(99)]).unwrap();
+    let tail: Vec<u64> = j
+        .iter_from(latest.seq + 1)
+        .map(|r| r.unwrap().seq)
+        .collect();
+    assert_eq!(tail, vec![52]);
+    let live = j.live_bytes();
+    drop(j);
+    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(report.outcome, OpenOutcome::Clean);
+    assert_eq!(
+        (report.first_seq, report.last_seq, report.records),
+        (41, 52, 12)
+    );
+    assert_eq!(
+        j.live_bytes(),
+        live,
+        "live bytes recomputed on open match the running count"
+    );
+    assert_eq!(j.latest_snapshot().unwrap().unwrap().seq, 51);
+}
+
+#[test]
+fn live_data_stays_under_the_bound_when_the_caller_snapshots_on_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let max = 8 << 10;
+    let o = Options {
+        max_live_bytes: max,
+        history_records: 20,
+        ..opts()
+    };
+    let (j, _) = Journal::open(tmp.path().join("j"), o).unwrap();
+    let mut snapshots = 0;
+    let mut biggest_record = 0;
+    for i in 0..2000u64 {
+        let ack = j.append_blocking(vec![event(i)]).unwrap();
+        biggest_record =
+            biggest_record.max(j.get(ack.last_seq).unwrap().unwrap().payload.len() as u64 + 64);
+        assert!(
+            ack.live_bytes <= max + biggest_record,
+            "live {} over bound",
+            ack.live_bytes
+        );
+        if ack.needs_snapshot {
+            let folded = AgentSnapshot {
+                retry_count: i as u32,
+                ..Default::default()
+            };
+            let s = j.append_snapshot_blocking(folded, ack.last_seq).unwrap();
+            assert!(!s.needs_snapshot);
+            assert!(s.live_bytes <= max / 2 + 200);
+            snapshots += 1;
+        }
+    }
+    assert!(
+        snapshots > 5,
+        "the bound was reached repeatedly ({snapshots})"
+    );
+    assert!(j.last_seq() - j.first_seq() < 200);
+    j.verify().unwrap();
+}
+
+/// The schema as an older agent knew it: SessionEnded without retry_after_seconds/http_status.
+#[derive(Clone, PartialEq, prost::Message)]
+struct OldRecord {
+    #[prost(oneof = "OldKind", tags = "4")]
+    kind: Option<OldKind>,
+}
+#[derive(Clone, PartialEq, prost::Oneof)]
+enum OldKind {
+    #[prost(message, tag = "4")]
+    SessionEnded(OldSessionEnded),
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct OldSessionEnded {
+    #[prost(string, tag = "1")]
+    session_id: String,
+    #[prost(int32, tag = "2")]
+    outcome: i32,
+    #[prost(string, tag = "3")]
+    reason: String,
+}
+
+/// A newer agent's schema: EventRaised with an extra field, and a record type this build lacks.
+#[derive(Clone, PartialEq, prost::Message)]
+struct NewRecord {
+    #[prost(oneof = "NewKind", tags = "1, 99")]
+    kind: Option<NewKind>,
+}
+#[derive(Clone, PartialEq, prost::Oneof)]
+enum NewKind {
+    #[prost(message, tag = "1")]
+    EventRaised(NewEventRaised),
+    #[prost(message, tag = "99")]
+    Future(NewEventRaised),
+}
+#[derive(Clone, PartialEq, prost::Message)]
+struct NewEventRaised {
+    #[prost(string, tag = "1")]
+    code: String,
+    #[prost(string, tag = "2")]
+    command_key: String,
+    #[prost(string, tag = "50")]
+    added_later: String,
+}
+
+#[test]
+fn evolution_old_records_read_and_unknown_fields_survive_byte_for_byte() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let old = OldRecord {
+        kind: Some(OldKind::SessionEnded(OldSessionEnded {
+            session_id: "s1".into(),
+            outcome: 2,
+            reason: "the ACS answered 503".into(),
+        })),
+    }
+    .encode_to_vec();
+    // Frozen bytes of an EventRaised{"1 BOOT", ""} as written by the first schema.
+    let golden: Vec<u8> = vec![0x0a, 0x08, 0x0a, 0x06, b'1', b' ', b'B', b'O', b'O', b'T'];
+    let newer = NewRecord {
+        kind: Some(NewKind::EventRaised(NewEventRaised {
+            code: "2 PERIODIC".into(),
+            command_key: "".into(),
+            added_later: "from the future".into(),
+        })),
+    }
+    .encode_to_vec();
+    let future = NewRecord {
+        kind: Some(NewKind::Future(NewEventRaised {
+            code: "x".into(),
+            ..Default::default()
+        })),
+    }
+    .encode_to_vec();
+    {
+        let (j, _) = Journal::open(&dir, opts()).unwrap();
+        j.append_raw_blocking(vec![
+            old.clone(),
+            golden.clone(),
+            newer.clone(),
+            future.clone(),
+        ])
+        .unwrap();
+    }
+    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(report.outcome, OpenOutcome::Clean);
+    let recs = all(&j);
+    assert_eq!(
+        recs[0].record,
+        Record::from(SessionEnded {
+            session_id: "s1".into(),
+            outcome: SessionOutcome::Failed as i32,
+            reason: "the ACS answered 503".into(),
+            retry_after_seconds: None,
+            http_status: None,
+        })
+    );
+    assert_eq!(
+        recs[1].record,
+        Record::from(EventRaised {
+            code: "1 BOOT".into(),
+            command_key: "".into()
+        })
+    );
+    // Decoding drops the unknown field, but the stored payload keeps it.
+    assert_eq!(
+        recs[2].record,
+        Record::from(EventRaised {
+            code: "2 PERIODIC".into(),
+            command_key: "".into()
+        })
+    );
+    assert_ne!(recs[2].record.encode_to_vec(), newer);
+    assert_eq!(recs[2].payload, newer);
+    // An unknown record type is kept, tagged, and readable as "no kind".
+    assert_eq!((recs[3].tag, recs[3].record.kind.is_none()), (99, true));
+    assert_eq!(recs[3].payload, future);
+    assert!(journal::export_json(&recs[3]).contains(r#""type":"Unknown""#));
+    for (r, p) in recs.iter().zip([&old, &golden, &newer, &future]) {
+        assert_eq!(&r.payload, p);
+    }
+    // The raw payload still carries the newer field for a newer reader.
+    let back = NewRecord::decode(recs[2].payload.as_slice()).unwrap();
+    assert!(
+        matches!(back.kind, Some(NewKind::EventRaised(e)) if e.added_later == "from the future")
+    );
+    // Recovery copies frames byte-for-byte, so the unknown field survives it too.
+    drop(j);
+    {
+        let db = raw_sled(&dir);
+        db.insert(2u64.to_be_bytes(), b"garbage".to_vec()).unwrap();
+        db.flush().unwrap();
+    }
+    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    assert!(matches!(
+        report.outcome,
+        OpenOutcome::Recovered {
+            lost_from_seq: 2,
+            ..
+        }
+    ));
+    assert_eq!(all(&j)[0].payload, old);
+}
+
+#[test]
+fn unacknowledged_damaged_tail_is_truncated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    {
+        let (j, _) = Journal::open(&dir, opts()).unwrap();
+        for i in 0..10 {
+            j.append_blocking(vec![event(i)]).unwrap();
+        }
+    }
+    {
+        // A frame above the high-water mark that never completed.
+        let db = raw_sled(&dir);
+        db.insert(11u64.to_be_bytes(), b"torn".to_vec()).unwrap();
+        db.insert(12u64.to_be_bytes(), vec![1, 0]).unwrap();
+        db.flush().unwrap();
+    }
+    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(
+        report.outcome,
+        OpenOutcome::TailTruncated {
+            removed: vec![11, 12]
+        }
+    );
+    assert_eq!(j.last_seq(), 10);
+    assert_eq!(j.append_blocking(vec![event(10)]).unwrap().first_seq, 11);
+    drop(j);
+    let (_j, report) = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(report.outcome, OpenOutcome::Clean);
+}
+
+#[test]
+fn silent_loss_of_acknowledged_records_is_reported_never_hidden() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    {
+        let (j, _) = Journal::open(&dir, opts()).unwrap();
+        for i in 0..10 {
+            j.append_blocking(vec![event(i)]).unwrap();
+        }
+    }
+    {
+        // What sled does when its log is damaged: come back with an earlier, consistent state.
+        let db = raw_sled(&dir);
+        for s in 8..=10u64 {
+            db.remove(s.to_be_bytes()).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let OpenOutcome::Recovered {
+        lost_from_seq,
+        lost_to_seq,
+        recovered_seq,
+        moved_aside_to,
+        ..
+    } = report.outcome
+    else {
+        panic!("expected recovery, got {:?}", report.outcome)
+    };
+    assert_eq!((lost_from_seq, lost_to_seq, recovered_seq), (8, 10, 11));
+    assert!(moved_aside_to.join("db").exists());
+    assert!(
+        moved_aside_to
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("j.damaged-")
+    );
+    let recs = all(&j);
+    assert_eq!(
+        recs.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6, 7, 11]
+    );
+    let Some(record::Kind::JournalRecovered(r)) = &recs[7].record.kind else {
+        panic!()
+    };
+    assert_eq!(
+        (r.lost_from_seq, r.lost_to_seq, r.seeded_from_snapshot_seq),
+        (8, 10, 0)
+    );
+    assert!(r.reason.contains("8..=10"), "{}", r.reason);
+    j.verify().unwrap();
+    // Appends continue above every number ever acknowledged.
+    assert_eq!(j.append_blocking(vec![event(0)]).unwrap().first_seq, 12);
+    drop(j);
+    let (_j, report) = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(report.outcome, OpenOutcome::Clean);
+}
+
+#[test]
+fn damage_before_the_tail_recovers_from_the_latest_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    {
+        let (j, _) = Journal::open(
+            &dir,
+            Options {
+                history_records: 5,
+                ..opts()
+            },
+        )
+        .unwrap();
+        for i in 0..20 {
+            j.append_blocking(vec![event(i)]).unwrap();
+        }
+        j.append_snapshot_blocking(
+            AgentSnapshot {
+                retry_count: 7,
+                ..Default::default()
+            },
+            20,
+        )
+        .unwrap();
+        for i in 0..3 {
+            j.append_blocking(vec![event(i)]).unwrap();
+        }
+    }
+    {
+        let db = raw_sled(&dir);
+        let mut v = db.get(17u64.to_be_bytes()).unwrap().unwrap().to_vec();
+        v[5] ^= 0x40;
+        db.insert(17u64.to_be_bytes(), v).unwrap();
+        db.flush().unwrap();
+    }
+    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let OpenOutcome::Recovered {
+        lost_from_seq,
+        lost_to_seq,
+        seeded_from_snapshot_seq,
+        recovered_seq,
+        ..
+    } = report.outcome
+    else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(seeded_from_snapshot_seq, 21);
+    assert_eq!(recovered_seq, 25);
+    assert!(
+        lost_to_seq < lost_from_seq,
+        "nothing after the snapshot was lost"
+    );
+    assert_eq!(
+        all(&j).iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![21, 22, 23, 24, 25]
+    );
+    assert_eq!(j.latest_snapshot().unwrap().unwrap().seq, 21);
+}
+
+#[test]
+fn a_locked_store_is_an_error_not_a_recovery() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let (_j, _) = Journal::open(&dir, opts()).unwrap();
+    assert!(matches!(
+        Journal::open(&dir, opts()),
+        Err(journal::Error::Locked { .. })
+    ));
+    assert!(
+        !tmp.path().read_dir().unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("damaged"))
+    );
+}
+
+#[test]
+fn export_writes_one_parseable_masked_line_per_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, _) = Journal::open(tmp.path().join("j"), opts()).unwrap();
+    j.append_blocking(vec![
+        SettingsChanged {
+            key: "acs_password".into(),
+            value: "s3cret".into(),
+            secret: true,
+            ..Default::default()
+        }
+        .into(),
+        SessionEnded {
+            session_id: "1".into(),
+            outcome: 1,
+            reason: "ok".into(),
+            ..Default::default()
+        }
+        .into(),
+    ])
+    .unwrap();
+    let lines: Vec<String> = all(&j).iter().map(journal::export_json).collect();
+    assert_eq!(lines.len(), 2);
+    for l in &lines {
+        assert!(!l.contains("s3cret"));
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["boot_id"], "boot-A");
+    }
+    assert!(lines[1].contains(r#""outcome":"succeeded""#));
+}
+
+#[test]
+fn a_recovery_interrupted_between_its_two_renames_is_finished_on_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    {
+        let (j, _) = Journal::open(&dir, opts()).unwrap();
+        j.append_blocking(vec![event(1)]).unwrap();
+    }
+    // The state after "damaged store renamed aside" and before "new store renamed in".
+    std::fs::rename(&dir, tmp.path().join("j.recovering")).unwrap();
+    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    assert_eq!(report.outcome, OpenOutcome::Clean);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("interrupted recovery"))
+    );
+    assert_eq!(j.last_seq(), 1);
+}
+
+#[test]
+fn an_existing_empty_directory_is_a_new_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, report) = Journal::open(tmp.path(), opts()).unwrap();
+    assert_eq!(report.outcome, OpenOutcome::Created);
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+    assert!(j.disk_bytes().unwrap() > 0);
+}

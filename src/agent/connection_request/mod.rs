@@ -1,0 +1,637 @@
+//! Connection-request server: the HTTP endpoint the ACS uses to wake the CPE (TR-069 §3.2.2).
+//!
+//! Split sans-I/O style:
+//! - [`auth`]: pure Digest challenger/verifier (nonces, expiry, replay protection);
+//! - [`rate_limit`]: pure per-source and global token buckets;
+//! - this module: the tokio/hyper edge that owns the listening socket.
+//!
+//! # Request handling, in order
+//! 1. Path differs from the configured random path → `404` (no state touched, nothing counted).
+//! 2. Method other than `GET` → `405` with `Allow: GET`.
+//! 3. Rate limit (every request to the right path counts, so the usual challenge/answer pair costs
+//!    two tokens) → `503`, without `Retry-After` (TR-069 says it SHOULD NOT be included).
+//! 4. [`CrSettings::enabled`] false → `403`.
+//! 5. Digest verification against the *current* [`CrSettings`] → `401` with a fresh challenge on
+//!    anything wrong (including an empty username: an unauthenticated GET never starts a session).
+//! 6. Success → `200` with an empty body; the agent is signalled once the response has been
+//!    handed to the connection (see below).
+//!
+//! The query string and any body are ignored (the body is never read). Headers are bounded
+//! ([`ServerConfig::max_header_bytes`], [`ServerConfig::max_headers`]), a client must send a
+//! complete request head within [`ServerConfig::header_read_timeout`] (this also bounds idle
+//! keep-alive connections), every connection is closed after [`ServerConfig::connection_timeout`],
+//! and at most [`ServerConfig::max_connections`] are served at once (extra ones are closed at
+//! once).
+//!
+//! # Signalling and coalescing
+//! An accepted request produces a [`ConnectionRequested`] on a `tokio::sync::mpsc` channel of
+//! capacity **1**, sent with `try_send`:
+//! - while a message is still queued (the agent has not picked it up, i.e. the session has not
+//!   started), further accepted requests are answered `200` but add nothing: that pending session
+//!   serves them all ("several CRs before the session starts ⇒ one session");
+//! - once the agent has received the message (it should `recv` it when it starts the session),
+//!   the next accepted request queues a new one: one more session after the current one ends,
+//!   which is what TR-069 asks when a CR arrives during a session.
+//!
+//! The message is sent when hyper drops the (empty) response body, which happens right after it
+//! has encoded the response head into the connection's write buffer; the agent's session then has
+//! to open its own connection to the ACS, so the `200` leaves first. If the client vanished before
+//! the response could be written, the authenticated request still counts.
+//!
+//! The server never makes outbound connections; the agent only ever contacts the configured ACS.
+//!
+//! # Addresses
+//! [`connection_request_url`] formats `ManagementServer.ConnectionRequestURL`.
+//! [`primary_local_ip`] finds the address the host would use toward the ACS (a UDP socket is
+//! "connected" to the ACS address — no packet is sent — and its local address read). The agent
+//! calls it periodically (e.g. before each Inform and on a timer) and, when the address changed,
+//! updates `ConnectionRequestURL` (a value change the ACS must hear about).
+
+pub mod auth;
+pub mod rate_limit;
+
+use std::convert::Infallible;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, WWW_AUTHENTICATE};
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::{Body, Frame, SizeHint};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::Rng;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use self::auth::{AuthConfig, AuthOutcome, Credentials, DigestAuthenticator};
+use self::rate_limit::{Decision, RateLimitConfig, RateLimiter};
+
+/// TR-069's customary connection-request port.
+pub const DEFAULT_PORT: u16 = 7547;
+
+/// Length of the random part of [`random_path`].
+pub const RANDOM_PATH_LEN: usize = 24;
+
+/// The agent-owned, journaled settings the server reads on every request.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CrSettings {
+    /// `ManagementServer.ConnectionRequestUsername`; empty ⇒ every request gets `401`.
+    pub username: String,
+    /// `ManagementServer.ConnectionRequestPassword`.
+    pub password: String,
+    /// `ManagementServer.HTTPConnectionRequestEnable` (as far as this server is concerned:
+    /// false ⇒ every request gets `403`; the agent should also shut the server down).
+    pub enabled: bool,
+}
+
+impl fmt::Debug for CrSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CrSettings")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// Server configuration. [`ServerConfig::new`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Listening address. Default `0.0.0.0:7547`; tests use `127.0.0.1:0`.
+    pub listen: SocketAddr,
+    /// The URL path the ACS must use (starts with `/`; see [`random_path`]).
+    pub path: String,
+    /// Digest settings (realm, nonce lifetime and table size, announced algorithm).
+    pub auth: AuthConfig,
+    /// Rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// A request head must arrive completely within this (also the keep-alive idle limit).
+    /// Default 5 s.
+    pub header_read_timeout: Duration,
+    /// Hard cap on a connection's lifetime. Default 30 s.
+    pub connection_timeout: Duration,
+    /// Maximum request head size (request line plus headers), in bytes. Default 4096.
+    pub max_header_bytes: usize,
+    /// Maximum number of request headers. Default 32.
+    pub max_headers: usize,
+    /// Connections served at once; more are closed immediately. Default 16.
+    pub max_connections: usize,
+    /// On shutdown, how long open connections get to finish their current response. Default 2 s.
+    pub shutdown_grace: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults, listening on `0.0.0.0:7547` at `path`.
+    pub fn new(path: impl Into<String>) -> Self {
+        ServerConfig {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, DEFAULT_PORT)),
+            path: path.into(),
+            auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            header_read_timeout: Duration::from_secs(5),
+            connection_timeout: Duration::from_secs(30),
+            max_header_bytes: 4096,
+            max_headers: 32,
+            max_connections: 16,
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// "The ACS asked for a session": sent to the agent after an authenticated connection request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionRequested {
+    /// Peer of the (first, if coalesced) accepted request.
+    pub from: SocketAddr,
+    /// When it was accepted.
+    pub at: Instant,
+}
+
+/// Errors from [`ConnectionRequestServer::bind`].
+#[derive(Debug, thiserror::Error)]
+pub enum CrServerError {
+    /// The configured path is not an acceptable absolute path.
+    #[error("invalid connection request path: {0}")]
+    InvalidPath(&'static str),
+    /// Binding the listening socket failed.
+    #[error("cannot listen for connection requests on {addr}: {source}")]
+    Bind {
+        /// The address we tried.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Namespace for [`ConnectionRequestServer::bind`].
+#[derive(Debug)]
+pub struct ConnectionRequestServer;
+
+impl ConnectionRequestServer {
+    /// Start listening. Returns the handle (address, shutdown) and the receiver the agent reads
+    /// [`ConnectionRequested`] from (see the module docs for how requests are coalesced).
+    ///
+    /// `settings` is read on every request, so credential changes apply immediately.
+    pub async fn bind(
+        config: ServerConfig,
+        settings: watch::Receiver<CrSettings>,
+    ) -> Result<(ConnectionRequestHandle, mpsc::Receiver<ConnectionRequested>), CrServerError>
+    {
+        validate_path(&config.path)?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| CrServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| CrServerError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let (tx, rx) = mpsc::channel(1);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.header_read_timeout)
+            .max_buf_size(8192usize.max(config.max_header_bytes))
+            .max_header_size(config.max_header_bytes)
+            .max_headers(config.max_headers)
+            .keep_alive(true)
+            .half_close(false);
+
+        let shared = Arc::new(Shared {
+            path: config.path.clone(),
+            auth: Mutex::new(DigestAuthenticator::new(config.auth.clone())),
+            limiter: Mutex::new(RateLimiter::new(config.rate_limit.clone())),
+            settings,
+            tx,
+        });
+        tracing::info!(%local_addr, "connection request server listening");
+        let task = tokio::spawn(accept_loop(listener, builder, config, shared, shutdown_rx));
+        Ok((
+            ConnectionRequestHandle {
+                local_addr,
+                shutdown: shutdown_tx,
+                task: Some(task),
+            },
+            rx,
+        ))
+    }
+}
+
+/// Controls a running server. Dropping it also stops the server (without waiting).
+#[derive(Debug)]
+pub struct ConnectionRequestHandle {
+    local_addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl ConnectionRequestHandle {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stop accepting, let open connections finish their current response (up to
+    /// [`ServerConfig::shutdown_grace`]), close everything and wait for it.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for ConnectionRequestHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// A fresh random path: `/` followed by [`RANDOM_PATH_LEN`] alphanumeric characters (~142 bits).
+pub fn random_path() -> String {
+    let mut rng = rand::rng();
+    let tail: String = (&mut rng)
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(RANDOM_PATH_LEN)
+        .map(char::from)
+        .collect();
+    format!("/{tail}")
+}
+
+/// `ManagementServer.ConnectionRequestURL`: `http://host:port/path`, IPv6 literals in brackets.
+pub fn connection_request_url(host: IpAddr, port: u16, path: &str) -> String {
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    match host {
+        IpAddr::V4(v4) => format!("http://{v4}:{port}{slash}{path}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("http://{v4}:{port}{slash}{path}"),
+            None => format!("http://[{v6}]:{port}{slash}{path}"),
+        },
+    }
+}
+
+/// The local address the host currently uses to reach `toward` (normally the ACS): a UDP socket
+/// is connected to it (no packet is sent) and its local address read. The agent calls this
+/// periodically to follow address changes (DHCP renewals, PPP reconnects) and republish
+/// [`connection_request_url`].
+pub fn primary_local_ip(toward: SocketAddr) -> io::Result<IpAddr> {
+    let any: SocketAddr = match toward {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(any)?;
+    socket.connect(toward)?;
+    let ip = socket.local_addr()?.ip();
+    if ip.is_unspecified() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "no local address routes toward the ACS",
+        ));
+    }
+    Ok(ip)
+}
+
+fn validate_path(path: &str) -> Result<(), CrServerError> {
+    if !path.starts_with('/') {
+        return Err(CrServerError::InvalidPath("must start with '/'"));
+    }
+    if path.len() > 256 {
+        return Err(CrServerError::InvalidPath("longer than 256 bytes"));
+    }
+    if !path
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+    {
+        return Err(CrServerError::InvalidPath(
+            "only visible ASCII without '?' or '#' is allowed",
+        ));
+    }
+    Ok(())
+}
+
+struct Shared {
+    path: String,
+    auth: Mutex<DigestAuthenticator>,
+    limiter: Mutex<RateLimiter>,
+    settings: watch::Receiver<CrSettings>,
+    tx: mpsc::Sender<ConnectionRequested>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    fn handle<B>(&self, peer: SocketAddr, req: &Request<B>) -> Response<CrBody> {
+        if !auth::ct_eq(req.uri().path().as_bytes(), self.path.as_bytes()) {
+            tracing::debug!(%peer, "connection request: wrong path");
+            return empty(StatusCode::NOT_FOUND);
+        }
+        if req.method() != Method::GET {
+            tracing::debug!(%peer, method = %req.method(), "connection request: method not allowed");
+            let mut resp = empty(StatusCode::METHOD_NOT_ALLOWED);
+            resp.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET"));
+            return resp;
+        }
+        let now = Instant::now();
+        if let Decision::Deny(scope) = lock(&self.limiter).check(peer.ip(), now) {
+            tracing::info!(%peer, ?scope, "connection request: rate limited");
+            return empty(StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let settings = self.settings.borrow().clone();
+        if !settings.enabled {
+            tracing::info!(%peer, "connection request refused: disabled");
+            return empty(StatusCode::FORBIDDEN);
+        }
+        let creds = Credentials {
+            username: &settings.username,
+            password: &settings.password,
+        };
+        // A header that is not visible ASCII is passed as a non-ASCII marker: refused as malformed.
+        let authorization = req
+            .headers()
+            .get(AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        let target = req.uri().to_string();
+        let outcome = lock(&self.auth).check(now, &creds, "GET", &target, authorization);
+        match outcome {
+            AuthOutcome::Accepted => {
+                tracing::info!(%peer, "connection request accepted");
+                let mut resp = Response::new(CrBody {
+                    signal: Some(Signal {
+                        tx: self.tx.clone(),
+                        msg: ConnectionRequested {
+                            from: peer,
+                            at: now,
+                        },
+                    }),
+                });
+                resp.headers_mut()
+                    .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+                resp
+            }
+            AuthOutcome::Rejected {
+                reason,
+                challenge,
+                stale,
+            } => {
+                tracing::info!(%peer, ?reason, stale, "connection request not authenticated");
+                let mut resp = empty(StatusCode::UNAUTHORIZED);
+                match HeaderValue::from_str(&challenge) {
+                    Ok(v) => {
+                        resp.headers_mut().insert(WWW_AUTHENTICATE, v);
+                    }
+                    Err(_) => tracing::error!("digest challenge is not a valid header value"),
+                }
+                resp
+            }
+        }
+    }
+}
+
+fn empty(status: StatusCode) -> Response<CrBody> {
+    let mut resp = Response::new(CrBody { signal: None });
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    resp
+}
+
+struct Signal {
+    tx: mpsc::Sender<ConnectionRequested>,
+    msg: ConnectionRequested,
+}
+
+impl Signal {
+    fn fire(self) {
+        match self.tx.try_send(self.msg) {
+            Ok(()) => tracing::debug!("session requested"),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::debug!("connection request coalesced into the pending session")
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::warn!("connection request accepted but the agent is not listening")
+            }
+        }
+    }
+}
+
+/// The (always empty) response body. For an accepted request it carries the signal, fired when
+/// hyper is done with the body (polled to its end or dropped) — i.e. after the response head has
+/// been encoded.
+pub struct CrBody {
+    signal: Option<Signal>,
+}
+
+impl fmt::Debug for CrBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CrBody")
+            .field("signals", &self.signal.is_some())
+            .finish()
+    }
+}
+
+impl Body for CrBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if let Some(signal) = self.get_mut().signal.take() {
+            signal.fire();
+        }
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        true
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(0)
+    }
+}
+
+impl Drop for CrBody {
+    fn drop(&mut self) {
+        if let Some(signal) = self.signal.take() {
+            signal.fire();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    builder: http1::Builder,
+    config: ServerConfig,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, "connection request: too many connections, closing");
+                        drop(stream);
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let fut = serve_connection(
+                        stream,
+                        peer,
+                        builder.clone(),
+                        shared.clone(),
+                        config.connection_timeout,
+                        shutdown.clone(),
+                    );
+                    conns.spawn(async move {
+                        fut.await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "connection request accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    tracing::info!("connection request server stopping");
+    let drained = tokio::time::timeout(config.shutdown_grace, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    builder: http1::Builder,
+    shared: Arc<Shared>,
+    lifetime: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+        // The body is never read: it is dropped with `req`, and hyper closes the connection
+        // rather than drain a body nobody wants.
+        let resp = shared.handle(peer, &req);
+        async move { Ok::<_, Infallible>(resp) }
+    });
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let deadline = tokio::time::sleep(lifetime);
+    tokio::pin!(deadline);
+    let mut shutting_down = false;
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(%peer, error = %e, "connection request connection ended");
+                }
+                return;
+            }
+            _ = shutdown.wait_for(|stop| *stop), if !shutting_down => {
+                shutting_down = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = &mut deadline => {
+                tracing::debug!(%peer, "connection request connection lifetime exceeded");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_formatting() {
+        assert_eq!(
+            connection_request_url("192.0.2.1".parse().unwrap(), 7547, "/abc"),
+            "http://192.0.2.1:7547/abc"
+        );
+        assert_eq!(
+            connection_request_url("2001:db8::1".parse().unwrap(), 7547, "/abc"),
+            "http://[2001:db8::1]:7547/abc"
+        );
+        assert_eq!(
+            connection_request_url("::ffff:192.0.2.1".parse().unwrap(), 30005, "abc"),
+            "http://192.0.2.1:30005/abc"
+        );
+    }
+
+    #[test]
+    fn random_paths_are_url_safe_and_distinct() {
+        let a = random_path();
+        let b = random_path();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 1 + RANDOM_PATH_LEN);
+        assert!(a.starts_with('/'));
+        assert!(a[1..].bytes().all(|c| c.is_ascii_alphanumeric()), "{a}");
+        assert!(validate_path(&a).is_ok());
+    }
+
+    #[test]
+    fn path_validation() {
+        assert!(validate_path("/ok-path_1").is_ok());
+        assert!(validate_path("no-slash").is_err());
+        assert!(validate_path("/with?query").is_err());
+        assert!(validate_path("/with space").is_err());
+        assert!(validate_path(&format!("/{}", "a".repeat(300))).is_err());
+    }
+
+    #[test]
+    fn primary_ip_toward_loopback_is_loopback() {
+        let ip = primary_local_ip("127.0.0.1:7547".parse().unwrap()).unwrap();
+        assert_eq!(ip, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    #[test]
+    fn settings_debug_masks_password() {
+        let s = CrSettings {
+            username: "acs".into(),
+            password: "hunter2".into(),
+            enabled: true,
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn default_config() {
+        let c = ServerConfig::new("/p");
+        assert_eq!(c.listen, "0.0.0.0:7547".parse().unwrap());
+        assert_eq!(c.auth.nonce_lifetime, Duration::from_secs(60));
+    }
+}

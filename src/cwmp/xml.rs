@@ -1,0 +1,565 @@
+//! A small, bounded XML tree on top of quick-xml, and the writer the encoders share.
+//!
+//! CWMP messages are small (an Inform is a few KiB; a large GetParameterValuesResponse a few
+//! MiB at most), and real ACSes are sloppy about prefixes, whitespace and element order. Reading
+//! the whole envelope into a tree of namespace-resolved elements first lets every RPC decoder
+//! look up its arguments by local name, in any order, without caring about prefixes — while the
+//! size and depth limits here keep a hostile peer from making us allocate without bound.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+
+/// Limits applied while parsing untrusted XML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted document, in bytes.
+    pub max_bytes: usize,
+    /// Deepest accepted element nesting.
+    pub max_depth: usize,
+    /// Most elements accepted in one document.
+    pub max_elements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: 4 * 1024 * 1024,
+            max_depth: 64,
+            max_elements: 1_000_000,
+        }
+    }
+}
+
+/// Why a document could not be turned into a tree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("document of {size} bytes exceeds the {limit}-byte limit")]
+    TooLarge { size: usize, limit: usize },
+    #[error("elements nested deeper than {limit}")]
+    TooDeep { limit: usize },
+    #[error("more than {limit} elements")]
+    TooManyElements { limit: usize },
+    #[error("document is not UTF-8: {0}")]
+    NotUtf8(String),
+    #[error("malformed XML at byte {position}: {message}")]
+    Malformed { position: u64, message: String },
+    #[error("document has no root element")]
+    NoRoot,
+}
+
+/// An attribute with its namespace resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    /// Namespace URI of the attribute's prefix; `None` for unprefixed attributes.
+    pub ns: Option<String>,
+    pub name: String,
+    pub value: String,
+}
+
+/// An element with its namespace resolved, its attributes, element children and text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Element {
+    /// Namespace URI; `None` when unbound or when the prefix was never declared.
+    pub ns: Option<String>,
+    /// The prefix as written, kept only to resolve QName-valued attributes such as `xsi:type`.
+    pub prefix: Option<String>,
+    /// Local name (for GenieACS's `soap-env:Body:Fault` this is `Body:Fault`).
+    pub name: String,
+    pub attrs: Vec<Attribute>,
+    pub children: Vec<Element>,
+    /// Concatenated character data directly inside this element (entities resolved).
+    pub text: String,
+    /// In-scope prefix → namespace bindings declared on this element (for QName attribute values).
+    pub declared: Vec<(String, String)>,
+}
+
+impl Element {
+    /// The first child with this local name, whatever its namespace.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// All children with this local name.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The value of the attribute with this local name in namespace `ns` (`None` = unprefixed).
+    pub fn attr_ns(&self, ns: Option<&str>, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|a| a.name == name && a.ns.as_deref() == ns)
+            .map(|a| a.value.as_str())
+    }
+
+    /// The value of the attribute with this local name, whatever its namespace.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.value.as_str())
+    }
+
+    /// The text content with surrounding XML whitespace removed.
+    pub fn trimmed_text(&self) -> &str {
+        self.text
+            .trim_matches(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n'))
+    }
+}
+
+/// Parses a whole document into its root element, enforcing `limits`.
+///
+/// Accepts a UTF-8 byte-order mark, comments, processing instructions and a DOCTYPE-free prolog.
+/// Never panics on any input.
+pub fn parse(input: &[u8], limits: &Limits) -> Result<Element, XmlError> {
+    if input.len() > limits.max_bytes {
+        return Err(XmlError::TooLarge {
+            size: input.len(),
+            limit: limits.max_bytes,
+        });
+    }
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let text = std::str::from_utf8(input).map_err(|e| XmlError::NotUtf8(e.to_string()))?;
+
+    let mut reader = NsReader::from_str(text);
+    let config = reader.config_mut();
+    config.trim_text(false);
+    config.check_end_names = true;
+    config.expand_empty_elements = false;
+
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut elements = 0usize;
+
+    loop {
+        let position = reader.buffer_position();
+        let (resolved, event) = reader
+            .read_resolved_event()
+            .map_err(|e| XmlError::Malformed {
+                position,
+                message: e.to_string(),
+            })?;
+        let ns = resolved_ns(&resolved);
+        match event {
+            Event::Start(start) => {
+                elements += 1;
+                if elements > limits.max_elements {
+                    return Err(XmlError::TooManyElements {
+                        limit: limits.max_elements,
+                    });
+                }
+                if stack.len() >= limits.max_depth {
+                    return Err(XmlError::TooDeep {
+                        limit: limits.max_depth,
+                    });
+                }
+                let element = open_element(&reader, &start, ns, position)?;
+                stack.push(element);
+            }
+            Event::Empty(start) => {
+                elements += 1;
+                if elements > limits.max_elements {
+                    return Err(XmlError::TooManyElements {
+                        limit: limits.max_elements,
+                    });
+                }
+                if stack.len() >= limits.max_depth {
+                    return Err(XmlError::TooDeep {
+                        limit: limits.max_depth,
+                    });
+                }
+                let element = open_element(&reader, &start, ns, position)?;
+                attach(&mut stack, &mut root, element, position)?;
+            }
+            Event::End(_) => {
+                let element = stack.pop().ok_or_else(|| XmlError::Malformed {
+                    position,
+                    message: "unexpected end tag".into(),
+                })?;
+                attach(&mut stack, &mut root, element, position)?;
+            }
+            Event::Text(t) => {
+                let content = t.xml10_content();
+                push_text(&mut stack, &content, position)?;
+            }
+            Event::CData(c) => {
+                let content = c.xml10_content();
+                push_text(&mut stack, &content, position)?;
+            }
+            Event::GeneralRef(r) => {
+                let resolved: Cow<'_, str> = match r.resolve_char_ref() {
+                    Ok(Some(ch)) if is_xml_char(ch) => Cow::Owned(ch.to_string()),
+                    Ok(Some(_)) => {
+                        return Err(XmlError::Malformed {
+                            position,
+                            message: "character reference to a character XML forbids".into(),
+                        });
+                    }
+                    Ok(None) => {
+                        let name = r.xml10_content();
+                        match resolve_predefined_entity(&name) {
+                            Some(s) => Cow::Borrowed(s),
+                            None => {
+                                return Err(XmlError::Malformed {
+                                    position,
+                                    message: format!("unknown entity &{name};"),
+                                });
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        return Err(XmlError::Malformed {
+                            position,
+                            message: e.to_string(),
+                        });
+                    }
+                };
+                push_text(&mut stack, &resolved, position)?;
+            }
+            Event::DocType(_) => {
+                // Entity declarations are the classic XML bomb; SOAP forbids a DTD anyway.
+                return Err(XmlError::Malformed {
+                    position,
+                    message: "DOCTYPE is not allowed in SOAP messages".into(),
+                });
+            }
+            Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(XmlError::Malformed {
+            position: reader.buffer_position(),
+            message: "document ended inside an element".into(),
+        });
+    }
+    root.ok_or(XmlError::NoRoot)
+}
+
+fn resolved_ns(resolved: &ResolveResult<'_>) -> Option<String> {
+    match resolved {
+        ResolveResult::Bound(ns) => Some(ns.as_ref().to_owned()),
+        ResolveResult::Unbound | ResolveResult::Unknown(_) => None,
+    }
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+fn open_element(
+    reader: &NsReader<&[u8]>,
+    start: &BytesStart<'_>,
+    ns: Option<String>,
+    position: u64,
+) -> Result<Element, XmlError> {
+    let qname = start.name();
+    let raw = qname.0;
+    // Split at the first colon only: GenieACS writes `soap-env:Body:Fault`, whose local part
+    // must stay `Body:Fault` so the envelope decoder can recognise it.
+    let (prefix, local) = match raw.split_once(':') {
+        Some((p, l)) => (Some(p.to_owned()), l.to_owned()),
+        None => (None, raw.to_owned()),
+    };
+    let mut element = Element {
+        ns,
+        prefix,
+        name: local,
+        ..Element::default()
+    };
+    for attr in start.attributes().with_checks(true) {
+        let attr = attr.map_err(|e| XmlError::Malformed {
+            position,
+            message: e.to_string(),
+        })?;
+        let key = attr.key.0;
+        let value = attr
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| XmlError::Malformed {
+                position,
+                message: e.to_string(),
+            })?
+            .into_owned();
+        if key == "xmlns" {
+            element.declared.push((String::new(), value));
+            continue;
+        }
+        if let Some(p) = key.strip_prefix("xmlns:") {
+            element.declared.push((p.to_owned(), value));
+            continue;
+        }
+        let (attr_ns, name) = match key.split_once(':') {
+            Some((p, l)) => {
+                let (res, _) = reader.resolver().resolve_attribute(attr.key);
+                let ns = resolved_ns(&res).or_else(|| well_known_prefix(p).map(str::to_owned));
+                (ns, l.to_owned())
+            }
+            None => (None, key.to_owned()),
+        };
+        element.attrs.push(Attribute {
+            ns: attr_ns,
+            name,
+            value,
+        });
+    }
+    Ok(element)
+}
+
+/// Undeclared but unmistakable prefixes (some ACSes forget `xmlns:xsi`).
+fn well_known_prefix(prefix: &str) -> Option<&'static str> {
+    match prefix {
+        "xsi" => Some(XSI_NS),
+        _ => None,
+    }
+}
+
+fn attach(
+    stack: &mut [Element],
+    root: &mut Option<Element>,
+    element: Element,
+    position: u64,
+) -> Result<(), XmlError> {
+    match stack.last_mut() {
+        Some(parent) => {
+            parent.children.push(element);
+            Ok(())
+        }
+        None if root.is_none() => {
+            *root = Some(element);
+            Ok(())
+        }
+        None => Err(XmlError::Malformed {
+            position,
+            message: "more than one root element".into(),
+        }),
+    }
+}
+
+fn push_text(stack: &mut [Element], text: &str, position: u64) -> Result<(), XmlError> {
+    match stack.last_mut() {
+        Some(parent) => {
+            parent.text.push_str(text);
+            Ok(())
+        }
+        None if text.chars().all(|c| c.is_ascii_whitespace()) => Ok(()),
+        None => Err(XmlError::Malformed {
+            position,
+            message: "text outside the root element".into(),
+        }),
+    }
+}
+
+/// The SOAP 1.1 envelope namespace.
+pub const SOAP_ENV_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// The SOAP 1.1 encoding namespace.
+pub const SOAP_ENC_NS: &str = "http://schemas.xmlsoap.org/soap/encoding/";
+/// XML Schema.
+pub const XSD_NS: &str = "http://www.w3.org/2001/XMLSchema";
+/// XML Schema instance (`xsi:type`).
+pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+
+/// Writes XML text with the escaping CWMP needs, into a growing `String`.
+///
+/// Encoders write unqualified argument elements (the cwmp schemas are
+/// `elementFormDefault="unqualified"`), so the writer deals in literal names.
+#[derive(Debug, Default)]
+pub struct Writer {
+    buf: String,
+}
+
+impl Writer {
+    pub fn new() -> Self {
+        Writer::default()
+    }
+
+    pub fn with_capacity(capacity: usize) -> Self {
+        Writer {
+            buf: String::with_capacity(capacity),
+        }
+    }
+
+    pub fn into_string(self) -> String {
+        self.buf
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.buf
+    }
+
+    /// Raw markup, written as is. Only for literals known to be well-formed.
+    pub fn raw(&mut self, markup: &str) {
+        self.buf.push_str(markup);
+    }
+
+    /// `<name>`
+    pub fn open(&mut self, name: &str) {
+        self.buf.push('<');
+        self.buf.push_str(name);
+        self.buf.push('>');
+    }
+
+    /// `<name a="v" …>` with escaped attribute values.
+    pub fn open_with(&mut self, name: &str, attrs: &[(&str, &str)]) {
+        self.buf.push('<');
+        self.buf.push_str(name);
+        for (k, v) in attrs {
+            self.buf.push(' ');
+            self.buf.push_str(k);
+            self.buf.push_str("=\"");
+            escape_into(&mut self.buf, v, true);
+            self.buf.push('"');
+        }
+        self.buf.push('>');
+    }
+
+    /// `</name>`
+    pub fn close(&mut self, name: &str) {
+        self.buf.push_str("</");
+        self.buf.push_str(name);
+        self.buf.push('>');
+    }
+
+    /// `<name>escaped text</name>`
+    pub fn text_element(&mut self, name: &str, text: &str) {
+        self.open(name);
+        self.text(text);
+        self.close(name);
+    }
+
+    /// `<name a="v">escaped text</name>`
+    pub fn text_element_with(&mut self, name: &str, attrs: &[(&str, &str)], text: &str) {
+        self.open_with(name, attrs);
+        self.text(text);
+        self.close(name);
+    }
+
+    /// Escaped character data.
+    pub fn text(&mut self, text: &str) {
+        escape_into(&mut self.buf, text, false);
+    }
+
+    /// `<name>n</name>` for any displayable number.
+    pub fn number_element(&mut self, name: &str, n: impl std::fmt::Display) {
+        self.open(name);
+        // Writing to a String cannot fail.
+        let _ = write!(self.buf, "{n}");
+        self.close(name);
+    }
+
+    /// `<name>true|false</name>`
+    pub fn bool_element(&mut self, name: &str, b: bool) {
+        self.text_element(name, if b { "true" } else { "false" });
+    }
+
+    /// Opens a SOAP-encoded array: `<name soap-enc:arrayType="item_type[len]">`.
+    pub fn open_array(&mut self, name: &str, item_type: &str, len: usize) {
+        let array_type = format!("{item_type}[{len}]");
+        self.open_with(name, &[("soap-enc:arrayType", &array_type)]);
+    }
+}
+
+/// Escapes `text` for XML into `out`. Characters XML 1.0 cannot carry at all (most C0
+/// controls, lone surrogates cannot occur in `str`) become U+FFFD, so the output always parses.
+pub fn escape_into(out: &mut String, text: &str, attribute: bool) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' if attribute => out.push_str("&quot;"),
+            '\'' if attribute => out.push_str("&apos;"),
+            // Attribute values are normalised by parsers (tab/newline become spaces) unless escaped.
+            '\t' if attribute => out.push_str("&#9;"),
+            '\n' if attribute => out.push_str("&#10;"),
+            // A raw CR is turned into LF by every XML parser; escape it so it round-trips.
+            '\r' => out.push_str("&#13;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => out.push('\u{FFFD}'),
+        }
+    }
+}
+
+/// Whether a string can be carried in XML unchanged (all its characters are legal XML chars).
+pub fn is_xml_text(s: &str) -> bool {
+    s.chars().all(is_xml_char)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Element, XmlError> {
+        parse(s.as_bytes(), &Limits::default())
+    }
+
+    #[test]
+    fn resolves_namespaces_not_prefixes() {
+        let el = p(r#"<a:Envelope xmlns:a="urn:x"><b:Body xmlns:b="urn:x"/></a:Envelope>"#).unwrap();
+        assert_eq!(el.ns.as_deref(), Some("urn:x"));
+        assert_eq!(el.children[0].ns.as_deref(), Some("urn:x"));
+        assert_eq!(el.children[0].name, "Body");
+    }
+
+    #[test]
+    fn entities_and_char_refs_are_resolved() {
+        let el = p("<v>a &amp; b &lt;c&gt; &#x41;&#66; &quot;&apos;</v>").unwrap();
+        assert_eq!(el.text, "a & b <c> AB \"'");
+    }
+
+    #[test]
+    fn bom_and_comments_and_cdata() {
+        let el = p("\u{feff}<?xml version=\"1.0\"?><!-- hi --><v><![CDATA[<x>]]></v>").unwrap();
+        assert_eq!(el.text, "<x>");
+    }
+
+    #[test]
+    fn genieacs_double_colon_name_keeps_local_part() {
+        let el = p(r#"<e xmlns:soap-env="urn:s"><soap-env:Body:Fault/></e>"#).unwrap();
+        assert_eq!(el.children[0].name, "Body:Fault");
+        assert_eq!(el.children[0].ns.as_deref(), Some("urn:s"));
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let limits = Limits {
+            max_bytes: 10,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            parse(b"<a>0123456789</a>", &limits),
+            Err(XmlError::TooLarge { .. })
+        ));
+        let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert!(matches!(p(&deep), Err(XmlError::TooDeep { .. })));
+    }
+
+    #[test]
+    fn doctype_is_refused() {
+        assert!(p("<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>").is_err());
+    }
+
+    #[test]
+    fn malformed_inputs_are_errors_not_panics() {
+        for bad in ["", "<", "<a>", "<a></b>", "<a/><b/>", "text", "<a x='1' x='2'/>", "<a>&bogus;</a>", "\u{0}"] {
+            assert!(p(bad).is_err(), "{bad:?} should not parse");
+        }
+        assert!(matches!(parse(&[0xff, 0xfe], &Limits::default()), Err(XmlError::NotUtf8(_))));
+    }
+
+    #[test]
+    fn escaping_round_trips() {
+        let original = "a&b<c>d\"e'f\r\n\tg \u{1F600}";
+        let mut w = Writer::new();
+        w.open_with("x", &[("attr", original)]);
+        w.text(original);
+        w.close("x");
+        let el = p(w.as_str()).unwrap();
+        assert_eq!(el.text, original);
+        assert_eq!(el.attr("attr"), Some(original));
+    }
+}

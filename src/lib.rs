@@ -1,0 +1,8 @@
+//! tr069-client: a TR-069 (CWMP) client agent for routers.
+//!
+//! See `ARCHITECTURE.md` for the map. The protocol logic is sans-I/O: [`cwmp`] turns bytes into
+//! typed messages and back; [`agent`] is the tokio edge that owns sockets and timers.
+
+pub mod agent;
+pub mod cwmp;
+pub mod state;

@@ -1,0 +1,582 @@
+//! `AgentState = fold(journal)`: everything the agent knows, rebuilt from its journal.
+//!
+//! [`AgentState::apply`] is a pure function of the state and one record (plus the record's
+//! commit time); nothing else mutates the state, and nothing but the journal persists it. The
+//! functions in [`boot`] and the `*_records` helpers here compute which records to append for an
+//! input (a start-up, a settings change, a reset): they decide, the journal remembers, `apply`
+//! folds — so a test can replay any history exactly.
+
+pub mod boot;
+pub mod events;
+pub mod settings;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use journal::proto::{self, Record, record::Kind};
+
+use crate::cwmp::rpc::inform::{EventStruct, event_code as ec};
+use settings::Settings;
+
+/// An event owed to the ACS, in the order raised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwedEvent {
+    pub code: String,
+    pub command_key: String,
+}
+
+/// A ScheduleInform waiting for its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingScheduleInform {
+    pub command_key: String,
+    pub due_at_ms: u64,
+}
+
+/// A reboot the ACS asked for (Reboot or FactoryReset) that has not happened yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReboot {
+    pub command_key: String,
+    pub factory_reset: bool,
+}
+
+/// A parameter value held by the agent (the data model's `store` provider).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredParameter {
+    pub value: String,
+    pub xsd_type: String,
+}
+
+/// A parameter's attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredAttributes {
+    pub notification: u32,
+    pub access_list: Vec<String>,
+}
+
+/// What the journal told the agent about a damaged store it recovered from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    pub at_ms: u64,
+    pub reason: String,
+    pub lost_from_seq: u64,
+    pub lost_to_seq: u64,
+}
+
+/// The folded state.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AgentState {
+    /// Sequence number of the last record folded in.
+    pub last_seq: u64,
+    /// The kernel boot id of the last observed boot; empty before the first start.
+    pub boot_id: String,
+    pub software_version: String,
+    /// Journaled setting values (canonical form), by setting name; see [`settings`].
+    pub settings: BTreeMap<String, String>,
+    pub owed_events: Vec<OwedEvent>,
+    /// Consecutive failed sessions.
+    pub retry_count: u32,
+    /// Why the last session failed; empty after a successful one.
+    pub last_session_error: String,
+    pub last_session_end_ms: Option<u64>,
+    pub last_successful_session_end_ms: Option<u64>,
+    /// When the next retry is due after a failed session (commit time + the wait drawn).
+    pub next_retry_at_ms: Option<u64>,
+    /// A session that started and has not ended (after a crash: one that was cut short).
+    pub session_in_progress: Option<String>,
+    pub pending_schedule_informs: Vec<PendingScheduleInform>,
+    pub pending_reboot: Option<PendingReboot>,
+    pub parameter_key: String,
+    pub parameters: BTreeMap<String, StoredParameter>,
+    pub attributes: BTreeMap<String, StoredAttributes>,
+    /// Table path → the next instance number to hand out (numbers are never reused).
+    pub instance_counters: BTreeMap<String, u32>,
+    /// Table path → existing instance numbers.
+    pub object_instances: BTreeMap<String, BTreeSet<u32>>,
+    /// Notified parameters changed since the last delivered VALUE CHANGE: name → value.
+    pub changed_parameters: BTreeMap<String, String>,
+    /// Transfers by id (accepted, not yet acknowledged by a TransferCompleteResponse).
+    pub transfers: BTreeMap<String, proto::TransferState>,
+    /// Damaged stores the journal recovered from (most recent last, at most 8 kept).
+    pub recoveries: Vec<Recovery>,
+}
+
+/// The operator-facing status (RouterOS `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Disabled,
+    WaitingUrl,
+    Running,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Disabled => "disabled",
+            Status::WaitingUrl => "waiting-URL",
+            Status::Running => "running",
+        })
+    }
+}
+
+impl AgentState {
+    /// Folds records (with their commit times) into a fresh state.
+    pub fn fold<'a>(records: impl IntoIterator<Item = (u64, u64, &'a Record)>) -> AgentState {
+        let mut state = AgentState::default();
+        for (seq, time_ms, record) in records {
+            state.apply(seq, time_ms, record);
+        }
+        state
+    }
+
+    /// Folds one record. Records of kinds this build does not know are skipped.
+    pub fn apply(&mut self, seq: u64, time_ms: u64, record: &Record) {
+        self.last_seq = self.last_seq.max(seq);
+        let Some(kind) = &record.kind else { return };
+        match kind {
+            Kind::EventRaised(e) => self.raise(&e.code, &e.command_key),
+            Kind::InformAcknowledged(ack) => {
+                for d in &ack.delivered {
+                    if let Some(i) = self.owed_events.iter().position(|o| o.code == d.code && o.command_key == d.command_key) {
+                        self.owed_events.remove(i);
+                    }
+                    if d.code == ec::VALUE_CHANGE {
+                        self.changed_parameters.clear();
+                    }
+                }
+            }
+            Kind::SessionStarted(s) => self.session_in_progress = Some(s.session_id.clone()),
+            Kind::SessionEnded(s) => {
+                self.session_in_progress = None;
+                self.last_session_end_ms = Some(time_ms);
+                if s.outcome == proto::SessionOutcome::Succeeded as i32 {
+                    self.retry_count = 0;
+                    self.last_session_error.clear();
+                    self.last_successful_session_end_ms = Some(time_ms);
+                    self.next_retry_at_ms = None;
+                } else {
+                    self.retry_count = self.retry_count.saturating_add(1);
+                    self.last_session_error = s.reason.clone();
+                    self.owed_events.retain(|e| events::rules(&e.code).kept_on_failed_session);
+                    self.forget_value_changes_unless_owed();
+                    self.next_retry_at_ms = s.retry_after_seconds.map(|w| time_ms.saturating_add(u64::from(w) * 1000));
+                }
+            }
+            Kind::BootObserved(b) => {
+                self.boot_id = b.boot_id.clone();
+                self.software_version = b.software_version.clone();
+                if b.new_boot {
+                    self.owed_events.retain(|e| events::rules(&e.code).kept_on_reboot);
+                    self.forget_value_changes_unless_owed();
+                    self.retry_count = 0;
+                    self.next_retry_at_ms = None;
+                    self.session_in_progress = None;
+                    self.pending_reboot = None;
+                }
+            }
+            Kind::ScheduleInformRequested(s) => self.pending_schedule_informs.push(PendingScheduleInform {
+                command_key: s.command_key.clone(),
+                due_at_ms: u64::try_from(s.due_at_unix).unwrap_or(0).saturating_mul(1000),
+            }),
+            Kind::ScheduleInformFired(s) => {
+                let earliest = self
+                    .pending_schedule_informs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.command_key == s.command_key)
+                    .min_by_key(|(_, p)| p.due_at_ms)
+                    .map(|(i, _)| i);
+                if let Some(i) = earliest {
+                    self.pending_schedule_informs.remove(i);
+                }
+            }
+            Kind::RebootRequested(r) => {
+                self.pending_reboot = Some(PendingReboot {
+                    command_key: r.command_key.clone(),
+                    factory_reset: r.reason == REBOOT_REASON_FACTORY_RESET,
+                })
+            }
+            Kind::FactoryResetDone(_) => {
+                self.parameters.clear();
+                self.attributes.clear();
+                self.object_instances.clear();
+                self.parameter_key.clear();
+                self.settings.clear();
+                self.changed_parameters.clear();
+            }
+            Kind::ConfigReset(_) => {
+                self.settings.clear();
+                self.owed_events.clear();
+                self.retry_count = 0;
+                self.last_session_error.clear();
+                self.next_retry_at_ms = None;
+                self.pending_schedule_informs.clear();
+                self.pending_reboot = None;
+                self.changed_parameters.clear();
+                self.transfers.clear();
+            }
+            Kind::SettingsChanged(s) => {
+                self.settings.insert(s.key.clone(), s.value.clone());
+                if s.key == "enabled" && s.value != "true" {
+                    self.retry_count = 0;
+                    self.next_retry_at_ms = None;
+                }
+            }
+            Kind::ParametersSet(p) => {
+                for v in &p.values {
+                    self.parameters.insert(
+                        v.name.clone(),
+                        StoredParameter {
+                            value: v.value.clone(),
+                            xsd_type: v.xsd_type.clone(),
+                        },
+                    );
+                }
+                if p.source == proto::ChangeSource::Acs as i32 {
+                    self.parameter_key = p.parameter_key.clone();
+                }
+            }
+            Kind::ObjectAdded(o) => {
+                let next = self.instance_counters.entry(o.path.clone()).or_insert(1);
+                *next = (*next).max(o.instance_number.saturating_add(1));
+                self.object_instances.entry(o.path.clone()).or_default().insert(o.instance_number);
+                self.parameter_key = o.parameter_key.clone();
+            }
+            Kind::ObjectDeleted(o) => {
+                if let Some((table, instance)) = split_instance_path(&o.path) {
+                    if let Some(set) = self.object_instances.get_mut(table) {
+                        set.remove(&instance);
+                    }
+                }
+                self.parameters.retain(|name, _| !name.starts_with(o.path.as_str()));
+                self.attributes.retain(|name, _| !name.starts_with(o.path.as_str()));
+                self.parameter_key = o.parameter_key.clone();
+            }
+            Kind::AttributesSet(a) => {
+                for item in &a.items {
+                    let entry = self.attributes.entry(item.name.clone()).or_default();
+                    if item.notification_change {
+                        entry.notification = item.notification;
+                    }
+                    if item.access_list_change {
+                        entry.access_list = item.access_list.clone();
+                    }
+                }
+            }
+            Kind::ValueChanged(v) => {
+                self.changed_parameters.insert(v.name.clone(), v.value.clone());
+            }
+            Kind::DiagnosticsCompleted(_) => {}
+            Kind::TransferAccepted(t) => {
+                self.transfers.insert(
+                    t.transfer_id.clone(),
+                    proto::TransferState {
+                        accepted: Some(t.clone()),
+                        last_stage: None,
+                    },
+                );
+            }
+            Kind::TransferStageChanged(s) => {
+                if let Some(t) = self.transfers.get_mut(&s.transfer_id) {
+                    t.last_stage = Some(s.clone());
+                }
+                if s.stage == proto::TransferStage::Cancelled as i32 {
+                    self.transfers.remove(&s.transfer_id);
+                }
+            }
+            Kind::TransferCompleteAcknowledged(a) => {
+                self.transfers.remove(&a.transfer_id);
+            }
+            Kind::JournalRecovered(r) => {
+                self.recoveries.push(Recovery {
+                    at_ms: time_ms,
+                    reason: r.reason.clone(),
+                    lost_from_seq: r.lost_from_seq,
+                    lost_to_seq: r.lost_to_seq,
+                });
+                if self.recoveries.len() > 8 {
+                    self.recoveries.remove(0);
+                }
+            }
+            Kind::Snapshot(s) => {
+                let last_seq = self.last_seq;
+                *self = AgentState::from_snapshot(s);
+                self.last_seq = last_seq;
+            }
+        }
+    }
+
+    fn raise(&mut self, code: &str, command_key: &str) {
+        if code == ec::BOOTSTRAP {
+            // A BOOTSTRAP wipes the slate: nothing owed to a previous ACS (or a previous life of
+            // the device) is owed to this one, except the BOOT that accompanies it.
+            self.owed_events.retain(|e| events::rules(&e.code).kept_on_bootstrap);
+            self.pending_schedule_informs.clear();
+            self.changed_parameters.clear();
+        }
+        let owed: Vec<(String, String)> = self.owed_events.iter().map(|e| (e.code.clone(), e.command_key.clone())).collect();
+        if events::coalesces(code, &owed) {
+            return;
+        }
+        self.owed_events.push(OwedEvent {
+            code: code.to_owned(),
+            command_key: command_key.to_owned(),
+        });
+    }
+
+    fn forget_value_changes_unless_owed(&mut self) {
+        if !self.owed_events.iter().any(|e| e.code == ec::VALUE_CHANGE) {
+            self.changed_parameters.clear();
+        }
+    }
+
+    /// The effective settings over the device's factory defaults.
+    pub fn effective_settings(&self, factory: &BTreeMap<String, String>) -> Settings {
+        Settings::new(self.settings.clone(), factory.clone())
+    }
+
+    /// The operator-facing status.
+    pub fn status(&self, settings: &Settings) -> Status {
+        if !settings.enabled() {
+            Status::Disabled
+        } else if settings.acs_url().is_empty() {
+            Status::WaitingUrl
+        } else {
+            Status::Running
+        }
+    }
+
+    /// The events the next Inform carries: every owed event, plus `7 TRANSFER COMPLETE` and one
+    /// `M Download`/`M Upload`/`M ScheduleDownload` per completed, unacknowledged transfer.
+    pub fn inform_events(&self) -> Vec<EventStruct> {
+        let mut out: Vec<EventStruct> = self.owed_events.iter().map(|e| EventStruct::new(&e.code, &e.command_key)).collect();
+        let completed: Vec<&proto::TransferAccepted> = self
+            .transfers
+            .values()
+            .filter(|t| t.last_stage.as_ref().is_some_and(|s| s.stage == proto::TransferStage::Completed as i32))
+            .filter_map(|t| t.accepted.as_ref())
+            .collect();
+        if !completed.is_empty() && !out.iter().any(|e| e.event_code == ec::TRANSFER_COMPLETE) {
+            out.push(EventStruct::new(ec::TRANSFER_COMPLETE, ""));
+        }
+        for t in completed {
+            let code = match proto::TransferKind::try_from(t.kind) {
+                Ok(proto::TransferKind::Upload) => ec::M_UPLOAD,
+                Ok(proto::TransferKind::ScheduleDownload) => ec::M_SCHEDULE_DOWNLOAD,
+                _ => ec::M_DOWNLOAD,
+            };
+            if !t.autonomous {
+                out.push(EventStruct::new(code, &t.command_key));
+            }
+        }
+        out
+    }
+
+    /// Whether anything is owed that warrants a session now.
+    pub fn has_owed_events(&self) -> bool {
+        !self.inform_events().is_empty()
+    }
+
+    /// Rebuilds a state from a snapshot record.
+    pub fn from_snapshot(s: &proto::AgentSnapshot) -> AgentState {
+        AgentState {
+            last_seq: 0,
+            boot_id: s.boot_id.clone(),
+            software_version: s.software_version.clone(),
+            settings: s.settings.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+            owed_events: s
+                .owed_events
+                .iter()
+                .map(|e| OwedEvent {
+                    code: e.code.clone(),
+                    command_key: e.command_key.clone(),
+                })
+                .collect(),
+            retry_count: s.retry_count,
+            last_session_error: s.last_session_error.clone(),
+            last_session_end_ms: s.last_session_end_ms,
+            last_successful_session_end_ms: s.last_successful_session_end_ms,
+            next_retry_at_ms: s.next_retry_at_ms,
+            session_in_progress: Some(s.session_in_progress.clone()).filter(|id| !id.is_empty()),
+            pending_schedule_informs: s
+                .pending_schedule_informs
+                .iter()
+                .map(|p| PendingScheduleInform {
+                    command_key: p.command_key.clone(),
+                    due_at_ms: u64::try_from(p.due_at_unix).unwrap_or(0).saturating_mul(1000),
+                })
+                .collect(),
+            pending_reboot: s.pending_reboot.as_ref().map(|r| PendingReboot {
+                command_key: r.command_key.clone(),
+                factory_reset: r.factory_reset,
+            }),
+            parameter_key: s.parameter_key.clone(),
+            parameters: s
+                .parameter_values
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        StoredParameter {
+                            value: v.value.clone(),
+                            xsd_type: v.xsd_type.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            attributes: s
+                .attributes
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        StoredAttributes {
+                            notification: v.notification,
+                            access_list: v.access_list.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            instance_counters: s.instance_counters.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            object_instances: s.object_instances.iter().map(|(k, v)| (k.clone(), v.instances.iter().copied().collect())).collect(),
+            changed_parameters: s.changed_parameters.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            transfers: s
+                .transfers
+                .iter()
+                .filter_map(|t| t.accepted.as_ref().map(|a| (a.transfer_id.clone(), t.clone())))
+                .collect(),
+            recoveries: Vec::new(),
+        }
+    }
+
+    /// The snapshot record of this state. `secret_settings` names settings to mark secret.
+    pub fn to_snapshot(&self) -> proto::AgentSnapshot {
+        proto::AgentSnapshot {
+            owed_events: self
+                .owed_events
+                .iter()
+                .map(|e| proto::EventRef {
+                    code: e.code.clone(),
+                    command_key: e.command_key.clone(),
+                })
+                .collect(),
+            retry_count: self.retry_count,
+            settings: self
+                .settings
+                .iter()
+                .map(|(k, v)| {
+                    let secret = settings::setting(k).is_some_and(|d| d.is_secret());
+                    (k.clone(), proto::Setting { value: v.clone(), secret })
+                })
+                .collect(),
+            parameter_values: self
+                .parameters
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        proto::StoredParameter {
+                            value: v.value.clone(),
+                            xsd_type: v.xsd_type.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            attributes: self
+                .attributes
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        proto::StoredAttributes {
+                            notification: v.notification,
+                            access_list: v.access_list.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            instance_counters: self.instance_counters.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            object_instances: self
+                .object_instances
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        proto::ObjectInstances {
+                            instances: v.iter().copied().collect(),
+                        },
+                    )
+                })
+                .collect(),
+            transfers: self.transfers.values().cloned().collect(),
+            pending_schedule_informs: self
+                .pending_schedule_informs
+                .iter()
+                .map(|p| proto::ScheduleInformRequested {
+                    command_key: p.command_key.clone(),
+                    due_at_unix: i64::try_from(p.due_at_ms / 1000).unwrap_or(i64::MAX),
+                })
+                .collect(),
+            boot_id: self.boot_id.clone(),
+            software_version: self.software_version.clone(),
+            last_session_error: self.last_session_error.clone(),
+            parameter_key: self.parameter_key.clone(),
+            next_retry_at_ms: self.next_retry_at_ms,
+            last_session_end_ms: self.last_session_end_ms,
+            last_successful_session_end_ms: self.last_successful_session_end_ms,
+            session_in_progress: self.session_in_progress.clone().unwrap_or_default(),
+            pending_reboot: self.pending_reboot.as_ref().map(|r| proto::PendingReboot {
+                command_key: r.command_key.clone(),
+                factory_reset: r.factory_reset,
+            }),
+            changed_parameters: self.changed_parameters.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
+/// `RebootRequested.reason` marking a reboot that follows a FactoryReset.
+pub const REBOOT_REASON_FACTORY_RESET: &str = "FactoryReset";
+
+/// `Device.IP.Interface.3.` → (`Device.IP.Interface.`, 3).
+pub fn split_instance_path(path: &str) -> Option<(&str, u32)> {
+    let trimmed = path.strip_suffix('.')?;
+    let dot = trimmed.rfind('.')?;
+    let instance = trimmed[dot + 1..].parse().ok()?;
+    Some((&path[..=dot], instance))
+}
+
+/// Builds a record from its kind.
+pub fn record(kind: Kind) -> Record {
+    Record { kind: Some(kind) }
+}
+
+/// An `EventRaised` record.
+pub fn event_raised(code: &str, command_key: &str) -> Record {
+    record(Kind::EventRaised(proto::EventRaised {
+        code: code.to_owned(),
+        command_key: command_key.to_owned(),
+    }))
+}
+
+/// The records a settings change writes: the `SettingsChanged` itself and, when the ACS URL
+/// changes, `0 BOOTSTRAP` (a new ACS gets a fresh start).
+pub fn settings_change_records(current: &Settings, name: &str, canonical_value: &str, source: proto::ChangeSource) -> Vec<Record> {
+    let secret = settings::setting(name).is_some_and(|d| d.is_secret());
+    let mut out = vec![record(Kind::SettingsChanged(proto::SettingsChanged {
+        key: name.to_owned(),
+        value: canonical_value.to_owned(),
+        source: source as i32,
+        secret,
+    }))];
+    if name == "acs-url" && current.acs_url() != canonical_value && !canonical_value.is_empty() {
+        out.push(event_raised(ec::BOOTSTRAP, ""));
+    }
+    out
+}
+
+/// The records of the operator's `reset-tr069-config`: forget configuration and state, and owe
+/// a BOOTSTRAP to whichever ACS is configured next.
+pub fn config_reset_records() -> Vec<Record> {
+    vec![record(Kind::ConfigReset(proto::ConfigReset {})), event_raised(ec::BOOTSTRAP, "")]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,369 @@
+//! The operator's settings: one table, RouterOS's names, the TR-181 parameter each one is.
+//!
+//! A setting is one journaled value whichever side changes it: `set periodic-inform-interval=1h`
+//! on the CLI and a SetParameterValues of `Device.ManagementServer.PeriodicInformInterval` from
+//! the ACS write the same `SettingsChanged` record, under the setting's name, in canonical form.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::cwmp::DateTime;
+
+/// What values a setting accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingKind {
+    /// yes/no, true/false, 1/0 — stored `true`/`false`.
+    Bool,
+    /// An http:// or https:// URL, or empty.
+    Url,
+    /// Free text of at most this many characters.
+    Text(usize),
+    /// Like `Text`, but masked everywhere it is shown.
+    Secret(usize),
+    /// A duration: `30s`, `15m`, `1h`, `1d`, combinations like `1h30m`, or plain seconds.
+    /// Stored as whole seconds.
+    Seconds { min: u64, max: u64 },
+    /// An unsigned integer in a range.
+    UInt { min: u64, max: u64 },
+    /// An xsd:dateTime, or empty for the Unknown Time.
+    DateTime,
+    /// A file system path, or empty.
+    Path,
+}
+
+/// One setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingDef {
+    /// The operator's name (RouterOS's where RouterOS has one).
+    pub name: &'static str,
+    /// The TR-181 parameter that is the same value, if any.
+    pub parameter: Option<&'static str>,
+    pub kind: SettingKind,
+    /// Built-in default; the daemon's config file may override it (the device's factory settings).
+    pub default: &'static str,
+    /// One line for `print --help`-style output.
+    pub description: &'static str,
+}
+
+impl SettingDef {
+    pub fn is_secret(&self) -> bool {
+        matches!(self.kind, SettingKind::Secret(_))
+    }
+
+    /// The accepted form, as shown in error messages.
+    pub fn accepted_form(&self) -> String {
+        match self.kind {
+            SettingKind::Bool => "yes or no".into(),
+            SettingKind::Url => "an http:// or https:// URL, e.g. https://acs.example.com:7547/".into(),
+            SettingKind::Text(max) | SettingKind::Secret(max) => format!("text of at most {max} characters"),
+            SettingKind::Seconds { min, max } => format!(
+                "a duration such as 30s, 15m, 1h, 1d or 1h30m (between {} and {})",
+                format_seconds(min),
+                format_seconds(max)
+            ),
+            SettingKind::UInt { min, max } => format!("a whole number from {min} to {max}"),
+            SettingKind::DateTime => "a date and time such as 2026-01-01T03:00:00Z, or empty for none".into(),
+            SettingKind::Path => "a file path, or empty for none".into(),
+        }
+    }
+}
+
+const MANAGEMENT_SERVER: &str = "Device.ManagementServer.";
+
+/// Every setting, in `print` order.
+pub const SETTINGS: &[SettingDef] = &[
+    SettingDef { name: "enabled", parameter: Some("Device.ManagementServer.EnableCWMP"), kind: SettingKind::Bool, default: "false", description: "Enable/disable the CWMP client" },
+    SettingDef { name: "acs-url", parameter: Some("Device.ManagementServer.URL"), kind: SettingKind::Url, default: "", description: "URL of the ACS" },
+    SettingDef { name: "username", parameter: Some("Device.ManagementServer.Username"), kind: SettingKind::Text(256), default: "", description: "HTTP username the CPE uses toward the ACS" },
+    SettingDef { name: "password", parameter: Some("Device.ManagementServer.Password"), kind: SettingKind::Secret(256), default: "", description: "HTTP password the CPE uses toward the ACS" },
+    SettingDef { name: "periodic-inform-enabled", parameter: Some("Device.ManagementServer.PeriodicInformEnable"), kind: SettingKind::Bool, default: "true", description: "Start a session periodically" },
+    SettingDef { name: "periodic-inform-interval", parameter: Some("Device.ManagementServer.PeriodicInformInterval"), kind: SettingKind::Seconds { min: 1, max: u32::MAX as u64 }, default: "86400", description: "Interval of periodic informs" },
+    SettingDef { name: "periodic-inform-time", parameter: Some("Device.ManagementServer.PeriodicInformTime"), kind: SettingKind::DateTime, default: "", description: "Phase anchor of periodic informs (empty: the agent picks)" },
+    SettingDef { name: "client-certificate", parameter: None, kind: SettingKind::Path, default: "", description: "PEM file with the CPE's certificate and private key for mutual TLS" },
+    SettingDef { name: "ca-file", parameter: None, kind: SettingKind::Path, default: "", description: "PEM file of extra CA certificates trusted for the ACS" },
+    SettingDef { name: "tls-insecure", parameter: None, kind: SettingKind::Bool, default: "false", description: "LAB ONLY: do not verify the ACS certificate" },
+    SettingDef { name: "connection-request-username", parameter: Some("Device.ManagementServer.ConnectionRequestUsername"), kind: SettingKind::Text(256), default: "", description: "Username the ACS uses for connection requests" },
+    SettingDef { name: "connection-request-password", parameter: Some("Device.ManagementServer.ConnectionRequestPassword"), kind: SettingKind::Secret(256), default: "", description: "Password the ACS uses for connection requests" },
+    SettingDef { name: "connection-request-port", parameter: None, kind: SettingKind::UInt { min: 0, max: 65_535 }, default: "7547", description: "TCP port of the connection-request server (0: any free port)" },
+    SettingDef { name: "retry-minimum-wait", parameter: Some("Device.ManagementServer.CWMPRetryMinimumWaitInterval"), kind: SettingKind::UInt { min: 1, max: 65_535 }, default: "5", description: "CWMPRetryMinimumWaitInterval, seconds" },
+    SettingDef { name: "retry-interval-multiplier", parameter: Some("Device.ManagementServer.CWMPRetryIntervalMultiplier"), kind: SettingKind::UInt { min: 1000, max: 65_535 }, default: "2000", description: "CWMPRetryIntervalMultiplier, thousandths" },
+    SettingDef { name: "default-active-notification-throttle", parameter: Some("Device.ManagementServer.DefaultActiveNotificationThrottle"), kind: SettingKind::UInt { min: 0, max: u32::MAX as u64 }, default: "0", description: "Minimum seconds between sessions started only for active notifications" },
+    SettingDef { name: "upgrades-managed", parameter: Some("Device.ManagementServer.UpgradesManaged"), kind: SettingKind::Bool, default: "false", description: "Firmware is upgraded only by the ACS" },
+];
+
+/// Looks a setting up by its operator name.
+pub fn setting(name: &str) -> Option<&'static SettingDef> {
+    SETTINGS.iter().find(|s| s.name == name)
+}
+
+/// Looks a setting up by its TR-181 parameter name.
+pub fn setting_for_parameter(parameter: &str) -> Option<&'static SettingDef> {
+    if !parameter.starts_with(MANAGEMENT_SERVER) {
+        return None;
+    }
+    SETTINGS.iter().find(|s| s.parameter == Some(parameter))
+}
+
+/// A refused setting value; the message names the setting and the accepted form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("unknown setting {name:?}; settings are: {known}")]
+    Unknown { name: String, known: String },
+    #[error("invalid value {value:?} for {name}: expected {expected}")]
+    Invalid { name: String, value: String, expected: String },
+}
+
+/// Validates `input` for the setting `name` and returns its canonical stored form.
+pub fn validate(name: &str, input: &str) -> Result<String, SettingError> {
+    let def = setting(name).ok_or_else(|| SettingError::Unknown {
+        name: name.to_owned(),
+        known: SETTINGS.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
+    })?;
+    canonical(def, input).ok_or_else(|| SettingError::Invalid {
+        name: name.to_owned(),
+        value: if def.is_secret() { "***".to_owned() } else { input.to_owned() },
+        expected: def.accepted_form(),
+    })
+}
+
+/// The canonical form of `input` for `def`, or `None` when it is not acceptable.
+pub fn canonical(def: &SettingDef, input: &str) -> Option<String> {
+    let t = input.trim();
+    match def.kind {
+        SettingKind::Bool => match t.to_ascii_lowercase().as_str() {
+            "yes" | "true" | "1" | "on" => Some("true".into()),
+            "no" | "false" | "0" | "off" => Some("false".into()),
+            _ => None,
+        },
+        SettingKind::Url => {
+            if t.is_empty() {
+                return Some(String::new());
+            }
+            let rest = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://"))?;
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let ok = !host.is_empty()
+                && t.chars().count() <= 256
+                && !t.chars().any(|c| c.is_whitespace() || c.is_control());
+            ok.then(|| t.to_owned())
+        }
+        SettingKind::Text(max) | SettingKind::Secret(max) => {
+            (input.chars().count() <= max && !input.chars().any(char::is_control)).then(|| input.to_owned())
+        }
+        SettingKind::Seconds { min, max } => parse_duration(t).filter(|s| (min..=max).contains(s)).map(|s| s.to_string()),
+        SettingKind::UInt { min, max } => t.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).map(|n| n.to_string()),
+        SettingKind::DateTime => {
+            if t.is_empty() {
+                Some(String::new())
+            } else {
+                DateTime::parse(t).ok().map(|d| d.to_string())
+            }
+        }
+        SettingKind::Path => (!t.chars().any(char::is_control)).then(|| t.to_owned()),
+    }
+}
+
+/// Parses `30s`, `15m`, `1h`, `1d`, `1w`, combinations (`1h30m`) and plain seconds.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if let Ok(n) = t.parse::<u64>() {
+        return Some(n);
+    }
+    let mut total: u64 = 0;
+    let mut number: Option<u64> = None;
+    for c in t.chars() {
+        if let Some(d) = c.to_digit(10) {
+            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(u64::from(d))?);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return None,
+        };
+        total = total.checked_add(number.take()?.checked_mul(unit)?)?;
+    }
+    if number.is_some() {
+        return None; // trailing digits without a unit after a unit: "1h30"
+    }
+    Some(total)
+}
+
+/// Seconds in RouterOS style: `1d`, `1h30m`, `45s`, `0s`.
+pub fn format_seconds(mut s: u64) -> String {
+    if s == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, len) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if s >= len {
+            out.push_str(&format!("{}{unit}", s / len));
+            s %= len;
+        }
+    }
+    out
+}
+
+/// The effective settings: journaled values over the device's factory defaults over the built-in
+/// defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Settings {
+    /// Values set through the journal (canonical form), by setting name.
+    pub journaled: BTreeMap<String, String>,
+    /// The device's factory defaults from its config file (canonical form), by setting name.
+    pub factory: BTreeMap<String, String>,
+}
+
+impl Settings {
+    pub fn new(journaled: BTreeMap<String, String>, factory: BTreeMap<String, String>) -> Settings {
+        Settings { journaled, factory }
+    }
+
+    /// The effective value of a setting (canonical form); empty for an unknown name.
+    pub fn get(&self, name: &str) -> String {
+        self.journaled
+            .get(name)
+            .or_else(|| self.factory.get(name))
+            .cloned()
+            .or_else(|| setting(name).map(|d| d.default.to_owned()))
+            .unwrap_or_default()
+    }
+
+    fn bool(&self, name: &str) -> bool {
+        self.get(name) == "true"
+    }
+
+    fn number(&self, name: &str) -> u64 {
+        let v = self.get(name);
+        v.parse()
+            .ok()
+            .or_else(|| setting(name).and_then(|d| d.default.parse().ok()))
+            .unwrap_or(0)
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.bool("enabled")
+    }
+    pub fn acs_url(&self) -> String {
+        self.get("acs-url")
+    }
+    pub fn username(&self) -> String {
+        self.get("username")
+    }
+    pub fn password(&self) -> String {
+        self.get("password")
+    }
+    pub fn periodic_inform_enabled(&self) -> bool {
+        self.bool("periodic-inform-enabled")
+    }
+    pub fn periodic_inform_interval(&self) -> u64 {
+        self.number("periodic-inform-interval").max(1)
+    }
+    /// The phase anchor, `None` when unset or the Unknown Time.
+    pub fn periodic_inform_time(&self) -> Option<DateTime> {
+        DateTime::parse(&self.get("periodic-inform-time")).ok().filter(|d| !d.is_unknown())
+    }
+    pub fn retry_minimum_wait(&self) -> u32 {
+        u32::try_from(self.number("retry-minimum-wait")).unwrap_or(5)
+    }
+    pub fn retry_interval_multiplier(&self) -> u32 {
+        u32::try_from(self.number("retry-interval-multiplier")).unwrap_or(2000)
+    }
+    pub fn connection_request_username(&self) -> String {
+        self.get("connection-request-username")
+    }
+    pub fn connection_request_password(&self) -> String {
+        self.get("connection-request-password")
+    }
+    pub fn connection_request_port(&self) -> u16 {
+        u16::try_from(self.number("connection-request-port")).unwrap_or(7547)
+    }
+    pub fn tls_insecure(&self) -> bool {
+        self.bool("tls-insecure")
+    }
+    pub fn client_certificate(&self) -> Option<String> {
+        Some(self.get("client-certificate")).filter(|s| !s.is_empty())
+    }
+    pub fn ca_file(&self) -> Option<String> {
+        Some(self.get("ca-file")).filter(|s| !s.is_empty())
+    }
+    pub fn default_active_notification_throttle(&self) -> u64 {
+        self.number("default-active-notification-throttle")
+    }
+}
+
+/// A setting's value as the operator sees it: secrets masked, durations in RouterOS style,
+/// booleans as yes/no.
+pub fn display_value(def: &SettingDef, canonical_value: &str) -> String {
+    match def.kind {
+        SettingKind::Secret(_) if canonical_value.is_empty() => String::new(),
+        SettingKind::Secret(_) => "***".into(),
+        SettingKind::Bool => if canonical_value == "true" { "yes" } else { "no" }.into(),
+        SettingKind::Seconds { .. } => canonical_value.parse().map(format_seconds).unwrap_or_else(|_| canonical_value.to_owned()),
+        _ => canonical_value.to_owned(),
+    }
+}
+
+impl fmt::Display for SettingDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        for (text, secs) in [("30s", 30), ("15m", 900), ("1h", 3600), ("1d", 86_400), ("1h30m", 5400), ("90", 90), ("1w", 604_800)] {
+            assert_eq!(parse_duration(text), Some(secs), "{text}");
+        }
+        for bad in ["", "h", "1x", "1h30", "-5", "99999999999999999999d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        assert_eq!(format_seconds(5400), "1h30m");
+        assert_eq!(format_seconds(86_400), "1d");
+    }
+
+    #[test]
+    fn validation_names_the_setting_and_the_form() {
+        assert_eq!(validate("periodic-inform-interval", "1h"), Ok("3600".into()));
+        assert_eq!(validate("enabled", "yes"), Ok("true".into()));
+        assert_eq!(validate("acs-url", "https://acs.example.com:7547/cwmp"), Ok("https://acs.example.com:7547/cwmp".into()));
+        let err = validate("periodic-inform-interval", "soon").unwrap_err().to_string();
+        assert!(err.contains("periodic-inform-interval") && err.contains("30s, 15m, 1h, 1d"), "{err}");
+        let err = validate("acs-url", "ftp://x").unwrap_err().to_string();
+        assert!(err.contains("acs-url") && err.contains("http://"), "{err}");
+        let err = validate("colour", "red").unwrap_err().to_string();
+        assert!(err.contains("unknown setting") && err.contains("acs-url"), "{err}");
+        let err = validate("password", &"x".repeat(300)).unwrap_err().to_string();
+        assert!(!err.contains("xxx"), "secrets never echoed: {err}");
+        assert!(validate("retry-interval-multiplier", "999").is_err());
+    }
+
+    #[test]
+    fn every_parameter_maps_back() {
+        for def in SETTINGS {
+            if let Some(p) = def.parameter {
+                assert_eq!(setting_for_parameter(p), Some(def));
+            }
+            assert_eq!(canonical(def, def.default).as_deref(), Some(def.default), "{} default", def.name);
+        }
+    }
+
+    #[test]
+    fn layering() {
+        let mut s = Settings::default();
+        assert_eq!(s.periodic_inform_interval(), 86_400);
+        s.factory.insert("periodic-inform-interval".into(), "600".into());
+        assert_eq!(s.periodic_inform_interval(), 600);
+        s.journaled.insert("periodic-inform-interval".into(), "60".into());
+        assert_eq!(s.periodic_inform_interval(), 60);
+    }
+}
