@@ -6,3 +6,7 @@
 pub mod agent;
 pub mod cwmp;
 pub mod state;
+pub mod session;
+pub mod config;
+pub mod control;
+pub mod cli;

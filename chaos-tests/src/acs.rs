@@ -281,6 +281,8 @@ pub struct CpeCall {
 /// A request the ACS sent inside a session, and the CPE's answer.
 #[derive(Debug, Clone)]
 pub struct AcsCall {
+    /// The request's method name (`request.method()`).
+    pub method: String,
     pub request: AcsRequest,
     /// The `cwmp:ID` the ACS gave it.
     pub id: String,
@@ -1175,7 +1177,6 @@ struct Decoded {
     envelope: Option<Envelope>,
     method: Option<String>,
     id: Option<String>,
-    namespace: Option<CwmpNamespace>,
     error: Option<String>,
     /// The codec knew the method but its arguments were bad.
     bad_arguments: bool,
@@ -1186,7 +1187,6 @@ fn decode_body(body: &[u8], limits: &Limits) -> Decoded {
         Ok(env) => Decoded {
             method: Some(env.body.name().to_owned()),
             id: env.header.id.clone(),
-            namespace: Some(env.namespace),
             envelope: Some(env),
             error: None,
             bad_arguments: false,
@@ -1202,7 +1202,6 @@ fn decode_body(body: &[u8], limits: &Limits) -> Decoded {
                 envelope: None,
                 method,
                 id: e.id.clone(),
-                namespace: e.namespace,
                 error: Some(e.to_string()),
                 bad_arguments,
             }
@@ -1507,6 +1506,7 @@ fn next_acs_request(st: &mut State, number: u64, namespace: CwmpNamespace, conn:
             let method = request.method().to_owned();
             if let Some(s) = session_mut(st, number) {
                 s.acs_calls.push(AcsCall {
+                    method: method.clone(),
                     request,
                     id: id.clone(),
                     answer: None,

@@ -236,6 +236,9 @@ impl Journal {
 
     /// Appends a batch atomically and returns once it is durable. Concurrent callers share one
     /// sled flush and one fdatasync (group commit).
+    ///
+    /// Cancellation: once the batch is queued, dropping the future does not withdraw it; it may
+    /// still be committed. Await the acknowledgement before any side effect it guards.
     pub async fn append(&self, batch: Vec<Record>) -> Result<AppendAck> {
         let records = encode_all(batch)?;
         self.submit_async(records, None).await
@@ -387,6 +390,18 @@ impl Journal {
             return Err(Error::Verify { seq, reason });
         }
         Ok(scan.records)
+    }
+
+    /// Writes every record from `seq` on as JSON lines (see [`crate::export_json`]; secrets
+    /// masked). Returns the number of lines written.
+    pub fn export_jsonl<W: std::io::Write>(&self, seq: u64, mut out: W) -> Result<u64> {
+        let mut n = 0;
+        for rec in self.iter_from(seq) {
+            let line = crate::export_json(&rec?);
+            writeln!(out, "{line}").map_err(io_err("export output"))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Stops the committer and closes sled, waiting for both. Dropping the journal does the same.

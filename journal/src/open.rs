@@ -181,7 +181,6 @@ fn is_environmental(e: &sled::Error) -> bool {
                     | ResourceBusy
                     | ReadOnlyFilesystem
                     | Interrupted
-                    | NotFound
             ) || io.to_string().contains("could not acquire lock")
         }
         _ => false,

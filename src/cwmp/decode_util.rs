@@ -80,25 +80,6 @@ pub fn bool_child(el: &Element, name: &str) -> ArgResult<bool> {
     parse_bool(t).ok_or_else(|| ArgError::invalid(name, format!("{t:?} is not a boolean")))
 }
 
-/// An optional boolean argument (absent or empty → `None`).
-pub fn opt_bool(el: &Element, name: &str) -> ArgResult<Option<bool>> {
-    match el.child(name) {
-        Some(c) if !c.trimmed_text().is_empty() => {
-            let t = c.trimmed_text();
-            parse_bool(t)
-                .map(Some)
-                .ok_or_else(|| ArgError::invalid(name, format!("{t:?} is not a boolean")))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// A required dateTime argument.
-pub fn datetime(el: &Element, name: &str) -> ArgResult<DateTime> {
-    let t = req(el, name)?.trimmed_text();
-    DateTime::parse(t).map_err(|e| ArgError::invalid(name, e.reason))
-}
-
 /// An optional dateTime argument: absent or empty means the Unknown Time (GenieACS's reading).
 pub fn opt_datetime(el: &Element, name: &str) -> ArgResult<DateTime> {
     match el.child(name) {

@@ -18,7 +18,9 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use digest_auth::{Algorithm, AlgorithmType, AuthContext, AuthorizationHeader, Charset, HttpMethod};
+use digest_auth::{
+    Algorithm, AlgorithmType, AuthContext, AuthorizationHeader, Charset, HttpMethod,
+};
 use digest_auth::{Qop, WwwAuthenticateHeader};
 use rand::Rng;
 
@@ -410,7 +412,12 @@ mod tests {
     }
 
     /// What a client (digest_auth's client side) answers to `challenge`.
-    fn respond(challenge: &str, user: &str, pw: &str, uri: &str) -> (WwwAuthenticateHeader, String) {
+    fn respond(
+        challenge: &str,
+        user: &str,
+        pw: &str,
+        uri: &str,
+    ) -> (WwwAuthenticateHeader, String) {
         let mut prompt = digest_auth::parse(challenge).expect("our challenge parses");
         let ctx = AuthContext::new(user, pw, uri);
         let answer = prompt.respond(&ctx).expect("respond").to_string();
@@ -442,7 +449,10 @@ mod tests {
         assert!(ch.contains(r#"realm="tr069-client""#), "{ch}");
         assert!(ch.contains(r#"qop="auth""#), "{ch}");
         assert!(ch.contains("algorithm=MD5"), "{ch}");
-        assert!(ch.contains(r#"nonce=""#) && ch.contains(r#"opaque=""#), "{ch}");
+        assert!(
+            ch.contains(r#"nonce=""#) && ch.contains(r#"opaque=""#),
+            "{ch}"
+        );
         assert!(!ch.contains("stale"), "{ch}");
         let parsed = digest_auth::parse(&ch).unwrap();
         assert_eq!(parsed.nonce.len(), 32);
@@ -455,7 +465,10 @@ mod tests {
         let now = Instant::now();
         let ch = a.challenge(now, false);
         let (_, answer) = respond(&ch, "acs", "s3cret", PATH);
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&answer)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&answer)),
+            AuthOutcome::Accepted
+        );
     }
 
     #[test]
@@ -467,8 +480,14 @@ mod tests {
         let ctx = AuthContext::new("acs", "s3cret", PATH);
         let first = prompt.respond(&ctx).unwrap().to_string();
         let second = prompt.respond(&ctx).unwrap().to_string();
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&first)), AuthOutcome::Accepted);
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&second)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&first)),
+            AuthOutcome::Accepted
+        );
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&second)),
+            AuthOutcome::Accepted
+        );
     }
 
     #[test]
@@ -540,7 +559,10 @@ mod tests {
         let ch = a.challenge(now, false);
         let (_, answer) = respond(&ch, "acs", "s3cret", PATH);
         let target = format!("{PATH}?ts=1");
-        assert_eq!(a.check(now, &CREDS, "GET", &target, Some(&answer)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", &target, Some(&answer)),
+            AuthOutcome::Accepted
+        );
         assert!(uri_matches("/p?x=1", "/p?x=1"));
         assert!(uri_matches("/p", "http://cpe:7547/p?x=1"));
         assert!(uri_matches("/p?x=1", "http://cpe:7547/p?x=1"));
@@ -563,7 +585,10 @@ mod tests {
         let now = Instant::now();
         let ch = a.challenge(now, false);
         let (_, answer) = respond(&ch, "acs", "s3cret", PATH);
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&answer)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&answer)),
+            AuthOutcome::Accepted
+        );
         let out = a.check(now, &CREDS, "GET", PATH, Some(&answer));
         assert_eq!(reason(&out), Rejection::Replay);
     }
@@ -577,7 +602,10 @@ mod tests {
         let ctx = AuthContext::new("acs", "s3cret", PATH);
         let first = prompt.respond(&ctx).unwrap().to_string();
         let second = prompt.respond(&ctx).unwrap().to_string();
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&second)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&second)),
+            AuthOutcome::Accepted
+        );
         let out = a.check(now, &CREDS, "GET", PATH, Some(&first));
         assert_eq!(reason(&out), Rejection::Replay);
     }
@@ -593,7 +621,10 @@ mod tests {
             Rejection::BadCredentials
         );
         let (_, good) = respond(&ch, "acs", "s3cret", PATH);
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&good)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&good)),
+            AuthOutcome::Accepted
+        );
     }
 
     #[test]
@@ -619,7 +650,10 @@ mod tests {
         }
         // The client retries with the new nonce, same credentials: accepted.
         let (_, retry) = respond(&challenge_from(&out), "acs", "s3cret", PATH);
-        assert_eq!(a.check(later, &CREDS, "GET", PATH, Some(&retry)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(later, &CREDS, "GET", PATH, Some(&retry)),
+            AuthOutcome::Accepted
+        );
     }
 
     #[test]
@@ -628,7 +662,13 @@ mod tests {
         let t0 = Instant::now();
         let ch = a.challenge(t0, false);
         let (_, answer) = respond(&ch, "acs", "guess", PATH);
-        let out = a.check(t0 + Duration::from_secs(61), &CREDS, "GET", PATH, Some(&answer));
+        let out = a.check(
+            t0 + Duration::from_secs(61),
+            &CREDS,
+            "GET",
+            PATH,
+            Some(&answer),
+        );
         assert!(matches!(
             out,
             AuthOutcome::Rejected {
@@ -646,7 +686,10 @@ mod tests {
         let ch = a.challenge(t0, false);
         let (_, answer) = respond(&ch, "acs", "s3cret", PATH);
         let t = t0 + Duration::from_secs(59);
-        assert_eq!(a.check(t, &CREDS, "GET", PATH, Some(&answer)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(t, &CREDS, "GET", PATH, Some(&answer)),
+            AuthOutcome::Accepted
+        );
     }
 
     #[test]
@@ -704,7 +747,10 @@ mod tests {
         assert!(ch.contains("algorithm=MD5-sess"), "{ch}");
         let (_, answer) = respond(&ch, "acs", "s3cret", PATH);
         assert!(answer.contains("algorithm=MD5-sess"), "{answer}");
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&answer)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&answer)),
+            AuthOutcome::Accepted
+        );
         let (_, wrong) = respond(&ch, "acs", "nope", PATH);
         assert_eq!(
             reason(&a.check(now, &CREDS, "GET", PATH, Some(&wrong))),
@@ -723,7 +769,10 @@ mod tests {
             .respond(&AuthContext::new("acs", "s3cret", PATH))
             .unwrap()
             .to_string();
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&answer)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&answer)),
+            AuthOutcome::Accepted
+        );
     }
 
     #[test]
@@ -736,7 +785,10 @@ mod tests {
         let ch = a.challenge(now, false);
         assert!(ch.contains("algorithm=SHA-256"), "{ch}");
         let (_, answer) = respond(&ch, "acs", "s3cret", PATH);
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&answer)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&answer)),
+            AuthOutcome::Accepted
+        );
     }
 
     #[test]
@@ -751,7 +803,10 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(!answer.contains("nc="), "{answer}");
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&answer)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&answer)),
+            AuthOutcome::Accepted
+        );
         let again = a.check(now, &CREDS, "GET", PATH, Some(&answer));
         assert!(matches!(
             again,
@@ -794,7 +849,10 @@ mod tests {
         let ch = a.challenge(now, false);
         let (_, answer) = respond(&ch, "acs", "s3cret", PATH);
         let lower = answer.replacen("Digest", "digest", 1);
-        assert_eq!(a.check(now, &CREDS, "GET", PATH, Some(&lower)), AuthOutcome::Accepted);
+        assert_eq!(
+            a.check(now, &CREDS, "GET", PATH, Some(&lower)),
+            AuthOutcome::Accepted
+        );
     }
 
     #[test]

@@ -184,8 +184,7 @@ impl ConnectionRequestServer {
     pub async fn bind(
         config: ServerConfig,
         settings: watch::Receiver<CrSettings>,
-    ) -> Result<(ConnectionRequestHandle, mpsc::Receiver<ConnectionRequested>), CrServerError>
-    {
+    ) -> Result<(ConnectionRequestHandle, mpsc::Receiver<ConnectionRequested>), CrServerError> {
         validate_path(&config.path)?;
         let listener =
             TcpListener::bind(config.listen)
@@ -479,6 +478,11 @@ impl Drop for CrBody {
     }
 }
 
+/// Resolves once shutdown was requested (or the handle is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
 async fn accept_loop(
     listener: TcpListener,
     builder: http1::Builder,
@@ -488,9 +492,10 @@ async fn accept_loop(
 ) {
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let mut conns = JoinSet::new();
+    let conn_shutdown = shutdown.clone();
     loop {
         tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => break,
+            () = stopped(&mut shutdown) => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
@@ -506,7 +511,7 @@ async fn accept_loop(
                         builder.clone(),
                         shared.clone(),
                         config.connection_timeout,
-                        shutdown.clone(),
+                        conn_shutdown.clone(),
                     );
                     conns.spawn(async move {
                         fut.await;
@@ -560,7 +565,7 @@ async fn serve_connection(
                 }
                 return;
             }
-            _ = shutdown.wait_for(|stop| *stop), if !shutting_down => {
+            () = stopped(&mut shutdown), if !shutting_down => {
                 shutting_down = true;
                 conn.as_mut().graceful_shutdown();
             }

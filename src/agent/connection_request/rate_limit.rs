@@ -92,8 +92,8 @@ impl Bucket {
         if limit.per.is_zero() {
             self.tokens = cap;
         } else {
-            self.tokens = (self.tokens + cap * elapsed.as_secs_f64() / limit.per.as_secs_f64())
-                .min(cap);
+            self.tokens =
+                (self.tokens + cap * elapsed.as_secs_f64() / limit.per.as_secs_f64()).min(cap);
         }
         if now > self.last {
             self.last = now;
@@ -276,7 +276,11 @@ mod tests {
             Decision::Deny(LimitScope::Source)
         );
         clock.advance(Duration::from_secs(600));
-        assert_eq!(allowed(&mut l, ip(1), clock.now(), 20), 10, "capped at burst");
+        assert_eq!(
+            allowed(&mut l, ip(1), clock.now(), 20),
+            10,
+            "capped at burst"
+        );
     }
 
     #[test]

@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64(b"Aladdin:open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
     }
 
     #[test]
@@ -239,7 +242,8 @@ mod tests {
         let mut s = AuthState::default();
         s.adopt(Challenge::Basic);
         assert_eq!(
-            s.authorization("Aladdin", "open sesame", "/", b"", "").unwrap(),
+            s.authorization("Aladdin", "open sesame", "/", b"", "")
+                .unwrap(),
             Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==".to_string())
         );
     }

@@ -30,6 +30,7 @@ impl CookieJar {
         Self::default()
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.cookies.len()
     }
@@ -44,7 +45,10 @@ impl CookieJar {
         let name = name.trim();
         let value = value.trim();
         if name.is_empty() || name.len() + value.len() + 1 > MAX_COOKIE_BYTES {
-            tracing::warn!(cookie = name, "ignoring an empty-named or oversized cookie from the ACS");
+            tracing::warn!(
+                cookie = name,
+                "ignoring an empty-named or oversized cookie from the ACS"
+            );
             return;
         }
         let mut path = None;
@@ -164,7 +168,11 @@ mod tests {
         // 512 bytes fit.
         let value = "v".repeat(512);
         jar.store("acs", &format!("s={value}"));
-        assert!(jar.header_for("acs", "/").unwrap_or_default().contains(&value));
+        assert!(
+            jar.header_for("acs", "/")
+                .unwrap_or_default()
+                .contains(&value)
+        );
     }
 
     #[test]

@@ -41,19 +41,17 @@ pub enum TransportError {
     ConnectRefused { target: String },
     #[error("could not connect to {target}: {reason}")]
     ConnectFailed { target: String, reason: String },
-    #[error("could not connect to {target} within {}", human(*after))]
+    #[error("could not connect to {target} within {}", human_ref(.after))]
     ConnectTimeout { target: String, after: Duration },
     #[error("TLS: {0}")]
     Tls(String),
     #[error("ACS answered 401 to {scheme} auth: check username/password")]
     AuthRejected { scheme: &'static str },
-    #[error(
-        "ACS requires HTTP authentication but no username/password is configured for it"
-    )]
+    #[error("ACS requires HTTP authentication but no username/password is configured for it")]
     AuthMissingCredentials,
     #[error("ACS answered 401 with an authentication challenge the agent cannot answer: {0}")]
     AuthUnsupported(String),
-    #[error("no answer from the ACS within {}", human(*after))]
+    #[error("no answer from the ACS within {}", human_ref(.after))]
     Timeout { after: Duration },
     #[error("ACS response larger than {limit} bytes")]
     TooLarge { limit: usize },
@@ -65,7 +63,7 @@ pub enum TransportError {
     RedirectNotAllowed { status: u16, location: String },
     #[error("ACS redirect (HTTP {status}) has no usable Location: {reason}")]
     BadRedirect { status: u16, reason: String },
-    #[error("ACS answered HTTP {status}{}{}", reason_suffix(reason), retry_suffix(*retry_after))]
+    #[error("ACS answered HTTP {status}{}{}", reason_suffix(.reason), retry_suffix(.retry_after))]
     HttpStatus {
         status: u16,
         reason: Option<&'static str>,
@@ -87,9 +85,9 @@ impl TransportError {
             | Self::ConnectFailed { .. }
             | Self::ConnectTimeout { .. } => ErrorKind::Connect,
             Self::Tls(_) => ErrorKind::Tls,
-            Self::AuthRejected { .. }
-            | Self::AuthMissingCredentials
-            | Self::AuthUnsupported(_) => ErrorKind::Auth,
+            Self::AuthRejected { .. } | Self::AuthMissingCredentials | Self::AuthUnsupported(_) => {
+                ErrorKind::Auth
+            }
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::TooLarge { .. } => ErrorKind::TooLarge,
             Self::TooManyRedirects { .. }
@@ -120,11 +118,15 @@ pub(crate) fn human(d: Duration) -> String {
     }
 }
 
+fn human_ref(d: &Duration) -> String {
+    human(*d)
+}
+
 fn reason_suffix(reason: &Option<&'static str>) -> String {
     reason.map(|r| format!(" {r}")).unwrap_or_default()
 }
 
-fn retry_suffix(retry_after: Option<Duration>) -> String {
+fn retry_suffix(retry_after: &Option<Duration>) -> String {
     retry_after
         .map(|d| format!(" (retry after {})", human(d)))
         .unwrap_or_default()
@@ -194,9 +196,9 @@ pub(crate) fn describe_tls(err: &rustls::Error, host: &str) -> String {
             C::Expired | C::ExpiredContext { .. } => {
                 format!("certificate for {host} has expired (or the router's clock is wrong)")
             }
-            C::NotValidYet | C::NotValidYetContext { .. } => format!(
-                "certificate for {host} is not valid yet (check the router's clock)"
-            ),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                format!("certificate for {host} is not valid yet (check the router's clock)")
+            }
             C::Revoked => format!("certificate for {host} has been revoked"),
             C::BadSignature => format!("certificate for {host} has a bad signature"),
             C::BadEncoding => format!("certificate for {host} is malformed"),
@@ -223,9 +225,9 @@ pub(crate) fn describe_tls(err: &rustls::Error, host: &str) -> String {
                 .to_string(),
             other => format!("the ACS aborted the handshake ({other:?})"),
         },
-        E::InvalidMessage(_) => format!(
-            "the answer from {host} is not TLS (check http:// vs https:// and the port)"
-        ),
+        E::InvalidMessage(_) => {
+            format!("the answer from {host} is not TLS (check http:// vs https:// and the port)")
+        }
         E::NoApplicationProtocol => "the ACS does not speak HTTP/1.1 (ALPN)".to_string(),
         other => other.to_string(),
     }

@@ -96,7 +96,11 @@ impl TransportConfig {
     }
 
     /// Sets username and password.
-    pub fn with_credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+    pub fn with_credentials(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
         self.username = Some(username.into());
         self.password = Some(password.into());
         self
@@ -280,7 +284,7 @@ impl SessionConnection {
                             if answered_challenge {
                                 // A fresh challenge after we answered one: wrong credentials,
                                 // unless the server only says our nonce went stale.
-                                if !(challenge.stale() && !stale_retried) {
+                                if !challenge.stale() || stale_retried {
                                     return Err(TransportError::AuthRejected {
                                         scheme: self.auth.scheme_name(),
                                     });
@@ -449,7 +453,9 @@ impl SessionConnection {
             }
         }
         b.body(Full::new(body.clone())).map_err(|e| {
-            TransportError::Protocol(format!("cannot build the request (check user-agent/URL): {e}"))
+            TransportError::Protocol(format!(
+                "cannot build the request (check user-agent/URL): {e}"
+            ))
         })
     }
 

@@ -110,8 +110,14 @@ mod tests {
     #[test]
     fn http_dates_in_all_three_formats() {
         let expect = 784111777; // 1994-11-06T08:49:37Z
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(expect));
-        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), Some(expect));
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(expect)
+        );
+        assert_eq!(
+            parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"),
+            Some(expect)
+        );
         assert_eq!(parse_http_date("Sun Nov  6 08:49:37 1994"), Some(expect));
         assert_eq!(parse_http_date("garbage"), None);
         assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);

@@ -33,7 +33,9 @@ impl Target {
         };
         let authority = uri.authority().ok_or_else(|| bad("missing host"))?;
         if authority.as_str().contains('@') {
-            return Err(bad("user:password@ in the URL is not supported; configure the username and password instead"));
+            return Err(bad(
+                "user:password@ in the URL is not supported; configure the username and password instead",
+            ));
         }
         let bracketed = authority.host();
         if bracketed.is_empty() {
@@ -143,7 +145,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_urls() {
-        for bad in ["acs.example.com", "ftp://x/", "http://", "", "http://u:p@h/"] {
+        for bad in [
+            "acs.example.com",
+            "ftp://x/",
+            "http://",
+            "",
+            "http://u:p@h/",
+        ] {
             let e = Target::parse(bad).unwrap_err();
             assert!(e.to_string().starts_with("invalid ACS URL"), "{e}");
         }
@@ -152,10 +160,7 @@ mod tests {
     #[test]
     fn resolves_locations() {
         let t = Target::parse("http://acs:7547/a/cwmp").unwrap();
-        assert_eq!(
-            t.resolve("https://other/x").unwrap().url,
-            "https://other/x"
-        );
+        assert_eq!(t.resolve("https://other/x").unwrap().url, "https://other/x");
         assert_eq!(t.resolve("/y").unwrap().url, "http://acs:7547/y");
         assert_eq!(t.resolve("z").unwrap().url, "http://acs:7547/a/z");
         assert_eq!(t.resolve("//h2:1/p").unwrap().url, "http://h2:1/p");

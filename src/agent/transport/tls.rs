@@ -73,7 +73,10 @@ fn load_cert_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Transpor
 
 fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, TransportError> {
     let err = |e: &dyn std::fmt::Display| {
-        TransportError::Config(format!("TLS: cannot read the {what} {}: {e}", path.display()))
+        TransportError::Config(format!(
+            "TLS: cannot read the {what} {}: {e}",
+            path.display()
+        ))
     };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| err(&e))?

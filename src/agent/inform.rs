@@ -1,0 +1,103 @@
+//! Building the Inform a session opens with, from the device's identity and the folded state.
+
+use crate::cwmp::rpc::inform::{DeviceIdStruct, Inform};
+use crate::cwmp::{DateTime, ParameterValueStruct, Value, XsdType};
+use crate::state::AgentState;
+
+/// The TR-181 version the data model is based on (as RouterOS: Issue 2 Amendment 11).
+pub const ROOT_DATA_MODEL_VERSION: &str = "2.11";
+
+/// Who the device is (from the daemon's config file; SoftwareVersion may change with firmware).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceIdentity {
+    pub manufacturer: String,
+    /// Six upper-case hex digits.
+    pub oui: String,
+    pub product_class: String,
+    pub serial_number: String,
+    pub hardware_version: String,
+    pub software_version: String,
+}
+
+/// The Inform for the next session: every owed event, the retry count, the forced-inform
+/// parameters (Device:2.11 `forcedInform`) and every notified parameter that changed.
+pub fn build_inform(device: &DeviceIdentity, state: &AgentState, connection_request_url: &str, now_ms: u64) -> Inform {
+    let provisioning_code = state
+        .parameters
+        .get("Device.DeviceInfo.ProvisioningCode")
+        .map(|p| p.value.clone())
+        .unwrap_or_default();
+    let mut parameter_list = vec![
+        ParameterValueStruct::new("Device.RootDataModelVersion", Value::string(ROOT_DATA_MODEL_VERSION)),
+        ParameterValueStruct::new("Device.DeviceInfo.HardwareVersion", Value::string(&device.hardware_version)),
+        ParameterValueStruct::new("Device.DeviceInfo.SoftwareVersion", Value::string(&device.software_version)),
+        ParameterValueStruct::new("Device.DeviceInfo.ProvisioningCode", Value::string(provisioning_code)),
+        ParameterValueStruct::new("Device.ManagementServer.ParameterKey", Value::string(&state.parameter_key)),
+        ParameterValueStruct::new("Device.ManagementServer.ConnectionRequestURL", Value::string(connection_request_url)),
+        ParameterValueStruct::new("Device.ManagementServer.AliasBasedAddressing", Value::boolean(false)),
+    ];
+    for (name, value) in &state.changed_parameters {
+        if parameter_list.iter().any(|p| &p.name == name) {
+            continue;
+        }
+        let xsd_type = state
+            .parameters
+            .get(name)
+            .map(|p| XsdType::from_wire(&p.xsd_type))
+            .filter(|t| !matches!(t, XsdType::Other(_)))
+            .unwrap_or(XsdType::String);
+        parameter_list.push(ParameterValueStruct::new(name.clone(), Value::new(xsd_type, value.clone())));
+    }
+    Inform {
+        device_id: DeviceIdStruct {
+            manufacturer: device.manufacturer.clone(),
+            oui: device.oui.clone(),
+            product_class: device.product_class.clone(),
+            serial_number: device.serial_number.clone(),
+        },
+        event: state.inform_events(),
+        max_envelopes: 1,
+        current_time: DateTime::from_unix_millis(i64::try_from(now_ms).unwrap_or(i64::MAX)),
+        retry_count: state.retry_count,
+        parameter_list,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{OwedEvent, StoredParameter};
+
+    #[test]
+    fn carries_events_retry_count_forced_and_changed_parameters() {
+        let mut state = AgentState::default();
+        state.owed_events.push(OwedEvent {
+            code: "1 BOOT".into(),
+            command_key: String::new(),
+        });
+        state.retry_count = 3;
+        state.parameter_key = "pk".into();
+        state.parameters.insert(
+            "Device.X.Count".into(),
+            StoredParameter {
+                value: "5".into(),
+                xsd_type: "unsignedInt".into(),
+            },
+        );
+        state.changed_parameters.insert("Device.X.Count".into(), "6".into());
+        let device = DeviceIdentity {
+            oui: "00000C".into(),
+            software_version: "7.14".into(),
+            ..Default::default()
+        };
+        let inform = build_inform(&device, &state, "http://192.0.2.1:7547/abc", 1_000);
+        assert_eq!(inform.retry_count, 3);
+        assert_eq!(inform.event[0].event_code, "1 BOOT");
+        assert_eq!(inform.max_envelopes, 1);
+        let get = |n: &str| inform.parameter_list.iter().find(|p| p.name == n).map(|p| p.value.clone());
+        assert_eq!(get("Device.DeviceInfo.SoftwareVersion"), Some(Value::string("7.14")));
+        assert_eq!(get("Device.ManagementServer.ParameterKey"), Some(Value::string("pk")));
+        assert_eq!(get("Device.ManagementServer.ConnectionRequestURL"), Some(Value::string("http://192.0.2.1:7547/abc")));
+        assert_eq!(get("Device.X.Count"), Some(Value::new(XsdType::UnsignedInt, "6")));
+    }
+}

@@ -1,0 +1,103 @@
+//! When the next session is due: pure functions of the folded state, the settings and the time.
+//!
+//! Sessions start for owed events (raised by boots, connection requests, value changes, transfers,
+//! and the timers below), when the periodic-inform timer fires, when a ScheduleInform falls due,
+//! and when a failed session's retry wait has elapsed. The scheduler in `daemon.rs` sleeps until
+//! the earliest of these and wakes early when something new is raised.
+
+use crate::state::AgentState;
+use crate::state::settings::Settings;
+
+/// The next time a periodic inform is due (unix ms), or `None` when periodic informs are off.
+///
+/// With a known `PeriodicInformTime` T and interval I, informs happen at T + n·I (the next one not
+/// in the past). Without one (the Unknown Time), the timer runs from the last successful session
+/// — RouterOS's "timer is started after every successful session" — or from `started_at_ms` when
+/// there has been none.
+pub fn next_periodic_at(state: &AgentState, settings: &Settings, now_ms: u64, started_at_ms: u64) -> Option<u64> {
+    if !settings.periodic_inform_enabled() {
+        return None;
+    }
+    let interval_ms = settings.periodic_inform_interval().saturating_mul(1000).max(1000);
+    match settings.periodic_inform_time() {
+        Some(anchor) => {
+            let anchor_ms = anchor.unix_millis();
+            let now = i128::from(now_ms);
+            let anchor = i128::from(anchor_ms);
+            let interval = i128::from(interval_ms);
+            // Smallest anchor + n·interval >= now.
+            let n = (now - anchor + interval - 1).div_euclid(interval);
+            u64::try_from(anchor + n * interval).ok()
+        }
+        None => {
+            let base = state.last_successful_session_end_ms.unwrap_or(started_at_ms);
+            Some(base.saturating_add(interval_ms))
+        }
+    }
+}
+
+/// The earliest pending ScheduleInform: (due time in unix ms, its CommandKey).
+pub fn next_schedule_inform(state: &AgentState) -> Option<(u64, String)> {
+    state
+        .pending_schedule_informs
+        .iter()
+        .min_by_key(|p| p.due_at_ms)
+        .map(|p| (p.due_at_ms, p.command_key.clone()))
+}
+
+/// When a session for the events already owed may start: now, unless a failed session's retry
+/// wait is still running. `None` when nothing is owed.
+pub fn owed_session_at(state: &AgentState, now_ms: u64) -> Option<u64> {
+    if !state.has_owed_events() {
+        return None;
+    }
+    Some(state.next_retry_at_ms.map_or(now_ms, |t| t.max(now_ms)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        Settings::new(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(), BTreeMap::new())
+    }
+
+    #[test]
+    fn periodic_aligned_to_periodic_inform_time() {
+        // Anchor 2026-01-01T00:00:00Z = 1767225600 s, interval 1h.
+        let s = settings(&[("periodic-inform-time", "2026-01-01T00:00:00Z"), ("periodic-inform-interval", "3600")]);
+        let state = AgentState::default();
+        let anchor = 1_767_225_600_000u64;
+        assert_eq!(next_periodic_at(&state, &s, anchor + 10, 0), Some(anchor + 3_600_000));
+        assert_eq!(next_periodic_at(&state, &s, anchor + 3_600_000, 0), Some(anchor + 3_600_000));
+        assert_eq!(next_periodic_at(&state, &s, anchor - 1, 0), Some(anchor));
+        // Times before the anchor count backwards in whole intervals.
+        assert_eq!(next_periodic_at(&state, &s, anchor - 3_600_001, 0), Some(anchor - 3_600_000));
+    }
+
+    #[test]
+    fn periodic_without_anchor_runs_from_the_last_successful_session() {
+        let s = settings(&[("periodic-inform-interval", "60")]);
+        let mut state = AgentState::default();
+        assert_eq!(next_periodic_at(&state, &s, 5_000, 1_000), Some(61_000));
+        state.last_successful_session_end_ms = Some(100_000);
+        assert_eq!(next_periodic_at(&state, &s, 5_000, 1_000), Some(160_000));
+        let off = settings(&[("periodic-inform-enabled", "false")]);
+        assert_eq!(next_periodic_at(&state, &off, 5_000, 1_000), None);
+    }
+
+    #[test]
+    fn owed_events_wait_for_the_retry_time() {
+        let mut state = AgentState::default();
+        assert_eq!(owed_session_at(&state, 10), None);
+        state.owed_events.push(crate::state::OwedEvent {
+            code: "2 PERIODIC".into(),
+            command_key: String::new(),
+        });
+        assert_eq!(owed_session_at(&state, 10), Some(10));
+        state.next_retry_at_ms = Some(500);
+        assert_eq!(owed_session_at(&state, 10), Some(500));
+        assert_eq!(owed_session_at(&state, 900), Some(900));
+    }
+}

@@ -1,0 +1,174 @@
+//! `journal timeline | state | export | verify`: post-mortem views of a data directory.
+//!
+//! They work on the live data directory (while no daemon runs) or on a copy (`--data-dir COPY`).
+//! sled must open a store read-write, so they do too, but they never append; opening a damaged
+//! store repairs it exactly as the daemon would (and `verify` reports that as a failure).
+
+use anyhow::{Context as _, anyhow};
+use journal::{Journal, OpenOutcome, StoredRecord};
+
+use super::{Failure, JournalCommand};
+use crate::config::Config;
+use crate::control::offline::fold_journal;
+use crate::control::{RuntimeInfo, StatusView};
+use crate::cwmp::DateTime;
+use crate::state::AgentState;
+
+pub(super) fn run(config: &Config, cmd: JournalCommand) -> Result<(), Failure> {
+    let dir = config.journal_dir();
+    if !dir.join("db").exists() {
+        return Err(Failure::from(anyhow!(
+            "no journal in {} (is --data-dir / data_dir right?)",
+            dir.display()
+        )));
+    }
+    let boot_id = config
+        .read_boot_id()
+        .unwrap_or_else(|_| "unknown".to_owned());
+    let (journal, report) = Journal::open(&dir, config.journal_options(&boot_id)).map_err(|e| match e {
+        journal::Error::Locked { .. } => anyhow!(
+            "the journal in {} is locked by a running daemon; copy the data directory (cp -a) and use --data-dir COPY",
+            dir.display()
+        ),
+        other => anyhow::Error::new(other).context(format!("opening the journal in {}", dir.display())),
+    })?;
+    let result = match cmd {
+        JournalCommand::Timeline => timeline(&journal),
+        JournalCommand::Export { json: _ } => export(&journal),
+        JournalCommand::State { at } => state(config, &journal, at.as_deref()),
+        JournalCommand::Verify => verify(&journal, &report),
+    };
+    journal.close();
+    result
+}
+
+fn records(journal: &Journal) -> impl Iterator<Item = anyhow::Result<StoredRecord>> + '_ {
+    journal
+        .iter_from(0)
+        .map(|r| r.context("reading the journal"))
+}
+
+fn timeline(journal: &Journal) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    for rec in records(journal) {
+        let rec = rec?;
+        let time = journal::rfc3339_utc(rec.time_ms);
+        let summary = journal::summary(&rec);
+        // `summary` starts with "#seq time "; the columns below already show both.
+        let what = summary
+            .strip_prefix(&format!("#{} {} ", rec.seq, time))
+            .unwrap_or(&summary);
+        let boot: String = rec.boot_id.chars().take(8).collect();
+        writeln_out(
+            &mut out,
+            format_args!("{time} {:>6} {boot:<8} {what}", rec.seq),
+        )?;
+    }
+    Ok(())
+}
+
+fn export(journal: &Journal) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    for rec in records(journal) {
+        writeln_out(&mut out, format_args!("{}", journal::export_json(&rec?)))?;
+    }
+    Ok(())
+}
+
+fn writeln_out(
+    out: &mut impl std::io::Write,
+    args: std::fmt::Arguments<'_>,
+) -> Result<(), Failure> {
+    writeln!(out, "{args}")
+        .context("writing to stdout")
+        .map_err(Failure::from)
+}
+
+/// Where `--at` stops.
+enum At {
+    Seq(u64),
+    TimeMs(u64),
+}
+
+fn parse_at(text: &str) -> Result<At, Failure> {
+    if let Ok(seq) = text.trim().parse::<u64>() {
+        return Ok(At::Seq(seq));
+    }
+    match DateTime::parse(text.trim()) {
+        Ok(t) if !t.is_unknown() => Ok(At::TimeMs(u64::try_from(t.unix_millis()).unwrap_or(0))),
+        _ => Err(Failure::input(anyhow!(
+            "invalid value {text:?} for --at: expected a sequence number such as 42 or an RFC 3339 time such as 2026-01-01T03:00:00Z"
+        ))),
+    }
+}
+
+fn state(config: &Config, journal: &Journal, at: Option<&str>) -> Result<(), Failure> {
+    let state = match at {
+        None => fold_journal(journal).context("reading the journal")?,
+        Some(text) => {
+            let at = parse_at(text)?;
+            let mut state = AgentState::default();
+            let mut folded_any = false;
+            let mut first: Option<u64> = None;
+            let mut from_snapshot = false;
+            for rec in records(journal) {
+                let rec = rec?;
+                let stop = match at {
+                    At::Seq(s) => rec.seq > s,
+                    At::TimeMs(t) => rec.time_ms > t,
+                };
+                if stop {
+                    break;
+                }
+                first.get_or_insert(rec.seq);
+                from_snapshot |= rec.tag == journal::SNAPSHOT_TAG;
+                state.apply(rec.seq, rec.time_ms, &rec.record);
+                folded_any = true;
+            }
+            if !folded_any {
+                eprintln!("note: no record at or before {text}; showing the initial state");
+            } else if first.is_some_and(|f| f > 1) && !from_snapshot {
+                eprintln!(
+                    "note: records before #{} were compacted away and no snapshot precedes {text}; this state is incomplete",
+                    first.unwrap_or(0)
+                );
+            }
+            state
+        }
+    };
+    let settings = state.effective_settings(&config.factory_settings);
+    let view = StatusView::build(&state, &settings, RuntimeInfo::default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&view).context("rendering JSON")?
+    );
+    Ok(())
+}
+
+fn verify(journal: &Journal, report: &journal::OpenReport) -> Result<(), Failure> {
+    match &report.outcome {
+        OpenOutcome::Created | OpenOutcome::Clean => {}
+        OpenOutcome::TailTruncated { removed } => {
+            return Err(Failure::from(anyhow!(
+                "the journal had a torn tail: unacknowledged records {removed:?} were damaged and have been removed"
+            )));
+        }
+        OpenOutcome::Recovered {
+            reason,
+            moved_aside_to,
+            ..
+        } => {
+            return Err(Failure::from(anyhow!(
+                "the journal was damaged ({reason}); it was recovered and the damaged store moved to {}",
+                moved_aside_to.display()
+            )));
+        }
+    }
+    let count = journal.verify().context("journal verification failed")?;
+    println!(
+        "journal clean: {count} records verified (#{}..#{})",
+        journal.first_seq(),
+        journal.last_seq()
+    );
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The `tr069-client` command line: the daemon (`run`), the operator's RouterOS-style menu
+//! (`print`, `set`, `get`, `reset-tr069-config`, `inform-now`) and the post-mortem `journal …`
+//! commands.
+//!
+//! Menu commands talk to a running daemon over its control socket; when nothing listens there they
+//! open the data directory themselves (see [`crate::control`]). Exit codes: 0 success, 1 failure,
+//! 2 bad input (an unknown setting, an invalid value, a usage error).
+
+mod journal_cmd;
+mod run;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::control::offline::OfflineError;
+use crate::control::{
+    ControlRequest, ControlResponse, OfflineBackend, handle, render_print, socket,
+};
+
+/// A TR-069 (CWMP) client agent for routers.
+#[derive(Debug, Parser)]
+#[command(name = "tr069-client", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file [default: /etc/tr069-client/config.toml; a missing default file means
+    /// all defaults].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Data directory (overrides `data_dir` in the config file; the control socket follows it
+    /// unless the file sets `control_socket`).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent (the daemon).
+    Run,
+    /// Show the settings, the status and what the agent owes the ACS.
+    Print {
+        /// Machine-readable output (one JSON object).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change settings, all or nothing: `set enabled=yes acs-url=https://acs.example.com/`.
+    Set {
+        #[arg(required = true, value_name = "NAME=VALUE")]
+        items: Vec<String>,
+    },
+    /// Show one setting or read-only value (status, last-session-error, retry-count).
+    Get { name: String },
+    /// Forget the tr069-client configuration and state; a BOOTSTRAP is owed to the next ACS.
+    #[command(name = "reset-tr069-config")]
+    ResetTr069Config,
+    /// Ask the running daemon to start a session now.
+    InformNow,
+    /// Post-mortem views of the journal. They open the store read-write (sled needs it) but append
+    /// nothing; they refuse while a daemon holds it — copy the data directory and use
+    /// `--data-dir COPY`. A damaged store is repaired on open exactly as the daemon would.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// One line per record: time, sequence number, boot id prefix, summary.
+    Timeline,
+    /// The state folded up to a record or a time (like `print --json`).
+    State {
+        /// A sequence number, or an RFC 3339 time such as 2026-01-01T03:00:00Z.
+        #[arg(long, value_name = "SEQ|TIME")]
+        at: Option<String>,
+    },
+    /// Every record as one JSON object per line, secrets masked.
+    Export {
+        /// JSON lines (the only format; accepted for symmetry with `print --json`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-check every record's checksum, decoding and sequence; exit 0 when clean.
+    Verify,
+}
+
+/// An error with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure { code: 1, error }
+    }
+}
+
+impl Failure {
+    fn input(error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code: 2,
+            error: error.into(),
+        }
+    }
+}
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, matches!(cli.command, Command::Run));
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, daemon: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (verbose, daemon) {
+        (0, false) => "warn",
+        (0, true) | (1, _) => "info",
+        (2, _) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false);
+    // Under systemd (JOURNAL_STREAM set) journald adds its own timestamps.
+    let _ = if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let config = Config::load(cli.config.as_deref())?;
+    Ok(match &cli.data_dir {
+        Some(dir) => config.with_data_dir(dir),
+        None => config,
+    })
+}
+
+fn dispatch(cli: Cli) -> Result<(), Failure> {
+    let config = load_config(&cli)?;
+    match cli.command {
+        Command::Run => run::run(config).map_err(Failure::from),
+        Command::Print { json } => {
+            let view = match control(&config, ControlRequest::Print)? {
+                ControlResponse::View { view } => view,
+                other => return Err(unexpected(other)),
+            };
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&view).context("rendering JSON")?
+                );
+            } else {
+                print!("{}", render_print(&view));
+            }
+            Ok(())
+        }
+        Command::Set { items } => {
+            let mut pairs = Vec::with_capacity(items.len());
+            for item in items {
+                let Some((name, value)) = item.split_once('=') else {
+                    return Err(Failure::input(anyhow::anyhow!(
+                        "expected name=value, got {item:?} (e.g. set periodic-inform-interval=1h)"
+                    )));
+                };
+                pairs.push((name.trim().to_owned(), value.to_owned()));
+            }
+            expect_ok(control(&config, ControlRequest::Set { items: pairs })?)
+        }
+        Command::Get { name } => match control(&config, ControlRequest::Get { name })? {
+            ControlResponse::Value { value, .. } => {
+                println!("{value}");
+                Ok(())
+            }
+            other => Err(unexpected(other)),
+        },
+        Command::ResetTr069Config => expect_ok(control(&config, ControlRequest::ResetConfig)?),
+        Command::InformNow => {
+            // Only a running daemon can start a session; never open the journal for this.
+            match socket::request(&config.control_socket, &ControlRequest::InformNow) {
+                Ok(resp) => expect_ok(resp),
+                Err(e) if socket::is_not_listening(&e) => Err(Failure::from(anyhow::anyhow!(
+                    "no daemon is running (nothing listens on {}); the agent informs when it starts",
+                    config.control_socket.display()
+                ))),
+                Err(e) => Err(Failure::from(anyhow::anyhow!(
+                    "the daemon's control socket {} did not answer: {e}",
+                    config.control_socket.display()
+                ))),
+            }
+        }
+        Command::Journal(cmd) => journal_cmd::run(&config, cmd),
+    }
+}
+
+fn expect_ok(resp: ControlResponse) -> Result<(), Failure> {
+    match resp {
+        ControlResponse::Ok { message } => {
+            if !message.is_empty() {
+                println!("{message}");
+            }
+            Ok(())
+        }
+        other => Err(unexpected(other)),
+    }
+}
+
+fn unexpected(resp: ControlResponse) -> Failure {
+    match resp {
+        ControlResponse::Error { kind, message } => Failure {
+            code: kind.exit_code(),
+            error: anyhow::anyhow!(message),
+        },
+        other => Failure::from(anyhow::anyhow!("unexpected answer: {other:?}")),
+    }
+}
+
+/// Sends `req` to the daemon, or handles it against the journal when no daemon runs.
+fn control(config: &Config, req: ControlRequest) -> Result<ControlResponse, Failure> {
+    match socket::request(&config.control_socket, &req) {
+        Ok(resp) => return Ok(resp),
+        Err(e) if socket::is_not_listening(&e) => {
+            tracing::debug!(socket = %config.control_socket.display(), "no daemon listens ({e}); opening the data directory");
+        }
+        Err(e) => {
+            return Err(Failure::from(anyhow::anyhow!(
+                "the daemon's control socket {} did not answer: {e}",
+                config.control_socket.display()
+            )));
+        }
+    }
+    let boot_id = config.read_boot_id().unwrap_or_else(|e| {
+        tracing::debug!("boot id unavailable ({e}); stamping CLI records with \"unknown\"");
+        "unknown".to_owned()
+    });
+    let dir = config.journal_dir();
+    let backend = OfflineBackend::new(
+        &dir,
+        config.journal_options(&boot_id),
+        config.factory_settings.clone(),
+    );
+    let writes = matches!(
+        req,
+        ControlRequest::Set { .. } | ControlRequest::ResetConfig
+    );
+    backend.open_now(writes).map_err(|e| match e {
+        OfflineError::Locked { .. } => anyhow::anyhow!(
+            "{e}; nothing answered on the control socket {}. Stop the daemon, or check that its control_socket setting matches this CLI's configuration",
+            config.control_socket.display()
+        ),
+        other => anyhow::Error::new(other),
+    })?;
+    // Reading the state can fail on a damaged record: report it rather than showing defaults.
+    backend.try_state().context("reading the journal")?;
+    let resp = handle(&backend, req);
+    backend.close();
+    Ok(resp)
+}

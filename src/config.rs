@@ -1,0 +1,812 @@
+//! The daemon's configuration file.
+//!
+//! Documented path: [`DEFAULT_CONFIG_PATH`] (`/etc/tr069-client/config.toml`); `--config PATH`
+//! overrides it. A missing file at the default path means "all defaults"; a missing file named
+//! with `--config` is an error. Unknown keys are errors (a typo must not silently fall back to a
+//! default). `examples/config.toml` is a complete, commented example.
+//!
+//! ```toml
+//! data_dir = "/var/lib/tr069-client"          # the journal lives in <data_dir>/journal
+//! control_socket = "/var/lib/tr069-client/control.sock"   # default: <data_dir>/control.sock
+//! boot_id_file = "/proc/sys/kernel/random/boot_id"         # tests point this at a temp file
+//!
+//! [device]                                     # the identity sent in every Inform (DeviceId)
+//! manufacturer = "Example Networks"
+//! oui = "00000C"                               # 6 upper-case hex digits
+//! product_class = "HomeRouter"
+//! serial_number = "HR1234567"
+//! model_name = "HR-1"
+//! description = "Example home router"
+//! hardware_version = "rev-B"
+//! software_version = "7.14"                    # or: software_version_file = "/etc/version"
+//!                                              # (read at every start; firmware upgrades change it)
+//!
+//! [settings]                                   # factory defaults, by RouterOS setting name;
+//! acs-url = "https://acs.example.com:7547/"   # validated like `tr069-client set`
+//! periodic-inform-interval = "1h"
+//!
+//! [hooks]                                      # commands run with `/bin/sh -c`; `{file}` is replaced
+//! reboot = "/sbin/reboot"                      # by the file's path, quoted for the shell
+//! factory_reset = "/usr/sbin/factory-reset"
+//! firmware_apply = "/usr/sbin/sysupgrade {file}"
+//! config_apply = "/usr/sbin/apply-config {file}"
+//! config_export = "/usr/sbin/export-config > {file}"
+//! log_export = "logread > {file}"
+//!
+//! [session]
+//! timeout = "60s"                              # a whole session's time limit (30s, 15m, 1h, 1h30m…)
+//! get_rpc_methods = false                      # ask the ACS for GetRPCMethods in new sessions
+//!
+//! [connection_request]
+//! listen_address = "0.0.0.0"
+//! path = "/cr-5f2a9c"                          # optional; default: a random path, persisted
+//!
+//! [journal]
+//! max_live_bytes = 1048576                     # compaction bound of the journal's live data
+//! history_records = 200                        # records kept before a snapshot for post-mortem
+//! ```
+//!
+//! Every error ([`ConfigError`]) names the file, the key and the accepted form.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::state::settings;
+
+/// Where the daemon and the CLI look for the configuration file by default.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/tr069-client/config.toml";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/tr069-client";
+/// Default boot id source (the kernel's).
+pub const DEFAULT_BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
+/// File name of the control socket inside the data directory (the default location).
+pub const CONTROL_SOCKET_NAME: &str = "control.sock";
+/// Directory of the journal inside the data directory.
+pub const JOURNAL_DIR_NAME: &str = "journal";
+
+/// A configuration error: names the file, the key and the accepted form.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {file}: {source}")]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the format (unknown key, wrong type).
+    #[error("config file {file}: {message}")]
+    Parse { file: PathBuf, message: String },
+    /// A value is not acceptable.
+    #[error("config file {file}: invalid value {value:?} for {key}: expected {expected}")]
+    Invalid {
+        file: PathBuf,
+        key: String,
+        value: String,
+        expected: String,
+    },
+    /// A file the configuration points to could not be read (e.g. `software_version_file`).
+    #[error("config file {file}: cannot read {key} {path}: {source}")]
+    ReadReferenced {
+        file: PathBuf,
+        key: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The device's identity (TR-069 DeviceIdStruct and the Inform's DeviceSummary parameters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub manufacturer: String,
+    /// Organizationally Unique Identifier: 6 upper-case hex digits.
+    pub oui: String,
+    pub product_class: String,
+    pub serial_number: String,
+    pub model_name: String,
+    pub description: String,
+    pub hardware_version: String,
+    /// Where the software version comes from.
+    pub software_version: SoftwareVersion,
+}
+
+/// The running firmware's version: fixed, or read from a file at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SoftwareVersion {
+    Fixed(String),
+    /// Read (trimmed) every time [`Device::current_software_version`] is called: a firmware
+    /// upgrade changes it.
+    File(PathBuf),
+}
+
+impl Device {
+    /// The software version now (reads `software_version_file` if configured).
+    pub fn current_software_version(&self) -> std::io::Result<String> {
+        match &self.software_version {
+            SoftwareVersion::Fixed(v) => Ok(v.clone()),
+            SoftwareVersion::File(path) => {
+                let v = std::fs::read_to_string(path)?.trim().to_owned();
+                if v.is_empty() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("{} is empty", path.display()),
+                    ));
+                }
+                Ok(v)
+            }
+        }
+    }
+}
+
+impl Default for Device {
+    fn default() -> Self {
+        Device {
+            manufacturer: "tr069-client".into(),
+            oui: "000000".into(),
+            product_class: "Router".into(),
+            serial_number: "0".into(),
+            model_name: "Router".into(),
+            description: String::new(),
+            hardware_version: String::new(),
+            software_version: SoftwareVersion::Fixed(env!("CARGO_PKG_VERSION").into()),
+        }
+    }
+}
+
+/// Commands the agent runs for actions outside its own process. Each is run with `/bin/sh -c`;
+/// `{file}` is replaced by a path, single-quoted for the shell (see [`Hooks::render`]). `None`:
+/// the action is not supported and the ACS's request is answered with a fault.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hooks {
+    /// Reboot the device (Reboot RPC). No placeholder.
+    pub reboot: Option<String>,
+    /// Factory-reset the device's own configuration (FactoryReset RPC); the agent reboots after
+    /// it with `reboot`. No placeholder.
+    pub factory_reset: Option<String>,
+    /// Apply a downloaded "1 Firmware Upgrade Image": `{file}` is the image.
+    pub firmware_apply: Option<String>,
+    /// Apply a downloaded "3 Vendor Configuration File": `{file}` is the file.
+    pub config_apply: Option<String>,
+    /// Write the current configuration for Upload ("1 Vendor Configuration File") to `{file}`.
+    pub config_export: Option<String>,
+    /// Write the device log for Upload ("2 Vendor Log File") to `{file}`.
+    pub log_export: Option<String>,
+}
+
+impl Hooks {
+    /// `template` with every `{file}` replaced by `file`, single-quoted for `/bin/sh`.
+    pub fn render(template: &str, file: &Path) -> String {
+        let quoted = format!("'{}'", file.to_string_lossy().replace('\'', r"'\''"));
+        template.replace("{file}", &quoted)
+    }
+}
+
+/// Session limits and options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Time limit of a whole session.
+    pub timeout: Duration,
+    /// Call GetRPCMethods on the ACS at the start of a session.
+    pub get_rpc_methods: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            timeout: Duration::from_secs(60),
+            get_rpc_methods: false,
+        }
+    }
+}
+
+/// The connection-request server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRequestConfig {
+    pub listen_address: IpAddr,
+    /// A fixed URL path (starting with `/`); `None`: a random path the agent persists.
+    pub path: Option<String>,
+}
+
+impl Default for ConnectionRequestConfig {
+    fn default() -> Self {
+        ConnectionRequestConfig {
+            listen_address: IpAddr::from([0, 0, 0, 0]),
+            path: None,
+        }
+    }
+}
+
+/// Journal sizing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalConfig {
+    pub max_live_bytes: u64,
+    pub history_records: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        // The journal's own defaults (`journal::Options::default()`).
+        JournalConfig {
+            max_live_bytes: 1 << 20,
+            history_records: 200,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file it was loaded from (`None`: built-in defaults).
+    pub source: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub control_socket: PathBuf,
+    control_socket_explicit: bool,
+    pub boot_id_file: PathBuf,
+    pub device: Device,
+    /// The device's factory settings, canonical form, by setting name.
+    pub factory_settings: BTreeMap<String, String>,
+    pub hooks: Hooks,
+    pub session: SessionConfig,
+    pub connection_request: ConnectionRequestConfig,
+    pub journal: JournalConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let data_dir = PathBuf::from(DEFAULT_DATA_DIR);
+        Config {
+            source: None,
+            control_socket: data_dir.join(CONTROL_SOCKET_NAME),
+            control_socket_explicit: false,
+            data_dir,
+            boot_id_file: PathBuf::from(DEFAULT_BOOT_ID_FILE),
+            device: Device::default(),
+            factory_settings: BTreeMap::new(),
+            hooks: Hooks::default(),
+            session: SessionConfig::default(),
+            connection_request: ConnectionRequestConfig::default(),
+            journal: JournalConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`, or [`DEFAULT_CONFIG_PATH`] when `None` (where a missing file means all
+    /// defaults).
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (file, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+        };
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Config::from_toml_str(&text, &file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                Ok(Config::default())
+            }
+            Err(source) => Err(ConfigError::Read { file, source }),
+        }
+    }
+
+    /// Parses and validates a configuration; `file` is only used in error messages.
+    pub fn from_toml_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        raw.validate(file)
+    }
+
+    /// Replaces the data directory (`--data-dir`); the control socket follows it unless the file
+    /// set it explicitly.
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Config {
+        self.data_dir = dir.into();
+        if !self.control_socket_explicit {
+            self.control_socket = self.data_dir.join(CONTROL_SOCKET_NAME);
+        }
+        self
+    }
+
+    /// The journal's directory: `<data_dir>/journal`.
+    pub fn journal_dir(&self) -> PathBuf {
+        self.data_dir.join(JOURNAL_DIR_NAME)
+    }
+
+    /// Journal options for this configuration, stamped with `boot_id`.
+    pub fn journal_options(&self, boot_id: &str) -> journal::Options {
+        journal::Options {
+            max_live_bytes: self.journal.max_live_bytes,
+            history_records: self.journal.history_records,
+            ..journal::Options::with_boot_id(boot_id)
+        }
+    }
+
+    /// The current boot id, from `boot_id_file`.
+    pub fn read_boot_id(&self) -> std::io::Result<String> {
+        crate::state::boot::read_boot_id(&self.boot_id_file)
+    }
+}
+
+// ---- the file format (serde) ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: Option<PathBuf>,
+    control_socket: Option<PathBuf>,
+    boot_id_file: Option<PathBuf>,
+    #[serde(default)]
+    device: RawDevice,
+    #[serde(default)]
+    settings: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    hooks: RawHooks,
+    #[serde(default)]
+    session: RawSession,
+    #[serde(default)]
+    connection_request: RawConnectionRequest,
+    #[serde(default)]
+    journal: RawJournal,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    manufacturer: Option<String>,
+    oui: Option<String>,
+    product_class: Option<String>,
+    serial_number: Option<String>,
+    model_name: Option<String>,
+    description: Option<String>,
+    hardware_version: Option<String>,
+    software_version: Option<String>,
+    software_version_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHooks {
+    reboot: Option<String>,
+    factory_reset: Option<String>,
+    firmware_apply: Option<String>,
+    config_apply: Option<String>,
+    config_export: Option<String>,
+    log_export: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    timeout: Option<String>,
+    get_rpc_methods: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConnectionRequest {
+    listen_address: Option<String>,
+    path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    max_live_bytes: Option<u64>,
+    history_records: Option<u64>,
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn invalid(
+        &self,
+        key: &str,
+        value: impl fmt::Display,
+        expected: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::Invalid {
+            file: self.file.to_path_buf(),
+            key: key.to_owned(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+}
+
+fn check_text(
+    ctx: &Ctx<'_>,
+    key: &str,
+    value: Option<String>,
+    default: String,
+    max: usize,
+) -> Result<String, ConfigError> {
+    let Some(v) = value else { return Ok(default) };
+    if v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(ctx.invalid(
+            key,
+            &v,
+            format!("text of at most {max} characters without control characters"),
+        ));
+    }
+    Ok(v)
+}
+
+fn check_hook(
+    ctx: &Ctx<'_>,
+    key: &str,
+    value: Option<String>,
+    needs_file: bool,
+) -> Result<Option<String>, ConfigError> {
+    let Some(cmd) = value else { return Ok(None) };
+    let expected = if needs_file {
+        "a shell command containing the placeholder {file}, e.g. \"/usr/sbin/sysupgrade {file}\""
+    } else {
+        "a shell command without placeholders, e.g. \"/sbin/reboot\""
+    };
+    if cmd.trim().is_empty() {
+        return Err(ctx.invalid(key, &cmd, expected));
+    }
+    let has_file = cmd.contains("{file}");
+    let other_placeholder =
+        cmd.replace("{file}", "").contains('{') && cmd.replace("{file}", "").contains('}');
+    if has_file != needs_file || other_placeholder {
+        return Err(ctx.invalid(key, &cmd, expected));
+    }
+    Ok(Some(cmd))
+}
+
+impl RawConfig {
+    fn validate(self, file: &Path) -> Result<Config, ConfigError> {
+        let ctx = Ctx { file };
+        let d = Device::default();
+        let data_dir = self
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        if data_dir.as_os_str().is_empty() {
+            return Err(ctx.invalid("data_dir", "", "a directory path"));
+        }
+        let control_socket_explicit = self.control_socket.is_some();
+        let control_socket = self
+            .control_socket
+            .unwrap_or_else(|| data_dir.join(CONTROL_SOCKET_NAME));
+        if control_socket.as_os_str().len() > 100 {
+            return Err(ctx.invalid(
+                "control_socket",
+                control_socket.display(),
+                "a path of at most 100 bytes (Unix socket paths are short)",
+            ));
+        }
+
+        let dev = self.device;
+        let oui = match dev.oui {
+            None => d.oui.clone(),
+            Some(o)
+                if o.len() == 6
+                    && o.chars()
+                        .all(|c| c.is_ascii_digit() || ('A'..='F').contains(&c)) =>
+            {
+                o
+            }
+            Some(o) => {
+                return Err(ctx.invalid(
+                    "device.oui",
+                    o,
+                    "6 upper-case hexadecimal digits, e.g. \"00000C\"",
+                ));
+            }
+        };
+        let software_version = match (dev.software_version, dev.software_version_file) {
+            (Some(_), Some(_)) => {
+                return Err(ctx.invalid(
+                    "device.software_version_file",
+                    "(both set)",
+                    "either device.software_version or device.software_version_file, not both",
+                ));
+            }
+            (Some(v), None) => SoftwareVersion::Fixed(check_text(
+                &ctx,
+                "device.software_version",
+                Some(v),
+                String::new(),
+                64,
+            )?),
+            (None, Some(p)) => SoftwareVersion::File(p),
+            (None, None) => d.software_version.clone(),
+        };
+        let device = Device {
+            manufacturer: check_text(
+                &ctx,
+                "device.manufacturer",
+                dev.manufacturer,
+                d.manufacturer,
+                64,
+            )?,
+            oui,
+            product_class: check_text(
+                &ctx,
+                "device.product_class",
+                dev.product_class,
+                d.product_class,
+                64,
+            )?,
+            serial_number: check_text(
+                &ctx,
+                "device.serial_number",
+                dev.serial_number,
+                d.serial_number,
+                64,
+            )?,
+            model_name: check_text(&ctx, "device.model_name", dev.model_name, d.model_name, 64)?,
+            description: check_text(
+                &ctx,
+                "device.description",
+                dev.description,
+                d.description,
+                256,
+            )?,
+            hardware_version: check_text(
+                &ctx,
+                "device.hardware_version",
+                dev.hardware_version,
+                d.hardware_version,
+                64,
+            )?,
+            software_version,
+        };
+
+        let mut factory_settings = BTreeMap::new();
+        for (name, value) in self.settings {
+            let text = match &value {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Integer(i) => i.to_string(),
+                other => {
+                    return Err(ctx.invalid(
+                        &format!("settings.{name}"),
+                        other,
+                        "a string, boolean or integer",
+                    ));
+                }
+            };
+            let canonical = settings::validate(&name, &text).map_err(|e| match e {
+                settings::SettingError::Unknown { known, .. } => ctx.invalid(
+                    &format!("settings.{name}"),
+                    &text,
+                    format!("a known setting name (one of: {known})"),
+                ),
+                settings::SettingError::Invalid {
+                    value, expected, ..
+                } => ctx.invalid(&format!("settings.{name}"), value, expected),
+            })?;
+            factory_settings.insert(name, canonical);
+        }
+
+        let h = self.hooks;
+        let hooks = Hooks {
+            reboot: check_hook(&ctx, "hooks.reboot", h.reboot, false)?,
+            factory_reset: check_hook(&ctx, "hooks.factory_reset", h.factory_reset, false)?,
+            firmware_apply: check_hook(&ctx, "hooks.firmware_apply", h.firmware_apply, true)?,
+            config_apply: check_hook(&ctx, "hooks.config_apply", h.config_apply, true)?,
+            config_export: check_hook(&ctx, "hooks.config_export", h.config_export, true)?,
+            log_export: check_hook(&ctx, "hooks.log_export", h.log_export, true)?,
+        };
+
+        let sd = SessionConfig::default();
+        let timeout = match self.session.timeout {
+            None => sd.timeout,
+            Some(t) => match settings::parse_duration(&t) {
+                Some(s) if (1..=86_400).contains(&s) => Duration::from_secs(s),
+                _ => {
+                    return Err(ctx.invalid(
+                        "session.timeout",
+                        t,
+                        "a duration such as 30s, 60s, 5m or 1h (between 1s and 1d)",
+                    ));
+                }
+            },
+        };
+        let session = SessionConfig {
+            timeout,
+            get_rpc_methods: self.session.get_rpc_methods.unwrap_or(sd.get_rpc_methods),
+        };
+
+        let cd = ConnectionRequestConfig::default();
+        let listen_address = match self.connection_request.listen_address {
+            None => cd.listen_address,
+            Some(a) => a.trim().parse().map_err(|_| {
+                ctx.invalid(
+                    "connection_request.listen_address",
+                    &a,
+                    "an IPv4 or IPv6 address such as \"0.0.0.0\", \"::\" or \"192.168.88.1\"",
+                )
+            })?,
+        };
+        let path = match self.connection_request.path {
+            None => None,
+            Some(p)
+                if p.starts_with('/')
+                    && p.len() > 1
+                    && p.len() <= 64
+                    && p.chars()
+                        .all(|c| c.is_ascii_graphic() && c != '?' && c != '#') =>
+            {
+                Some(p)
+            }
+            Some(p) => {
+                return Err(ctx.invalid(
+                    "connection_request.path",
+                    p,
+                    "a URL path starting with / (at most 64 printable ASCII characters, no ? or #), e.g. \"/cr-5f2a9c\"",
+                ));
+            }
+        };
+
+        let jd = JournalConfig::default();
+        let max_live_bytes = self.journal.max_live_bytes.unwrap_or(jd.max_live_bytes);
+        if max_live_bytes < 16 * 1024 {
+            return Err(ctx.invalid(
+                "journal.max_live_bytes",
+                max_live_bytes,
+                "a number of bytes of at least 16384",
+            ));
+        }
+        let journal = JournalConfig {
+            max_live_bytes,
+            history_records: self.journal.history_records.unwrap_or(jd.history_records),
+        };
+
+        Ok(Config {
+            source: Some(file.to_path_buf()),
+            data_dir,
+            control_socket,
+            control_socket_explicit,
+            boot_id_file: self
+                .boot_id_file
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_BOOT_ID_FILE)),
+            device,
+            factory_settings,
+            hooks,
+            session,
+            connection_request: ConnectionRequestConfig {
+                listen_address,
+                path,
+            },
+            journal,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, Path::new("/etc/tr069-client/config.toml"))
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(
+            c.control_socket,
+            PathBuf::from("/var/lib/tr069-client/control.sock")
+        );
+        assert_eq!(
+            c.journal_dir(),
+            PathBuf::from("/var/lib/tr069-client/journal")
+        );
+        assert_eq!(c.session.timeout, Duration::from_secs(60));
+        let moved = c.with_data_dir("/tmp/x");
+        assert_eq!(moved.control_socket, PathBuf::from("/tmp/x/control.sock"));
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../examples/config.toml");
+        let c = parse(text).unwrap();
+        assert_eq!(c.device.oui, "00000C");
+        assert_eq!(
+            c.factory_settings
+                .get("periodic-inform-interval")
+                .map(String::as_str),
+            Some("3600")
+        );
+        assert!(
+            c.hooks
+                .firmware_apply
+                .as_deref()
+                .is_some_and(|h| h.contains("{file}"))
+        );
+    }
+
+    #[test]
+    fn errors_name_file_key_and_form() {
+        let e = parse("[device]\noui = \"00000c\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config.toml") && e.contains("device.oui") && e.contains("upper-case"),
+            "{e}"
+        );
+        let e = parse("[settings]\nperiodic-inform-interval = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("settings.periodic-inform-interval") && e.contains("30s, 15m"),
+            "{e}"
+        );
+        let e = parse("[settings]\ncolour = \"red\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("settings.colour") && e.contains("acs-url"),
+            "{e}"
+        );
+        let e = parse("datadir = \"/x\"\n").unwrap_err().to_string();
+        assert!(e.contains("datadir") && e.contains("config.toml"), "{e}");
+        let e = parse("[session]\ntimeout = \"forever\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("session.timeout") && e.contains("60s"), "{e}");
+        let e = parse("[hooks]\nfirmware_apply = \"/sbin/upgrade\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("hooks.firmware_apply") && e.contains("{file}"),
+            "{e}"
+        );
+        let e = parse("[connection_request]\nlisten_address = \"any\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("connection_request.listen_address"), "{e}");
+        let e = parse("[device]\nsoftware_version = \"1\"\nsoftware_version_file = \"/v\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not both"), "{e}");
+        let e = parse("[settings]\npassword = \"x\\u0001\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("x\u{1}"), "secrets never echoed: {e}");
+    }
+
+    #[test]
+    fn settings_accept_toml_types() {
+        let c = parse(
+            "[settings]\nenabled = true\nretry-minimum-wait = 10\nacs-url = \"http://acs/\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.factory_settings["enabled"], "true");
+        assert_eq!(c.factory_settings["retry-minimum-wait"], "10");
+    }
+
+    #[test]
+    fn software_version_file_is_read_each_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("version");
+        std::fs::write(&f, "7.14\n").unwrap();
+        let c = parse(&format!(
+            "[device]\nsoftware_version_file = {:?}\n",
+            f.display().to_string()
+        ))
+        .unwrap();
+        assert_eq!(c.device.current_software_version().unwrap(), "7.14");
+        std::fs::write(&f, "7.15\n").unwrap();
+        assert_eq!(c.device.current_software_version().unwrap(), "7.15");
+    }
+
+    #[test]
+    fn hook_rendering_quotes_the_file() {
+        assert_eq!(
+            Hooks::render("upgrade {file}", Path::new("/tmp/a b'c")),
+            r"upgrade '/tmp/a b'\''c'"
+        );
+    }
+}
