@@ -4,9 +4,9 @@
 //! typed messages and back; [`agent`] is the tokio edge that owns sockets and timers.
 
 pub mod agent;
-pub mod cwmp;
-pub mod state;
-pub mod session;
+pub mod cli;
 pub mod config;
 pub mod control;
-pub mod cli;
+pub mod cwmp;
+pub mod session;
+pub mod state;

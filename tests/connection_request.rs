@@ -237,6 +237,12 @@ async fn correct_digest_gets_200_empty_and_exactly_one_signal() {
     assert_eq!(resp.status, 200, "{resp:?}");
     assert!(resp.body.is_empty());
     assert_eq!(resp.header("content-length"), Some("0"));
+    let lengths = resp
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .count();
+    assert_eq!(lengths, 1, "{resp:?}");
     let signal = expect_signal(&mut server).await;
     assert_eq!(signal.from.ip(), std::net::Ipv4Addr::LOCALHOST);
     expect_no_signal(&mut server);

@@ -747,7 +747,10 @@ fn mid_session_failures() {
     let mut cpe = Cpe::new(config(), start(&[], vec![]));
     cpe.inform_accepted(CwmpNamespace::Cwmp12, None);
     cpe.send_empty_post();
-    cpe.reply(500, &acs12("f", Body::Fault(Fault::new(FaultCode::AcsInternalError))));
+    cpe.reply(
+        500,
+        &acs12("f", Body::Fault(Fault::new(FaultCode::AcsInternalError))),
+    );
     assert_eq!(
         cpe.failed().to_string(),
         "the ACS answered the empty POST with fault 8002 Internal error"

@@ -13,8 +13,8 @@
 //!   Unknown methods always get fault 8000, unreadable arguments 8003.
 //! * The empty POST, and every POST carrying the CPE's answer to an ACS request (decoded and
 //!   recorded, SOAP faults included), is answered with the next queued ACS request (fresh
-//!   `cwmp:ID` each, `acs-<n>`) or, when none is queued, `204` + `Content-Length: 0` +
-//!   `Connection: close`, which completes the session.
+//!   `cwmp:ID` each, `acs-<n>`) or, when none is queued, `204` + `Connection: close`, which
+//!   completes the session (hyper strips GenieACS's `Content-Length: 0` from a 204).
 //! * A session is tied to its TCP connection and, when the CPE reconnects, to its cookie. A new
 //!   connection without a valid cookie must start with an Inform (else 400 "Invalid session").
 //! * Authentication (Basic or Digest MD5) is asked for when a request does not belong to an
@@ -128,7 +128,10 @@ impl Default for AcsConfig {
             namespace_echo: true,
             fixed_namespace: CwmpNamespace::Cwmp12,
             genieacs_cpe_methods_only: false,
-            rpc_methods: GENIEACS_RPC_METHODS.iter().map(|s| (*s).to_owned()).collect(),
+            rpc_methods: GENIEACS_RPC_METHODS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             kicked_next_url: "http://127.0.0.1/".to_owned(),
             max_body_bytes: 8 * 1024 * 1024,
             requeue_unanswered: true,
@@ -198,8 +201,12 @@ impl AcsRequest {
 
     fn encode(&self, namespace: CwmpNamespace, id: &str) -> String {
         match self {
-            AcsRequest::Body(b) => Envelope::new(namespace, Header::with_id(id), b.clone()).encode(),
-            AcsRequest::Raw { method, args_xml } => raw_envelope(namespace, Some(id), method, args_xml),
+            AcsRequest::Body(b) => {
+                Envelope::new(namespace, Header::with_id(id), b.clone()).encode()
+            }
+            AcsRequest::Raw { method, args_xml } => {
+                raw_envelope(namespace, Some(id), method, args_xml)
+            }
         }
     }
 }
@@ -263,7 +270,10 @@ impl Exchange {
 }
 
 fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// A request the CPE made inside a session, and what it was answered.
@@ -351,7 +361,11 @@ pub struct SessionLog {
 impl SessionLog {
     /// The Inform's event codes, in order.
     pub fn event_codes(&self) -> Vec<&str> {
-        self.inform.event.iter().map(|e| e.event_code.as_str()).collect()
+        self.inform
+            .event
+            .iter()
+            .map(|e| e.event_code.as_str())
+            .collect()
     }
 
     pub fn has_event(&self, code: &str) -> bool {
@@ -424,7 +438,9 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking test thread must not wedge the ACS for the others.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn bump(&self) {
@@ -443,7 +459,9 @@ pub struct ScriptedAcs {
 
 impl fmt::Debug for ScriptedAcs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ScriptedAcs").field("url", &self.url()).finish_non_exhaustive()
+        f.debug_struct("ScriptedAcs")
+            .field("url", &self.url())
+            .finish_non_exhaustive()
     }
 }
 
@@ -454,7 +472,9 @@ impl ScriptedAcs {
             Some(identity) => Some(TlsAcceptor::from(Arc::new(server_tls_config(identity)?))),
             None => None,
         };
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the scripted ACS")?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the scripted ACS")?;
         let addr = listener.local_addr()?;
         let limits = Limits {
             max_bytes: config.max_body_bytes,
@@ -536,10 +556,21 @@ impl ScriptedAcs {
 
     /// Waits until at least `n` sessions have ended (completed, failed or abandoned) and
     /// returns all sessions; errors with what was seen on timeout.
-    pub async fn wait_for_sessions(&self, n: usize, timeout: Duration) -> anyhow::Result<Vec<SessionLog>> {
-        self.wait_until(timeout, |st| st.sessions.iter().filter(|s| s.is_ended()).count() >= n)
-            .await
-            .map_err(|seen| anyhow!("timed out after {timeout:?} waiting for {n} ended sessions; saw {}", summary(&seen)))
+    pub async fn wait_for_sessions(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<SessionLog>> {
+        self.wait_until(timeout, |st| {
+            st.sessions.iter().filter(|s| s.is_ended()).count() >= n
+        })
+        .await
+        .map_err(|seen| {
+            anyhow!(
+                "timed out after {timeout:?} waiting for {n} ended sessions; saw {}",
+                summary(&seen)
+            )
+        })
     }
 
     /// Waits until `pred` holds on the sessions and returns them.
@@ -553,7 +584,11 @@ impl ScriptedAcs {
             .map_err(|seen| anyhow!("timed out after {timeout:?}; saw {}", summary(&seen)))
     }
 
-    async fn wait_until(&self, timeout: Duration, pred: impl Fn(&State) -> bool) -> Result<Vec<SessionLog>, Vec<SessionLog>> {
+    async fn wait_until(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&State) -> bool,
+    ) -> Result<Vec<SessionLog>, Vec<SessionLog>> {
         let mut rx = self.shared.changed.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -574,16 +609,38 @@ impl ScriptedAcs {
     /// and `Connection: keep-alive`; on a 401 Digest challenge it retries (on the same
     /// connection unless told to close) with `qop=auth` (unquoted), `nc=00000001`, and the
     /// `opaque` echoed; on a Basic challenge with Basic. Returns the final status. Plain HTTP only.
-    pub async fn connection_request(&self, url: &str, username: &str, password: &str) -> anyhow::Result<u16> {
-        let uri: http::Uri = url.parse().with_context(|| format!("bad connection request URL {url:?}"))?;
-        if uri.scheme_str().is_some_and(|s| !s.eq_ignore_ascii_case("http")) {
+    pub async fn connection_request(
+        &self,
+        url: &str,
+        username: &str,
+        password: &str,
+    ) -> anyhow::Result<u16> {
+        let uri: http::Uri = url
+            .parse()
+            .with_context(|| format!("bad connection request URL {url:?}"))?;
+        if uri
+            .scheme_str()
+            .is_some_and(|s| !s.eq_ignore_ascii_case("http"))
+        {
             bail!("connection requests are plain HTTP: {url}");
         }
-        let host = uri.host().ok_or_else(|| anyhow!("no host in {url}"))?.to_owned();
+        let host = uri
+            .host()
+            .ok_or_else(|| anyhow!("no host in {url}"))?
+            .to_owned();
         let port = uri.port_u16().unwrap_or(80);
-        let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_else(|| host.clone());
-        let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".to_owned());
-        let connect_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_else(|| host.clone());
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".to_owned());
+        let connect_host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
 
         let mut log = ConnectionRequestLog {
             url: url.to_owned(),
@@ -605,7 +662,11 @@ impl ScriptedAcs {
                 .or_else(|| first.www_authenticate.first())
                 .ok_or_else(|| anyhow!("401 without a challenge"))?
                 .clone();
-            let authorization = if challenge.trim_start().to_ascii_lowercase().starts_with("basic") {
+            let authorization = if challenge
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("basic")
+            {
                 basic_authorization(username, password)
             } else {
                 let mut prompt = WwwAuthenticateHeader::parse(&challenge)
@@ -654,7 +715,15 @@ impl Drop for ScriptedAcs {
 fn summary(sessions: &[SessionLog]) -> String {
     let items: Vec<String> = sessions
         .iter()
-        .map(|s| format!("#{} {:?} events={:?} end={:?}", s.number, s.inform.retry_count, s.event_codes(), s.end))
+        .map(|s| {
+            format!(
+                "#{} {:?} events={:?} end={:?}",
+                s.number,
+                s.inform.retry_count,
+                s.event_codes(),
+                s.end
+            )
+        })
         .collect();
     format!("{} sessions [{}]", sessions.len(), items.join("; "))
 }
@@ -669,7 +738,10 @@ struct CrReply {
     close: bool,
 }
 
-async fn cr_connect(host: &str, port: u16) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>> {
+async fn cr_connect(
+    host: &str,
+    port: u16,
+) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>> {
     let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect((host, port)))
         .await
         .map_err(|_| anyhow!("connecting to {host}:{port} timed out"))?
@@ -724,7 +796,10 @@ fn connection_close(headers: &HeaderMap) -> bool {
 }
 
 fn basic_authorization(username: &str, password: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"))
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -739,15 +814,18 @@ fn server_tls_config(identity: &TlsIdentity) -> anyhow::Result<rustls::ServerCon
     if chain.is_empty() {
         bail!("no certificate in the ACS identity");
     }
-    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).context("reading the ACS private key")?;
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
+        .context("reading the ACS private key")?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
     let builder = match &identity.client_ca_pem {
         Some(ca_pem) => {
             let mut roots = RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
                 roots.add(cert.context("reading the client CA")?)?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
             builder.with_client_cert_verifier(verifier)
         }
         None => builder.with_no_client_auth(),
@@ -755,7 +833,12 @@ fn server_tls_config(identity: &TlsIdentity) -> anyhow::Result<rustls::ServerCon
     Ok(builder.with_single_cert(chain, key)?)
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -798,15 +881,26 @@ impl Drop for ResettableTcp {
 }
 
 impl AsyncRead for ResettableTcp {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for ResettableTcp {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.reset.load(Ordering::SeqCst) {
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset on purpose")));
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "reset on purpose",
+            )));
         }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
@@ -843,7 +937,13 @@ impl fmt::Display for ResetRequested {
 
 impl std::error::Error for ResetRequested {}
 
-async fn serve_connection(shared: Arc<Shared>, acceptor: Option<TlsAcceptor>, stream: TcpStream, peer: SocketAddr, id: u64) {
+async fn serve_connection(
+    shared: Arc<Shared>,
+    acceptor: Option<TlsAcceptor>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+) {
     let _ = stream.set_nodelay(true);
     let reset = Arc::new(AtomicBool::new(false));
     let tcp = ResettableTcp {
@@ -853,20 +953,30 @@ async fn serve_connection(shared: Arc<Shared>, acceptor: Option<TlsAcceptor>, st
     let nonce = random_hex(16);
     match acceptor {
         Some(acceptor) => {
-            let tls = match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    shared.lock().connection_errors.push(format!("connection {id} from {peer}: TLS handshake: {e}"));
-                    shared.bump();
-                    return;
-                }
-                Err(_) => {
-                    shared.lock().connection_errors.push(format!("connection {id} from {peer}: TLS handshake timed out"));
-                    shared.bump();
-                    return;
-                }
-            };
-            let client_certificate = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        shared
+                            .lock()
+                            .connection_errors
+                            .push(format!("connection {id} from {peer}: TLS handshake: {e}"));
+                        shared.bump();
+                        return;
+                    }
+                    Err(_) => {
+                        shared.lock().connection_errors.push(format!(
+                            "connection {id} from {peer}: TLS handshake timed out"
+                        ));
+                        shared.bump();
+                        return;
+                    }
+                };
+            let client_certificate = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .is_some_and(|c| !c.is_empty());
             let info = Arc::new(ConnInfo {
                 id,
                 tls: true,
@@ -910,11 +1020,12 @@ fn connection_closed(shared: &Shared, conn: u64) {
     st.authenticated_conns.remove(&conn);
     if let Some(number) = st.conn_session.remove(&conn) {
         let still_bound = st.conn_session.values().any(|n| *n == number);
-        if !still_bound && let Some(s) = session_mut(&mut st, number) {
-            if s.end == SessionEnd::Open {
-                s.end = SessionEnd::Abandoned;
-                s.ended_at = Some(SystemTime::now());
-            }
+        if !still_bound
+            && let Some(s) = session_mut(&mut st, number)
+            && s.end == SessionEnd::Open
+        {
+            s.end = SessionEnd::Abandoned;
+            s.ended_at = Some(SystemTime::now());
         }
     }
     drop(st);
@@ -961,7 +1072,10 @@ impl hyper::body::Body for AcsBody {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         if let Some(d) = self.data.take() {
             return Poll::Ready(Some(Ok(Frame::data(d))));
         }
@@ -1024,7 +1138,8 @@ impl Reply {
     fn text_error(status: u16, text: &str) -> Reply {
         let mut r = Reply::status(status, text);
         r.body = text.to_owned();
-        r.headers.push((header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()));
+        r.headers
+            .push((header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()));
         r.headers.push((header::CONNECTION, "close".to_owned()));
         r
     }
@@ -1043,7 +1158,8 @@ impl Reply {
         }
     }
 
-    /// `204`, `Content-Length: 0`, `Connection: close`, as GenieACS ends a session.
+    /// `204`, `Connection: close`, as GenieACS ends a session. (GenieACS also writes
+    /// `Content-Length: 0`; hyper strips Content-Length from every 204, as RFC 9110 §8.6 asks.)
     fn no_content() -> Reply {
         let mut r = Reply::status(204, "no more requests");
         r.note = None;
@@ -1066,13 +1182,22 @@ struct ReadRequest {
     body: Bytes,
 }
 
-async fn handle(shared: Arc<Shared>, info: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<AcsBody>, ResetRequested> {
+async fn handle(
+    shared: Arc<Shared>,
+    info: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<AcsBody>, ResetRequested> {
     let received_at = SystemTime::now();
     let (parts, body) = req.into_parts();
     let request_headers: Vec<(String, String)> = parts
         .headers
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let mut exchange = Exchange {
         index: 0,
@@ -1099,7 +1224,10 @@ async fn handle(shared: Arc<Shared>, info: Arc<ConnInfo>, req: Request<Incoming>
         answered_at: received_at,
     };
 
-    let reply = match Limited::new(body, shared.config.max_body_bytes).collect().await {
+    let reply = match Limited::new(body, shared.config.max_body_bytes)
+        .collect()
+        .await
+    {
         Ok(collected) => {
             let incoming = ReadRequest {
                 method: parts.method,
@@ -1111,7 +1239,9 @@ async fn handle(shared: Arc<Shared>, info: Arc<ConnInfo>, req: Request<Incoming>
             decide(&shared, &info, &incoming, &mut exchange)
         }
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Reply::text_error(413, "Request body too large")
             } else {
                 Reply::text_error(400, &format!("Cannot read the request body: {e}"))
@@ -1141,7 +1271,8 @@ async fn handle(shared: Arc<Shared>, info: Arc<ConnInfo>, req: Request<Incoming>
     } else {
         AcsBody::full(Bytes::from(reply.body.clone()))
     });
-    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in &reply.headers {
         if let Ok(v) = HeaderValue::from_str(value) {
             response.headers_mut().append(name.clone(), v);
@@ -1156,7 +1287,12 @@ async fn handle(shared: Arc<Shared>, info: Arc<ConnInfo>, req: Request<Incoming>
     exchange.response_headers = response
         .headers()
         .iter()
-        .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     exchange.response_text = reply.body;
     record(&shared, exchange);
@@ -1248,7 +1384,9 @@ fn decide(shared: &Shared, info: &ConnInfo, req: &ReadRequest, ex: &mut Exchange
             .sessions
             .iter()
             .rev()
-            .find(|s| s.cookie == cookie && matches!(s.end, SessionEnd::Open | SessionEnd::Abandoned))
+            .find(|s| {
+                s.cookie == cookie && matches!(s.end, SessionEnd::Open | SessionEnd::Abandoned)
+            })
             .map(|s| s.number);
         if let Some(number) = found {
             st.conn_session.insert(info.id, number);
@@ -1294,9 +1432,19 @@ fn decide(shared: &Shared, info: &ConnInfo, req: &ReadRequest, ex: &mut Exchange
         }) = d.envelope
         else {
             let why = d.error.unwrap_or_else(|| "unreadable Inform".to_owned());
-            return Reply::text_error(400, "Invalid Inform").with_note(format!("Invalid Inform: {why}"));
+            return Reply::text_error(400, "Invalid Inform")
+                .with_note(format!("Invalid Inform: {why}"));
         };
-        return start_session(shared, &mut st, info, ex, inform_ns, inform_header, inform, now);
+        return start_session(
+            shared,
+            &mut st,
+            info,
+            ex,
+            inform_ns,
+            inform_header,
+            inform,
+            now,
+        );
     }
 
     let Some(number) = session else {
@@ -1333,10 +1481,15 @@ fn decide(shared: &Shared, info: &ConnInfo, req: &ReadRequest, ex: &mut Exchange
         };
         let pending = st.pending.remove(&number);
         let mut note = None;
-        match pending.and_then(|idx| session_mut(&mut st, number).and_then(|s| s.acs_calls.get_mut(idx))) {
+        match pending
+            .and_then(|idx| session_mut(&mut st, number).and_then(|s| s.acs_calls.get_mut(idx)))
+        {
             Some(call) => {
                 if answer.id.as_deref() != Some(call.id.as_str()) {
-                    note = Some(format!("answer ID {:?} does not match request ID {:?}", answer.id, call.id));
+                    note = Some(format!(
+                        "answer ID {:?} does not match request ID {:?}",
+                        answer.id, call.id
+                    ));
                 }
                 call.answer = Some(answer);
             }
@@ -1352,11 +1505,13 @@ fn decide(shared: &Shared, info: &ConnInfo, req: &ReadRequest, ex: &mut Exchange
     if d.method.is_none() {
         // Not SOAP we can read at all.
         let why = d.error.unwrap_or_default();
-        return Reply::text_error(400, "Bad request").with_note(format!("unreadable message: {why}"));
+        return Reply::text_error(400, "Bad request")
+            .with_note(format!("unreadable message: {why}"));
     }
 
     // A CPE request.
-    let (answer_method, reply) = answer_cpe_request(config, namespace, &method, d.id.clone(), d.bad_arguments);
+    let (answer_method, reply) =
+        answer_cpe_request(config, namespace, &method, d.id.clone(), d.bad_arguments);
     if let Some(s) = session_mut(&mut st, number) {
         s.cpe_calls.push(CpeCall {
             method,
@@ -1393,7 +1548,10 @@ fn start_session(
         let mut requeue = Vec::new();
         let pending: Vec<(u64, usize)> = st.pending.iter().map(|(n, i)| (*n, *i)).collect();
         for (n, idx) in pending {
-            let open = st.sessions.get((n as usize).wrapping_sub(1)).is_some_and(|s| s.end == SessionEnd::Open);
+            let open = st
+                .sessions
+                .get((n as usize).wrapping_sub(1))
+                .is_some_and(|s| s.end == SessionEnd::Open);
             if !open {
                 st.pending.remove(&n);
                 if let Some(call) = session_mut(st, n).and_then(|s| s.acs_calls.get(idx)) {
@@ -1408,7 +1566,11 @@ fn start_session(
     }
 
     let number = st.sessions.len() as u64 + 1;
-    let namespace = if config.namespace_echo { inform_ns } else { config.fixed_namespace };
+    let namespace = if config.namespace_echo {
+        inform_ns
+    } else {
+        config.fixed_namespace
+    };
     let cookie = random_hex(16);
     let failure = st.failures.pop_front();
     let id = inform_header.id.clone();
@@ -1430,9 +1592,18 @@ fn start_session(
     });
 
     let inform_response = || {
-        let text = Envelope::new(namespace, Header { id: id.clone(), ..Header::default() }, Body::InformResponse(InformResponse { max_envelopes: 1 })).encode();
+        let text = Envelope::new(
+            namespace,
+            Header {
+                id: id.clone(),
+                ..Header::default()
+            },
+            Body::InformResponse(InformResponse { max_envelopes: 1 }),
+        )
+        .encode();
         let mut r = Reply::soap(text, "InformResponse", id.clone());
-        r.headers.push((header::SET_COOKIE, format!("session={cookie}")));
+        r.headers
+            .push((header::SET_COOKIE, format!("session={cookie}")));
         r
     };
 
@@ -1450,14 +1621,18 @@ fn start_session(
             return r.with_note(note);
         }
         Failure::Status(code) => Reply::status(*code, ""),
-        Failure::Status503 { retry_after_seconds } => {
+        Failure::Status503 {
+            retry_after_seconds,
+        } => {
             let mut r = Reply::status(503, "");
-            r.headers.push((header::RETRY_AFTER, retry_after_seconds.to_string()));
+            r.headers
+                .push((header::RETRY_AFTER, retry_after_seconds.to_string()));
             r
         }
         Failure::Unauthorized => {
             let mut r = Reply::status(401, "");
-            r.headers.push((header::WWW_AUTHENTICATE, challenge(config, info)));
+            r.headers
+                .push((header::WWW_AUTHENTICATE, challenge(config, info)));
             st.authenticated_conns.remove(&info.id);
             r
         }
@@ -1477,7 +1652,15 @@ fn start_session(
             r
         }
         Failure::Fault(code) => {
-            let text = Envelope::new(namespace, Header { id: id.clone(), ..Header::default() }, Body::Fault(acs_fault(*code, None))).encode();
+            let text = Envelope::new(
+                namespace,
+                Header {
+                    id: id.clone(),
+                    ..Header::default()
+                },
+                Body::Fault(acs_fault(*code, None)),
+            )
+            .encode();
             Reply::soap(text, "Fault", id.clone())
         }
         Failure::ResetConnection => {
@@ -1497,7 +1680,13 @@ fn start_session(
 }
 
 /// Pops the next queued request for the session, or ends the session with 204.
-fn next_acs_request(st: &mut State, number: u64, namespace: CwmpNamespace, conn: u64, now: SystemTime) -> Reply {
+fn next_acs_request(
+    st: &mut State,
+    number: u64,
+    namespace: CwmpNamespace,
+    conn: u64,
+    now: SystemTime,
+) -> Reply {
     match st.queue.pop_front() {
         Some(request) => {
             st.next_request_id += 1;
@@ -1537,23 +1726,46 @@ fn answer_cpe_request(
     bad_arguments: bool,
 ) -> (String, Reply) {
     let fault = |code: FaultCode, string: String| {
-        let text = Envelope::new(namespace, Header { id: id.clone(), ..Header::default() }, Body::Fault(acs_fault(code.code(), Some(&string)))).encode();
+        let text = Envelope::new(
+            namespace,
+            Header {
+                id: id.clone(),
+                ..Header::default()
+            },
+            Body::Fault(acs_fault(code.code(), Some(&string))),
+        )
+        .encode();
         ("Fault".to_owned(), Reply::soap(text, "Fault", id.clone()))
     };
     let genieacs_unknown = matches!(
         method,
-        "AutonomousTransferComplete" | "Kicked" | "DUStateChangeComplete" | "AutonomousDUStateChangeComplete"
+        "AutonomousTransferComplete"
+            | "Kicked"
+            | "DUStateChangeComplete"
+            | "AutonomousDUStateChangeComplete"
     );
-    let known = matches!(method, "TransferComplete" | "GetRPCMethods" | "RequestDownload") || genieacs_unknown;
+    let known = matches!(
+        method,
+        "TransferComplete" | "GetRPCMethods" | "RequestDownload"
+    ) || genieacs_unknown;
     if !known || (genieacs_unknown && config.genieacs_cpe_methods_only) {
-        return fault(FaultCode::AcsMethodNotSupported, format!("ACS method not supported: {method}"));
+        return fault(
+            FaultCode::AcsMethodNotSupported,
+            format!("ACS method not supported: {method}"),
+        );
     }
     if bad_arguments {
-        return fault(FaultCode::AcsInvalidArguments, format!("Invalid arguments to {method}"));
+        return fault(
+            FaultCode::AcsInvalidArguments,
+            format!("Invalid arguments to {method}"),
+        );
     }
     let args = match method {
         "GetRPCMethods" => {
-            let mut s = format!("<MethodList soap-enc:arrayType=\"xsd:string[{}]\">", config.rpc_methods.len());
+            let mut s = format!(
+                "<MethodList soap-enc:arrayType=\"xsd:string[{}]\">",
+                config.rpc_methods.len()
+            );
             for m in &config.rpc_methods {
                 s.push_str("<string>");
                 tr069_client::cwmp::xml::escape_into(&mut s, m, false);
@@ -1586,14 +1798,21 @@ fn acs_fault(code: u32, string: Option<&str>) -> Fault {
             soap_faultcode: "Server".to_owned(),
             soap_faultstring: "CWMP fault".to_owned(),
             code,
-            string: string.map(str::to_owned).unwrap_or_else(|| format!("Fault {code}")),
+            string: string
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("Fault {code}")),
             set_parameter_values_faults: Vec::new(),
         },
     }
 }
 
 /// An envelope laid out like [`Envelope::encode`] (and GenieACS), for methods written by hand.
-fn raw_envelope(namespace: CwmpNamespace, id: Option<&str>, method: &str, args_xml: &str) -> String {
+fn raw_envelope(
+    namespace: CwmpNamespace,
+    id: Option<&str>,
+    method: &str,
+    args_xml: &str,
+) -> String {
     let mut s = String::with_capacity(512 + args_xml.len());
     s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     s.push_str(
@@ -1650,14 +1869,23 @@ enum AuthOutcome {
 fn challenge(config: &AcsConfig, info: &ConnInfo) -> String {
     match config.auth {
         AcsAuth::Basic { .. } => format!("Basic realm=\"{}\"", config.realm),
-        _ => format!("Digest realm=\"{}\",qop=\"auth,auth-int\",nonce=\"{}\"", config.realm, info.nonce),
+        _ => format!(
+            "Digest realm=\"{}\",qop=\"auth,auth-int\",nonce=\"{}\"",
+            config.realm, info.nonce
+        ),
     }
 }
 
-fn authenticate(config: &AcsConfig, info: &ConnInfo, headers: &HeaderMap, body: &[u8]) -> AuthOutcome {
+fn authenticate(
+    config: &AcsConfig,
+    info: &ConnInfo,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> AuthOutcome {
     let challenge_reply = |why: &str| {
         let mut r = Reply::status(401, format!("auth: {why}"));
-        r.headers.push((header::WWW_AUTHENTICATE, challenge(config, info)));
+        r.headers
+            .push((header::WWW_AUTHENTICATE, challenge(config, info)));
         AuthOutcome::Challenge(r)
     };
     let reject = |why: String| {
@@ -1665,7 +1893,9 @@ fn authenticate(config: &AcsConfig, info: &ConnInfo, headers: &HeaderMap, body: 
         r.headers.push((header::CONNECTION, "close".to_owned()));
         AuthOutcome::Challenge(r)
     };
-    let authorization = headers.get(header::AUTHORIZATION).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     match &config.auth {
         AcsAuth::None => AuthOutcome::Ok,
         AcsAuth::Basic { username, password } => {
@@ -1694,7 +1924,10 @@ fn authenticate(config: &AcsConfig, info: &ConnInfo, headers: &HeaderMap, body: 
                 return challenge_reply("unknown nonce");
             }
             if parsed.username != *username || parsed.realm != config.realm {
-                return reject(format!("wrong user {:?} / realm {:?}", parsed.username, parsed.realm));
+                return reject(format!(
+                    "wrong user {:?} / realm {:?}",
+                    parsed.username, parsed.realm
+                ));
             }
             let ctx = AuthContext::new_with_method(
                 username.as_str(),

@@ -5,7 +5,7 @@ pub mod acs;
 pub mod pki;
 
 pub use acs::{
-    AcsAuth, AcsCall, AcsConfig, AcsRequest, ConnectionRequestLog, CpeAnswer, CpeCall, Exchange, Failure, ScriptedAcs,
-    SessionEnd, SessionLog, TlsIdentity,
+    AcsAuth, AcsCall, AcsConfig, AcsRequest, ConnectionRequestLog, CpeAnswer, CpeCall, Exchange,
+    Failure, ScriptedAcs, SessionEnd, SessionLog, TlsIdentity,
 };
 pub use pki::{TestPki, test_pki};

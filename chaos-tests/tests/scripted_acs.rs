@@ -18,7 +18,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
 use tr069_client::cwmp::rpc::inform::{DeviceIdStruct, EventStruct, Inform};
-use tr069_client::cwmp::{Body, CwmpNamespace, DateTime, Envelope, Fault, FaultCode, Header, Limits, ParameterValueStruct, Value};
+use tr069_client::cwmp::{
+    Body, CwmpNamespace, DateTime, Envelope, Fault, FaultCode, Header, Limits,
+    ParameterValueStruct, Value,
+};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -41,8 +44,12 @@ struct Reply {
 
 impl Reply {
     fn envelope(&self) -> Envelope {
-        Envelope::decode(&self.body, &Limits::default())
-            .unwrap_or_else(|e| panic!("undecodable answer ({e}): {}", String::from_utf8_lossy(&self.body)))
+        Envelope::decode(&self.body, &Limits::default()).unwrap_or_else(|e| {
+            panic!(
+                "undecodable answer ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
@@ -57,7 +64,9 @@ impl Cpe {
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.expect("handshake");
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .expect("handshake");
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -74,7 +83,11 @@ impl Cpe {
         Cpe::over(stream, acs.addr().to_string(), "/acs".to_owned()).await
     }
 
-    async fn try_post(&mut self, body: Option<String>, authorization: Option<&str>) -> Result<Reply, String> {
+    async fn try_post(
+        &mut self,
+        body: Option<String>,
+        authorization: Option<&str>,
+    ) -> Result<Reply, String> {
         let mut b = Request::post(&self.path).header(header::HOST, &self.host);
         if let Some(c) = &self.cookie {
             b = b.header(header::COOKIE, c);
@@ -83,21 +96,38 @@ impl Cpe {
             b = b.header(header::AUTHORIZATION, a);
         }
         if body.is_some() {
-            b = b.header(header::CONTENT_TYPE, "text/xml; charset=\"utf-8\"").header("SOAPAction", "");
+            b = b
+                .header(header::CONTENT_TYPE, "text/xml; charset=\"utf-8\"")
+                .header("SOAPAction", "");
         }
-        let request = b.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| e.to_string())?;
-        self.sender.ready().await.map_err(|e| e.to_string())?;
-        let response: Response<Incoming> = tokio::time::timeout(T, self.sender.send_request(request))
-            .await
-            .map_err(|_| "timeout".to_owned())?
+        let request = b
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| e.to_string())?;
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let response: Response<Incoming> =
+            tokio::time::timeout(T, self.sender.send_request(request))
+                .await
+                .map_err(|_| "timeout".to_owned())?
+                .map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        if let Some(sc) = headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+        if let Some(sc) = headers
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+        {
             self.cookie = Some(sc.split(';').next().unwrap_or_default().to_owned());
         }
-        let body = response.into_body().collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
-        Ok(Reply { status, headers, body })
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("body: {e}"))?
+            .to_bytes();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     async fn post(&mut self, body: Option<String>) -> Reply {
@@ -125,7 +155,12 @@ fn inform(events: &[&str], retry_count: u32) -> Inform {
 }
 
 fn inform_text(ns: CwmpNamespace, id: &str, events: &[&str], retry_count: u32) -> String {
-    Envelope::new(ns, Header::with_id(id), Body::Inform(inform(events, retry_count))).encode()
+    Envelope::new(
+        ns,
+        Header::with_id(id),
+        Body::Inform(inform(events, retry_count)),
+    )
+    .encode()
 }
 
 /// A CPE message written by hand (for methods the codec may not carry yet).
@@ -144,7 +179,10 @@ fn raw(ns: CwmpNamespace, id: &str, method: &str, args: &str) -> String {
 
 /// The method element's name in an answer, read without the codec.
 fn method_of(text: &str) -> String {
-    let start = text.find("<soap-env:Body><").map(|i| i + "<soap-env:Body><".len()).expect("a body");
+    let start = text
+        .find("<soap-env:Body><")
+        .map(|i| i + "<soap-env:Body><".len())
+        .expect("a body");
     let rest = &text[start..];
     let end = rest.find(['>', ' ', '/']).expect("end of name");
     rest[..end].trim_start_matches("cwmp:").to_owned()
@@ -159,25 +197,44 @@ async fn inform_response_echoes_id_and_namespace_and_sets_cookie() {
     for ns in [CwmpNamespace::Cwmp10, CwmpNamespace::Cwmp12] {
         let acs = ScriptedAcs::start(AcsConfig::default()).await.unwrap();
         let mut cpe = Cpe::connect(&acs).await;
-        let r = cpe.post(Some(inform_text(ns, "inform-7", &["1 BOOT"], 0))).await;
+        let r = cpe
+            .post(Some(inform_text(ns, "inform-7", &["1 BOOT"], 0)))
+            .await;
         assert_eq!(r.status, 200);
-        assert_eq!(r.header("content-type"), Some("text/xml; charset=\"utf-8\""));
+        assert_eq!(
+            r.header("content-type"),
+            Some("text/xml; charset=\"utf-8\"")
+        );
         let cookie = r.header("set-cookie").expect("cookie").to_owned();
         let value = cookie.strip_prefix("session=").expect("session cookie");
-        assert!(value.len() >= 16 && value.chars().all(|c| c.is_ascii_hexdigit()), "{cookie}");
-        assert!(!cookie.contains(';'), "no attributes, like GenieACS: {cookie}");
+        assert!(
+            value.len() >= 16 && value.chars().all(|c| c.is_ascii_hexdigit()),
+            "{cookie}"
+        );
+        assert!(
+            !cookie.contains(';'),
+            "no attributes, like GenieACS: {cookie}"
+        );
         let env = r.envelope();
         assert_eq!(env.namespace, ns);
         assert_eq!(env.header.id.as_deref(), Some("inform-7"));
-        assert!(matches!(env.body, Body::InformResponse(_)), "{:?}", env.body);
+        assert!(
+            matches!(env.body, Body::InformResponse(_)),
+            "{:?}",
+            env.body
+        );
         assert!(r.text().contains(ns.uri()));
 
         // Nothing queued: the empty POST ends the session.
         let r = cpe.post(None).await;
         assert_eq!(r.status, 204);
         assert_eq!(r.header("connection"), Some("close"));
+        // GenieACS also sends `Content-Length: 0`; hyper drops it from a 204 (RFC 9110 §8.6).
         assert!(r.body.is_empty());
-        assert!(r.header("set-cookie").is_none(), "cookie only on the InformResponse");
+        assert!(
+            r.header("set-cookie").is_none(),
+            "cookie only on the InformResponse"
+        );
 
         let sessions = acs.wait_for_sessions(1, T).await.unwrap();
         assert_eq!(sessions.len(), 1);
@@ -188,7 +245,10 @@ async fn inform_response_echoes_id_and_namespace_and_sets_cookie() {
         assert_eq!(s.namespace, ns);
         assert_eq!(s.event_codes(), vec!["1 BOOT"]);
         assert_eq!(s.retry_count(), 0);
-        assert_eq!(s.parameter("Device.DeviceInfo.SoftwareVersion"), Some("1.2.3"));
+        assert_eq!(
+            s.parameter("Device.DeviceInfo.SoftwareVersion"),
+            Some("1.2.3")
+        );
         assert_eq!(format!("session={}", s.cookie), cookie);
 
         let ex = acs.exchanges();
@@ -214,7 +274,14 @@ async fn fixed_namespace_when_echo_is_off() {
     .await
     .unwrap();
     let mut cpe = Cpe::connect(&acs).await;
-    let r = cpe.post(Some(inform_text(CwmpNamespace::Cwmp12, "1", &["2 PERIODIC"], 0))).await;
+    let r = cpe
+        .post(Some(inform_text(
+            CwmpNamespace::Cwmp12,
+            "1",
+            &["2 PERIODIC"],
+            0,
+        )))
+        .await;
     assert_eq!(r.envelope().namespace, CwmpNamespace::Cwmp10);
     acs.shutdown().await;
 }
@@ -229,13 +296,21 @@ async fn queued_requests_are_issued_and_answers_recorded() {
     assert_eq!(acs.queued(), 2);
     let ns = CwmpNamespace::Cwmp12;
     let mut cpe = Cpe::connect(&acs).await;
-    assert_eq!(cpe.post(Some(inform_text(ns, "i1", &["6 CONNECTION REQUEST"], 0))).await.status, 200);
+    assert_eq!(
+        cpe.post(Some(inform_text(ns, "i1", &["6 CONNECTION REQUEST"], 0)))
+            .await
+            .status,
+        200
+    );
 
     let r = cpe.post(None).await;
     assert_eq!(r.status, 200);
     let text = r.text();
     assert_eq!(method_of(&text), "GetRPCMethods");
-    assert!(text.contains("<cwmp:ID soap-env:mustUnderstand=\"1\">acs-1</cwmp:ID>"), "{text}");
+    assert!(
+        text.contains("<cwmp:ID soap-env:mustUnderstand=\"1\">acs-1</cwmp:ID>"),
+        "{text}"
+    );
 
     let answer = raw(
         ns,
@@ -255,7 +330,12 @@ async fn queued_requests_are_issued_and_answers_recorded() {
     );
 
     // The CPE refuses it with a fault.
-    let fault = Envelope::new(ns, Header::with_id("acs-2"), Body::Fault(Fault::new(FaultCode::InvalidParameterName))).encode();
+    let fault = Envelope::new(
+        ns,
+        Header::with_id("acs-2"),
+        Body::Fault(Fault::new(FaultCode::InvalidParameterName)),
+    )
+    .encode();
     let r = cpe.post(Some(fault)).await;
     assert_eq!(r.status, 204);
 
@@ -280,7 +360,13 @@ async fn cpe_requests_get_their_responses() {
     let acs = ScriptedAcs::start(AcsConfig::default()).await.unwrap();
     let ns = CwmpNamespace::Cwmp10;
     let mut cpe = Cpe::connect(&acs).await;
-    cpe.post(Some(inform_text(ns, "i1", &["7 TRANSFER COMPLETE", "M Download"], 0))).await;
+    cpe.post(Some(inform_text(
+        ns,
+        "i1",
+        &["7 TRANSFER COMPLETE", "M Download"],
+        0,
+    )))
+    .await;
 
     let tc = raw(
         ns,
@@ -316,7 +402,10 @@ async fn cpe_requests_get_their_responses() {
 
     assert_eq!(cpe.post(None).await.status, 204);
     let s = &acs.wait_for_sessions(1, T).await.unwrap()[0];
-    assert_eq!(s.cpe_methods(), vec!["TransferComplete", "GetRPCMethods", "X_Vendor_Thing"]);
+    assert_eq!(
+        s.cpe_methods(),
+        vec!["TransferComplete", "GetRPCMethods", "X_Vendor_Thing"]
+    );
     assert_eq!(s.cpe_calls[0].id.as_deref(), Some("tc-1"));
     assert_eq!(s.cpe_calls[0].answer, "TransferCompleteResponse");
     assert_eq!(s.cpe_calls[2].answer, "Fault");
@@ -333,7 +422,13 @@ async fn genieacs_mode_rejects_autonomous_transfer_complete() {
     .unwrap();
     let ns = CwmpNamespace::Cwmp12;
     let mut cpe = Cpe::connect(&acs).await;
-    cpe.post(Some(inform_text(ns, "i1", &["10 AUTONOMOUS TRANSFER COMPLETE"], 0))).await;
+    cpe.post(Some(inform_text(
+        ns,
+        "i1",
+        &["10 AUTONOMOUS TRANSFER COMPLETE"],
+        0,
+    )))
+    .await;
     let atc = raw(
         ns,
         "atc-1",
@@ -371,7 +466,12 @@ async fn fault_8005_failure_then_a_normal_session() {
     }
     // The retry is a new session.
     let mut cpe = Cpe::connect(&acs).await;
-    assert_eq!(cpe.post(Some(inform_text(ns, "i2", &["1 BOOT"], 1))).await.status, 200);
+    assert_eq!(
+        cpe.post(Some(inform_text(ns, "i2", &["1 BOOT"], 1)))
+            .await
+            .status,
+        200
+    );
     assert_eq!(cpe.post(None).await.status, 204);
 
     let sessions = acs.wait_for_sessions(2, T).await.unwrap();
@@ -381,32 +481,57 @@ async fn fault_8005_failure_then_a_normal_session() {
     assert_eq!(sessions[1].retry_count(), 1);
     let ex = acs.exchanges();
     assert_eq!(ex[0].response_method.as_deref(), Some("Fault"));
-    assert!(ex[0].note.as_deref().unwrap_or_default().contains("failure injected"));
+    assert!(
+        ex[0]
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("failure injected")
+    );
     acs.shutdown().await;
 }
 
 #[tokio::test]
 async fn status_failures() {
     let acs = ScriptedAcs::start(AcsConfig::default()).await.unwrap();
-    acs.fail_next_sessions(1, Failure::Status503 { retry_after_seconds: 120 });
+    acs.fail_next_sessions(
+        1,
+        Failure::Status503 {
+            retry_after_seconds: 120,
+        },
+    );
     acs.fail_next_sessions(1, Failure::Status(500));
     acs.fail_next_sessions(1, Failure::MalformedXml);
     let ns = CwmpNamespace::Cwmp12;
 
-    let r = Cpe::connect(&acs).await.post(Some(inform_text(ns, "a", &["1 BOOT"], 0))).await;
+    let r = Cpe::connect(&acs)
+        .await
+        .post(Some(inform_text(ns, "a", &["1 BOOT"], 0)))
+        .await;
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("120"));
     assert_eq!(r.header("connection"), Some("close"));
 
-    let r = Cpe::connect(&acs).await.post(Some(inform_text(ns, "b", &["1 BOOT"], 1))).await;
+    let r = Cpe::connect(&acs)
+        .await
+        .post(Some(inform_text(ns, "b", &["1 BOOT"], 1)))
+        .await;
     assert_eq!(r.status, 500);
 
-    let r = Cpe::connect(&acs).await.post(Some(inform_text(ns, "c", &["1 BOOT"], 2))).await;
+    let r = Cpe::connect(&acs)
+        .await
+        .post(Some(inform_text(ns, "c", &["1 BOOT"], 2)))
+        .await;
     assert_eq!(r.status, 200);
     assert!(Envelope::decode(&r.body, &Limits::default()).is_err());
 
     let sessions = acs.wait_for_sessions(3, T).await.unwrap();
-    assert_eq!(sessions[0].end, SessionEnd::Failed(Failure::Status503 { retry_after_seconds: 120 }));
+    assert_eq!(
+        sessions[0].end,
+        SessionEnd::Failed(Failure::Status503 {
+            retry_after_seconds: 120
+        })
+    );
     assert_eq!(sessions[1].end, SessionEnd::Failed(Failure::Status(500)));
     assert_eq!(sessions[2].end, SessionEnd::Failed(Failure::MalformedXml));
     acs.shutdown().await;
@@ -419,15 +544,28 @@ async fn close_mid_body_and_reset() {
     acs.fail_next_sessions(1, Failure::ResetConnection);
     let ns = CwmpNamespace::Cwmp12;
 
-    let err = Cpe::connect(&acs).await.try_post(Some(inform_text(ns, "a", &["1 BOOT"], 0)), None).await;
-    assert!(err.as_ref().err().is_some_and(|e| e.starts_with("body")), "{:?}", err.map(|r| r.status));
+    let err = Cpe::connect(&acs)
+        .await
+        .try_post(Some(inform_text(ns, "a", &["1 BOOT"], 0)), None)
+        .await;
+    assert!(
+        err.as_ref().err().is_some_and(|e| e.starts_with("body")),
+        "{:?}",
+        err.map(|r| r.status)
+    );
 
-    let err = Cpe::connect(&acs).await.try_post(Some(inform_text(ns, "b", &["1 BOOT"], 1)), None).await;
+    let err = Cpe::connect(&acs)
+        .await
+        .try_post(Some(inform_text(ns, "b", &["1 BOOT"], 1)), None)
+        .await;
     assert!(err.is_err());
 
     let sessions = acs.wait_for_sessions(2, T).await.unwrap();
     assert_eq!(sessions[0].end, SessionEnd::Failed(Failure::CloseMidBody));
-    assert_eq!(sessions[1].end, SessionEnd::Failed(Failure::ResetConnection));
+    assert_eq!(
+        sessions[1].end,
+        SessionEnd::Failed(Failure::ResetConnection)
+    );
     let ex = acs.exchanges();
     assert_eq!(ex[1].status, None, "no answer to the reset one");
     acs.shutdown().await;
@@ -439,7 +577,14 @@ async fn delay_failure_answers_late() {
     acs.fail_next_sessions(1, Failure::Delay(Duration::from_millis(400)));
     let mut cpe = Cpe::connect(&acs).await;
     let t0 = std::time::Instant::now();
-    let r = cpe.post(Some(inform_text(CwmpNamespace::Cwmp12, "a", &["1 BOOT"], 0))).await;
+    let r = cpe
+        .post(Some(inform_text(
+            CwmpNamespace::Cwmp12,
+            "a",
+            &["1 BOOT"],
+            0,
+        )))
+        .await;
     assert!(t0.elapsed() >= Duration::from_millis(400));
     assert_eq!(r.status, 200);
     assert_eq!(cpe.post(None).await.status, 204);
@@ -461,11 +606,19 @@ async fn session_needs_inform_first_and_cookie_reconnects() {
     assert_eq!(r.text(), "Invalid session");
 
     // Garbage first: 400, no panic.
-    let r = Cpe::connect(&acs).await.post(Some("<not really".to_owned())).await;
+    let r = Cpe::connect(&acs)
+        .await
+        .post(Some("<not really".to_owned()))
+        .await;
     assert_eq!(r.status, 400);
 
     let mut cpe = Cpe::connect(&acs).await;
-    assert_eq!(cpe.post(Some(inform_text(ns, "i", &["1 BOOT"], 0))).await.status, 200);
+    assert_eq!(
+        cpe.post(Some(inform_text(ns, "i", &["1 BOOT"], 0)))
+            .await
+            .status,
+        200
+    );
     drop(cpe.sender);
 
     // A new connection without the cookie and without an Inform is refused.
@@ -478,16 +631,30 @@ async fn session_needs_inform_first_and_cookie_reconnects() {
     let r = again.post(None).await;
     assert_eq!(r.status, 200);
     assert_eq!(method_of(&r.text()), "Reboot");
-    let r = again.post(Some(raw(ns, "acs-1", "RebootResponse", ""))).await;
+    let r = again
+        .post(Some(raw(ns, "acs-1", "RebootResponse", "")))
+        .await;
     assert_eq!(r.status, 204);
 
     let sessions = acs.wait_for_sessions(1, T).await.unwrap();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].end, SessionEnd::Completed);
     assert_eq!(sessions[0].connections.len(), 2);
-    assert_eq!(sessions[0].acs_calls[0].answer.as_ref().map(|a| a.method.as_str()), Some("RebootResponse"));
+    assert_eq!(
+        sessions[0].acs_calls[0]
+            .answer
+            .as_ref()
+            .map(|a| a.method.as_str()),
+        Some("RebootResponse")
+    );
     let ex = acs.exchanges();
-    assert!(ex[0].note.as_deref().unwrap_or_default().contains("Invalid session"));
+    assert!(
+        ex[0]
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Invalid session")
+    );
     assert!(ex[1].decode_error.is_some());
     assert!(ex[1].request_text.is_some());
     acs.shutdown().await;
@@ -540,9 +707,15 @@ async fn digest_auth_flow() {
         let r = cpe.post(Some(body.clone())).await;
         assert_eq!(r.status, 401);
         let challenge = r.header("www-authenticate").expect("challenge").to_owned();
-        assert!(challenge.starts_with("Digest realm=\"GenieACS\",qop=\"auth,auth-int\",nonce="), "{challenge}");
+        assert!(
+            challenge.starts_with("Digest realm=\"GenieACS\",qop=\"auth,auth-int\",nonce="),
+            "{challenge}"
+        );
         let authorization = digest_answer(&challenge, "cpe", "secret", body.as_bytes(), force_auth);
-        let r = cpe.try_post(Some(body), Some(&authorization)).await.unwrap();
+        let r = cpe
+            .try_post(Some(body), Some(&authorization))
+            .await
+            .unwrap();
         assert_eq!(r.status, 200, "{authorization}");
         // Later requests of the session need no credentials.
         assert_eq!(cpe.post(None).await.status, 204);
@@ -551,9 +724,17 @@ async fn digest_auth_flow() {
     // Wrong password: 401 without a challenge, connection closed.
     let mut cpe = Cpe::connect(&acs).await;
     let body = inform_text(ns, "i", &["1 BOOT"], 0);
-    let challenge = cpe.post(Some(body.clone())).await.header("www-authenticate").unwrap().to_owned();
+    let challenge = cpe
+        .post(Some(body.clone()))
+        .await
+        .header("www-authenticate")
+        .unwrap()
+        .to_owned();
     let authorization = digest_answer(&challenge, "cpe", "wrong", body.as_bytes(), true);
-    let r = cpe.try_post(Some(body), Some(&authorization)).await.unwrap();
+    let r = cpe
+        .try_post(Some(body), Some(&authorization))
+        .await
+        .unwrap();
     assert_eq!(r.status, 401);
     assert!(r.header("www-authenticate").is_none());
     assert_eq!(r.header("connection"), Some("close"));
@@ -562,7 +743,10 @@ async fn digest_auth_flow() {
     assert_eq!(sessions.len(), 2);
     assert!(sessions.iter().all(|s| s.end == SessionEnd::Completed));
     let notes: Vec<_> = acs.exchanges().into_iter().filter_map(|e| e.note).collect();
-    assert!(notes.iter().any(|n| n.contains("wrong Digest response")), "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.contains("wrong Digest response")),
+        "{notes:?}"
+    );
     acs.shutdown().await;
 }
 
@@ -584,14 +768,23 @@ async fn basic_auth_and_unauthorized_failure() {
     let mut cpe = Cpe::connect(&acs).await;
     let r = cpe.post(Some(inform_text(ns, "i", &["1 BOOT"], 0))).await;
     assert_eq!(r.status, 401);
-    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"GenieACS\""));
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Basic realm=\"GenieACS\"")
+    );
     // Right credentials, but the injected failure answers 401 anyway.
-    let r = cpe.try_post(Some(inform_text(ns, "i", &["1 BOOT"], 0)), Some(good)).await.unwrap();
+    let r = cpe
+        .try_post(Some(inform_text(ns, "i", &["1 BOOT"], 0)), Some(good))
+        .await
+        .unwrap();
     assert_eq!(r.status, 401);
     assert!(r.header("www-authenticate").is_some());
 
     let mut cpe = Cpe::connect(&acs).await;
-    let r = cpe.try_post(Some(inform_text(ns, "i", &["1 BOOT"], 1)), Some(good)).await.unwrap();
+    let r = cpe
+        .try_post(Some(inform_text(ns, "i", &["1 BOOT"], 1)), Some(good))
+        .await
+        .unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(cpe.post(None).await.status, 204);
 
@@ -618,7 +811,9 @@ fn tls_client(ca_pem: &str, client: Option<(&str, &str)>) -> tokio_rustls::TlsCo
     let config = match client {
         Some((cert, key)) => builder
             .with_client_auth_cert(
-                CertificateDer::pem_slice_iter(cert.as_bytes()).map(Result::unwrap).collect(),
+                CertificateDer::pem_slice_iter(cert.as_bytes())
+                    .map(Result::unwrap)
+                    .collect(),
                 PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
             )
             .unwrap(),
@@ -628,12 +823,19 @@ fn tls_client(ca_pem: &str, client: Option<(&str, &str)>) -> tokio_rustls::TlsCo
 }
 
 async fn tls_cpe(acs: &ScriptedAcs, connector: &tokio_rustls::TlsConnector) -> Result<Cpe, String> {
-    let tcp = TcpStream::connect(acs.addr()).await.map_err(|e| e.to_string())?;
+    let tcp = TcpStream::connect(acs.addr())
+        .await
+        .map_err(|e| e.to_string())?;
     let tls = connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .map_err(|e| e.to_string())?;
-    Ok(Cpe::over(tls, format!("localhost:{}", acs.addr().port()), "/acs".to_owned()).await)
+    Ok(Cpe::over(
+        tls,
+        format!("localhost:{}", acs.addr().port()),
+        "/acs".to_owned(),
+    )
+    .await)
 }
 
 #[tokio::test]
@@ -649,8 +851,17 @@ async fn https_with_the_test_pki() {
     .await
     .unwrap();
     assert!(acs.url().starts_with("https://127.0.0.1:"));
-    let mut cpe = tls_cpe(&acs, &tls_client(&pki.ca_cert_pem, None)).await.unwrap();
-    let r = cpe.post(Some(inform_text(CwmpNamespace::Cwmp12, "i", &["0 BOOTSTRAP"], 0))).await;
+    let mut cpe = tls_cpe(&acs, &tls_client(&pki.ca_cert_pem, None))
+        .await
+        .unwrap();
+    let r = cpe
+        .post(Some(inform_text(
+            CwmpNamespace::Cwmp12,
+            "i",
+            &["0 BOOTSTRAP"],
+            0,
+        )))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(cpe.post(None).await.status, 204);
     let ex = acs.exchanges();
@@ -678,13 +889,19 @@ async fn https_requiring_a_client_certificate() {
         Ok(mut cpe) => assert!(cpe.try_post(Some(inform.clone()), None).await.is_err()),
     }
 
-    let with = tls_client(&pki.ca_cert_pem, Some((&pki.client_cert_pem, &pki.client_key_pem)));
+    let with = tls_client(
+        &pki.ca_cert_pem,
+        Some((&pki.client_cert_pem, &pki.client_key_pem)),
+    );
     let mut cpe = tls_cpe(&acs, &with).await.unwrap();
     assert_eq!(cpe.post(Some(inform)).await.status, 200);
     let ex = acs.exchanges();
     assert_eq!(ex.len(), 1);
     assert!(ex[0].client_certificate);
-    assert!(!acs.connection_errors().is_empty(), "the refused handshake is logged");
+    assert!(
+        !acs.connection_errors().is_empty(),
+        "the refused handshake is logged"
+    );
     acs.shutdown().await;
 }
 
@@ -693,22 +910,33 @@ async fn https_requiring_a_client_certificate() {
 // ------------------------------------------------------------------------------------------
 
 /// A CPE's connection-request server: Digest with qop="auth", an opaque, checks the answer.
-async fn cr_server() -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<Option<String>>) {
+async fn cr_server() -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<Option<String>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { return };
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
             let tx = tx.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let tx = tx.clone();
                     async move {
-                        let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                        let auth = req
+                            .headers()
+                            .get(header::AUTHORIZATION)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned);
                         let _ = tx.send(auth.clone());
                         let ok = auth.as_deref().is_some_and(|a| {
-                            let Ok(parsed) = AuthorizationHeader::parse(a) else { return false };
+                            let Ok(parsed) = AuthorizationHeader::parse(a) else {
+                                return false;
+                            };
                             let mut expected = parsed.clone();
                             let ctx = AuthContext::new_with_method(
                                 "acs",
@@ -748,9 +976,16 @@ async fn connection_request_with_digest() {
 
     let status = acs.connection_request(&url, "acs", "crpass").await.unwrap();
     assert_eq!(status, 200);
-    assert_eq!(seen.recv().await.unwrap(), None, "first GET carries no credentials");
+    assert_eq!(
+        seen.recv().await.unwrap(),
+        None,
+        "first GET carries no credentials"
+    );
     let auth = seen.recv().await.unwrap().expect("retry with credentials");
-    assert!(auth.contains("qop=auth,") || auth.contains("qop=auth "), "qop unquoted: {auth}");
+    assert!(
+        auth.contains("qop=auth,") || auth.contains("qop=auth "),
+        "qop unquoted: {auth}"
+    );
     assert!(auth.contains("nc=00000001"), "{auth}");
     assert!(auth.contains("opaque=\"op42\""), "{auth}");
     assert!(auth.contains("uri=\"/cr/xyz\""), "{auth}");
@@ -764,7 +999,15 @@ async fn connection_request_with_digest() {
     assert_eq!(log[1].statuses, vec![401, 401]);
 
     // Nobody listening: an error, not a panic.
-    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
-    assert!(acs.connection_request(&format!("http://{closed}/"), "a", "b").await.is_err());
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    assert!(
+        acs.connection_request(&format!("http://{closed}/"), "a", "b")
+            .await
+            .is_err()
+    );
     acs.shutdown().await;
 }

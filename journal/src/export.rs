@@ -242,7 +242,11 @@ fn describe(kind: &Kind) -> String {
         ),
         Kind::SessionEnded(s) => {
             let outcome = enum_name("outcome", i64::from(s.outcome)).unwrap_or_default();
-            let mut line = format!("session {} {}: {}", s.session_id, outcome, s.reason);
+            let mut line = if s.reason.is_empty() {
+                format!("session {} {}", s.session_id, outcome)
+            } else {
+                format!("session {} {}: {}", s.session_id, outcome, s.reason)
+            };
             if let Some(h) = s.http_status {
                 line.push_str(&format!(" (HTTP {h})"));
             }

@@ -25,7 +25,9 @@ use super::handler::AcsRequestHandler;
 use super::inform::{DeviceIdentity, build_inform};
 use super::retry::RetryPolicy;
 use super::schedule::{next_periodic_at, next_schedule_inform, owed_session_at};
-use super::transport::{ClientCertificate, SessionConnection, TlsSettings, TransportConfig};
+use super::transport::{
+    ClientCertificate, ErrorKind, SessionConnection, TlsSettings, TransportConfig,
+};
 use crate::cwmp::CwmpNamespace;
 use crate::cwmp::rpc::inform::event_code as ec;
 use crate::session::{FailureReason, Outcome, Output, Session, SessionConfig, SessionStart};
@@ -134,7 +136,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub fn fold_journal(journal: &Journal) -> anyhow::Result<AgentState> {
     let mut state = AgentState::default();
     let mut from = 1;
-    if let Some(snap) = journal.latest_snapshot().context("reading the latest snapshot")? {
+    if let Some(snap) = journal
+        .latest_snapshot()
+        .context("reading the latest snapshot")?
+    {
         state.apply(snap.seq, snap.time_ms, &snap.record);
         from = snap.seq + 1;
     }
@@ -148,8 +153,12 @@ pub fn fold_journal(journal: &Journal) -> anyhow::Result<AgentState> {
 impl Agent {
     /// Opens the journal, folds it, and records this start (boot detection).
     pub async fn open(config: DaemonConfig) -> anyhow::Result<Arc<Agent>> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-        let boot_id = read_boot_id(&config.boot_id_file).with_context(|| format!("reading the boot id from {}", config.boot_id_file.display()))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!("creating the data directory {}", config.data_dir.display())
+        })?;
+        let boot_id = read_boot_id(&config.boot_id_file).with_context(|| {
+            format!("reading the boot id from {}", config.boot_id_file.display())
+        })?;
         let mut device = config.device.clone();
         if let Some(path) = &config.software_version_file {
             device.software_version = std::fs::read_to_string(path)
@@ -167,7 +176,9 @@ impl Agent {
             .context("opening the journal")?
             .context("opening the journal")?;
         match &report.outcome {
-            OpenOutcome::Created | OpenOutcome::Clean => tracing::info!(records = journal.last_seq(), "journal opened"),
+            OpenOutcome::Created | OpenOutcome::Clean => {
+                tracing::info!(records = journal.last_seq(), "journal opened")
+            }
             other => tracing::warn!(outcome = ?other, "journal opened after repair"),
         }
         let state = fold_journal(&journal)?;
@@ -192,7 +203,12 @@ impl Agent {
         if agent.settings().get("connection-request-path").is_empty() {
             let settings = agent.settings();
             agent
-                .append(settings_change_records(&settings, "connection-request-path", &cr::random_path(), proto::ChangeSource::Host))
+                .append(settings_change_records(
+                    &settings,
+                    "connection-request-path",
+                    &cr::random_path(),
+                    proto::ChangeSource::Host,
+                ))
                 .await?;
         }
         agent.publish_cr_settings();
@@ -228,12 +244,22 @@ impl Agent {
         if records.is_empty() {
             return Ok(());
         }
-        let raises_event = records.iter().any(|r| matches!(r.kind, Some(Kind::EventRaised(_))));
+        let raises_event = records
+            .iter()
+            .any(|r| matches!(r.kind, Some(Kind::EventRaised(_))));
         let _guard = self.append_lock.lock().await;
-        let ack = self.journal.append(records).await.context("appending to the journal")?;
+        let ack = self
+            .journal
+            .append(records)
+            .await
+            .context("appending to the journal")?;
         {
             let mut state = lock(&self.state);
-            for stored in self.journal.iter_from(ack.first_seq).take_while(|r| r.as_ref().map_or(true, |r| r.seq <= ack.last_seq)) {
+            for stored in self
+                .journal
+                .iter_from(ack.first_seq)
+                .take_while(|r| r.as_ref().map_or(true, |r| r.seq <= ack.last_seq))
+            {
                 let stored = stored.context("reading back appended records")?;
                 state.apply(stored.seq, stored.time_ms, &stored.record);
             }
@@ -243,9 +269,17 @@ impl Agent {
                 let state = lock(&self.state);
                 (state.to_snapshot(), state.last_seq)
             };
-            let snap_ack = self.journal.append_snapshot(snapshot, up_to).await.context("writing a snapshot")?;
+            let snap_ack = self
+                .journal
+                .append_snapshot(snapshot, up_to)
+                .await
+                .context("writing a snapshot")?;
             lock(&self.state).last_seq = snap_ack.last_seq;
-            tracing::info!(seq = snap_ack.last_seq, live_bytes = snap_ack.live_bytes, "journal compacted");
+            tracing::info!(
+                seq = snap_ack.last_seq,
+                live_bytes = snap_ack.live_bytes,
+                "journal compacted"
+            );
         }
         if raises_event {
             self.start_early.store(true, Ordering::SeqCst);
@@ -258,6 +292,19 @@ impl Agent {
     /// Raises an event (owed until an InformResponse) and starts a session for it.
     pub async fn raise_event(&self, code: &str, command_key: &str) -> anyhow::Result<()> {
         self.append(vec![event_raised(code, command_key)]).await
+    }
+
+    /// The operator's `inform-now`: a session starts at once, carrying whatever is owed; with
+    /// nothing owed it is an early periodic inform (`2 PERIODIC`), the event whose meaning is
+    /// closest to "the CPE reports in now".
+    pub async fn inform_now(&self) -> anyhow::Result<()> {
+        if self.state().has_owed_events() {
+            self.start_early.store(true, Ordering::SeqCst);
+            self.wake();
+            Ok(())
+        } else {
+            self.raise_event(ec::PERIODIC, "").await
+        }
     }
 
     /// Wakes the scheduler (a setting changed, the operator asked for a session).
@@ -312,37 +359,57 @@ async fn shutdown_signal() {
 }
 
 /// Runs the daemon until `shutdown` completes or a reboot is due.
-pub async fn run_until(config: DaemonConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<RunEnd> {
+pub async fn run_until(
+    config: DaemonConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<RunEnd> {
     let agent = Agent::open(config).await?;
     run_agent(agent, shutdown).await
 }
 
 /// Runs an opened agent (the scheduler plus the connection-request server).
-pub async fn run_agent(agent: Arc<Agent>, shutdown: impl Future<Output = ()>) -> anyhow::Result<RunEnd> {
+pub async fn run_agent(
+    agent: Arc<Agent>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<RunEnd> {
     let settings = agent.settings();
     let mut server_config = cr::ServerConfig::new(settings.get("connection-request-path"));
-    server_config.listen = SocketAddr::new(agent.config.connection_request_listen, settings.connection_request_port());
-    let (cr_handle, mut cr_rx) = ConnectionRequestServer::bind(server_config, agent.cr_settings.subscribe())
-        .await
-        .context("starting the connection-request server")?;
+    server_config.listen = SocketAddr::new(
+        agent.config.connection_request_listen,
+        settings.connection_request_port(),
+    );
+    let (cr_handle, mut cr_rx) =
+        ConnectionRequestServer::bind(server_config, agent.cr_settings.subscribe())
+            .await
+            .context("starting the connection-request server")?;
     let cr_port = cr_handle.local_addr().port();
     update_connection_request_url(&agent, cr_port, false).await?;
 
-    let scheduler = scheduler(agent.clone(), cr_port);
-    tokio::pin!(scheduler);
-    tokio::pin!(shutdown);
-    let end = loop {
-        tokio::select! {
-            end = &mut scheduler => break end,
-            _ = &mut shutdown => break Ok(RunEnd::Shutdown),
-            request = cr_rx.recv() => {
-                if let Some(request) = request {
-                    tracing::info!(from = %request.from, "connection request accepted");
-                    agent.raise_event(ec::CONNECTION_REQUEST, "").await?;
-                }
+    // Connection requests are turned into events by their own task: awaiting an append inside
+    // the select below could wait for the append lock held by the (then unpolled) scheduler.
+    let cr_agent = agent.clone();
+    let cr_task = tokio::spawn(async move {
+        while let Some(request) = cr_rx.recv().await {
+            tracing::info!(from = %request.from, "connection request accepted");
+            if let Err(e) = cr_agent.raise_event(ec::CONNECTION_REQUEST, "").await {
+                tracing::error!(error = %e, "could not journal a connection request");
             }
         }
+    });
+    let control_task = agent
+        .config
+        .control_socket
+        .clone()
+        .map(|path| tokio::spawn(crate::control::agent_backend::serve(agent.clone(), path)));
+
+    let end = tokio::select! {
+        end = scheduler(agent.clone(), cr_port) => end,
+        _ = shutdown => Ok(RunEnd::Shutdown),
     };
+    cr_task.abort();
+    if let Some(task) = control_task {
+        task.abort();
+    }
     cr_handle.shutdown().await;
     end
 }
@@ -350,7 +417,11 @@ pub async fn run_agent(agent: Arc<Agent>, shutdown: impl Future<Output = ()>) ->
 /// Finds the address the host reaches the ACS from and publishes ConnectionRequestURL; when it
 /// changed after start-up (`notify`), the ACS is told with a VALUE CHANGE (the parameter is
 /// active-notified by default).
-async fn update_connection_request_url(agent: &Agent, port: u16, notify: bool) -> anyhow::Result<()> {
+async fn update_connection_request_url(
+    agent: &Agent,
+    port: u16,
+    notify: bool,
+) -> anyhow::Result<()> {
     let settings = agent.settings();
     let ip = acs_socket_addr(&settings.acs_url())
         .await
@@ -386,7 +457,10 @@ async fn acs_socket_addr(acs_url: &str) -> Option<SocketAddr> {
     };
     let authority = rest.split(['/', '?', '#']).next()?;
     let authority = authority.rsplit('@').next()?;
-    let has_port = authority.rsplit_once(':').is_some_and(|(h, p)| !h.ends_with(']') || !p.is_empty()) && !authority.ends_with(']');
+    let has_port = authority
+        .rsplit_once(':')
+        .is_some_and(|(h, p)| !h.ends_with(']') || !p.is_empty())
+        && !authority.ends_with(']');
     let target = if has_port {
         authority.to_owned()
     } else {
@@ -419,7 +493,9 @@ async fn scheduler(agent: Arc<Agent>, cr_port: u16) -> anyhow::Result<RunEnd> {
                 if due <= now {
                     agent
                         .append(vec![
-                            record(Kind::ScheduleInformFired(proto::ScheduleInformFired { command_key: key.clone() })),
+                            record(Kind::ScheduleInformFired(proto::ScheduleInformFired {
+                                command_key: key.clone(),
+                            })),
                             event_raised(ec::SCHEDULED, ""),
                             event_raised(ec::M_SCHEDULE_INFORM, &key),
                         ])
@@ -428,10 +504,13 @@ async fn scheduler(agent: Arc<Agent>, cr_port: u16) -> anyhow::Result<RunEnd> {
                 }
                 wake_at = earliest(wake_at, Some(due));
             }
-            let base_ms = last_periodic_raise_ms.map_or(agent.started_at_ms, |t| t.max(agent.started_at_ms));
+            let base_ms =
+                last_periodic_raise_ms.map_or(agent.started_at_ms, |t| t.max(agent.started_at_ms));
             if let Some(due) = next_periodic_at(&state, &settings, now, base_ms) {
                 let due = match (settings.periodic_inform_time(), last_periodic_raise_ms) {
-                    (None, Some(raised)) => due.max(raised + settings.periodic_inform_interval() * 1000),
+                    (None, Some(raised)) => {
+                        due.max(raised + settings.periodic_inform_interval() * 1000)
+                    }
                     _ => due,
                 };
                 if due <= now && last_periodic_raise_ms.is_none_or(|t| t < due) {
@@ -453,7 +532,9 @@ async fn scheduler(agent: Arc<Agent>, cr_port: u16) -> anyhow::Result<RunEnd> {
         }
         agent.start_early.store(false, Ordering::SeqCst);
         agent.set_runtime(|r| r.next_inform_at_ms = wake_at.filter(|_| running));
-        let sleep_ms = wake_at.map_or(60_000, |t| t.saturating_sub(now_ms())).max(1);
+        let sleep_ms = wake_at
+            .map_or(60_000, |t| t.saturating_sub(now_ms()))
+            .max(1);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
             _ = agent.wake.notified() => {}
@@ -493,12 +574,19 @@ async fn run_session(agent: &Agent) -> anyhow::Result<()> {
     let now = now_ms();
     let session_id = format!("{:016x}", rand::random::<u64>());
     let runtime = agent.runtime();
-    let inform = build_inform(&agent.config.device, &state, &runtime.connection_request_url, now);
+    let inform = build_inform(
+        &agent.config.device,
+        &state,
+        &runtime.connection_request_url,
+        now,
+    );
     let mut config = SessionConfig::new(settings.acs_url());
     config.namespace = CwmpNamespace::Cwmp12;
     config.send_get_rpc_methods = agent.config.get_rpc_methods;
-    config.session_timeout_secs = u32::try_from(agent.config.request_timeout.as_secs()).unwrap_or(30);
-    config.max_session_secs = u32::try_from(agent.config.session_timeout.as_secs()).unwrap_or(u32::MAX);
+    config.session_timeout_secs =
+        u32::try_from(agent.config.request_timeout.as_secs()).unwrap_or(30);
+    config.max_session_secs =
+        u32::try_from(agent.config.session_timeout.as_secs()).unwrap_or(u32::MAX);
     let start = SessionStart {
         session_id: session_id.clone(),
         inform,
@@ -524,7 +612,12 @@ async fn run_session(agent: &Agent) -> anyhow::Result<()> {
             }
             Output::Send { body, is_inform } => {
                 if conn.is_none() {
-                    match tokio::time::timeout(agent.config.request_timeout, SessionConnection::open(&transport)).await {
+                    match tokio::time::timeout(
+                        agent.config.request_timeout,
+                        SessionConnection::open(&transport),
+                    )
+                    .await
+                    {
                         Ok(Ok(c)) => conn = Some(c),
                         Ok(Err(e)) => {
                             retry_after = e.retry_after();
@@ -539,11 +632,33 @@ async fn run_session(agent: &Agent) -> anyhow::Result<()> {
                 }
                 let Some(c) = conn.as_mut() else { continue };
                 let remaining = session.deadline_ms().saturating_sub(now_ms()).max(1);
-                match tokio::time::timeout(Duration::from_millis(remaining), c.post(body.map(Bytes::from), is_inform)).await {
-                    Ok(Ok(reply)) => session.on_reply(&mut handler, now_ms(), reply.status, &reply.body, reply.retry_after),
+                match tokio::time::timeout(
+                    Duration::from_millis(remaining),
+                    c.post(body.map(Bytes::from), is_inform),
+                )
+                .await
+                {
+                    Ok(Ok(reply)) => session.on_reply(
+                        &mut handler,
+                        now_ms(),
+                        reply.status,
+                        &reply.body,
+                        reply.retry_after,
+                    ),
                     Ok(Err(e)) => {
                         retry_after = e.retry_after();
-                        session.on_transport_error(now_ms(), e.to_string());
+                        match e.kind() {
+                            // An HTTP status is the ACS's answer, not a broken connection: the
+                            // session machine words it ("the ACS answered 503 …").
+                            ErrorKind::Http(status) => session.on_reply(
+                                &mut handler,
+                                now_ms(),
+                                status,
+                                b"",
+                                e.retry_after(),
+                            ),
+                            _ => session.on_transport_error(now_ms(), e.to_string()),
+                        }
                     }
                     Err(_) => session.on_timeout(now_ms()),
                 }
@@ -557,7 +672,9 @@ async fn run_session(agent: &Agent) -> anyhow::Result<()> {
     agent.set_runtime(|r| r.session_active = false);
 
     let result = result.unwrap_or_else(|| crate::session::SessionResult {
-        outcome: Outcome::Failed(FailureReason::Internal("the session ended without an outcome".to_owned())),
+        outcome: Outcome::Failed(FailureReason::Internal(
+            "the session ended without an outcome".to_owned(),
+        )),
         acs_methods: None,
         namespace: None,
         use_cwmp_version: None,
@@ -569,14 +686,21 @@ async fn run_session(agent: &Agent) -> anyhow::Result<()> {
         }
         Some(reason) => {
             let retry_after = reason.retry_after().or(retry_after);
-            let policy = RetryPolicy::new(settings.retry_minimum_wait(), settings.retry_interval_multiplier());
-            let wait = retry_after.unwrap_or_else(|| policy.wait(state.retry_count.saturating_add(1)));
-            let wait_secs = u32::try_from(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).unwrap_or(u32::MAX);
+            let policy = RetryPolicy::new(
+                settings.retry_minimum_wait(),
+                settings.retry_interval_multiplier(),
+            );
+            let wait =
+                retry_after.unwrap_or_else(|| policy.wait(state.retry_count.saturating_add(1)));
+            let wait_secs = u32::try_from(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+                .unwrap_or(u32::MAX);
             tracing::warn!(session = %session_id, %reason, retry_in_s = wait_secs, "session failed");
             Some(wait_secs)
         }
     };
-    agent.append(vec![result.ended_record(&session_id, wait_secs)]).await
+    agent
+        .append(vec![result.ended_record(&session_id, wait_secs)])
+        .await
 }
 
 /// Performs a reboot the ACS asked for (after the session that asked ended).
@@ -585,20 +709,31 @@ async fn reboot(agent: &Agent, factory_reset: bool) -> anyhow::Result<RunEnd> {
         if let Some(cmd) = &agent.config.factory_reset_command {
             run_hook("factory-reset", cmd).await;
         }
-        agent.append(vec![record(Kind::FactoryResetDone(proto::FactoryResetDone {}))]).await?;
+        agent
+            .append(vec![record(Kind::FactoryResetDone(
+                proto::FactoryResetDone {},
+            ))])
+            .await?;
     }
     match &agent.config.reboot_command {
         Some(cmd) => {
             tracing::info!("rebooting the device");
             run_hook("reboot", cmd).await;
         }
-        None => tracing::warn!("a reboot is due but no reboot command is configured: exiting so the supervisor reboots the device"),
+        None => tracing::warn!(
+            "a reboot is due but no reboot command is configured: exiting so the supervisor reboots the device"
+        ),
     }
     Ok(RunEnd::Rebooting)
 }
 
 async fn run_hook(name: &str, command: &str) {
-    match tokio::process::Command::new("/bin/sh").arg("-c").arg(command).status().await {
+    match tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .status()
+        .await
+    {
         Ok(status) if status.success() => tracing::info!(hook = name, "hook ran"),
         Ok(status) => tracing::error!(hook = name, %status, "hook failed"),
         Err(e) => tracing::error!(hook = name, error = %e, "hook could not be started"),

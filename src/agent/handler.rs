@@ -17,7 +17,8 @@ use crate::session::{Handled, RequestHandler};
 use crate::state::{REBOOT_REASON_FACTORY_RESET, record};
 
 /// The ACS→CPE methods this agent implements (the GetRPCMethodsResponse).
-pub const SUPPORTED_METHODS: &[&str] = &["GetRPCMethods", "ScheduleInform", "Reboot", "FactoryReset"];
+pub const SUPPORTED_METHODS: &[&str] =
+    &["GetRPCMethods", "ScheduleInform", "Reboot", "FactoryReset"];
 
 /// Answers ACS requests for one session.
 #[derive(Debug, Default)]
@@ -35,14 +36,19 @@ impl AcsRequestHandler {
             )),
             Body::ScheduleInform(si) => {
                 if si.delay_seconds == 0 {
-                    return Err(Fault::with_string(FaultCode::InvalidArguments, "ScheduleInform DelaySeconds must be greater than 0"));
+                    return Err(Fault::with_string(
+                        FaultCode::InvalidArguments,
+                        "ScheduleInform DelaySeconds must be greater than 0",
+                    ));
                 }
                 let due_at_unix = (now_ms / 1000).saturating_add(u64::from(si.delay_seconds));
                 Ok((
-                    vec![record(Kind::ScheduleInformRequested(proto::ScheduleInformRequested {
-                        command_key: si.command_key.clone(),
-                        due_at_unix: i64::try_from(due_at_unix).unwrap_or(i64::MAX),
-                    }))],
+                    vec![record(Kind::ScheduleInformRequested(
+                        proto::ScheduleInformRequested {
+                            command_key: si.command_key.clone(),
+                            due_at_unix: i64::try_from(due_at_unix).unwrap_or(i64::MAX),
+                        },
+                    ))],
                     ScheduleInformResponse.into(),
                 ))
             }
@@ -60,7 +66,10 @@ impl AcsRequestHandler {
                 }))],
                 FactoryResetResponse.into(),
             )),
-            other => Err(Fault::with_string(FaultCode::MethodNotSupported, format!("Method not supported: {}", other.name()))),
+            other => Err(Fault::with_string(
+                FaultCode::MethodNotSupported,
+                format!("Method not supported: {}", other.name()),
+            )),
         }
     }
 }
@@ -97,7 +106,11 @@ mod tests {
         );
         assert!(matches!(out.response, Body::ScheduleInformResponse(_)));
         match &out.records[..] {
-            [proto::Record { kind: Some(Kind::ScheduleInformRequested(r)) }] => {
+            [
+                proto::Record {
+                    kind: Some(Kind::ScheduleInformRequested(r)),
+                },
+            ] => {
                 assert_eq!((r.command_key.as_str(), r.due_at_unix), ("si", 1030));
             }
             other => panic!("{other:?}"),
@@ -116,11 +129,23 @@ mod tests {
     #[test]
     fn reboot_and_factory_reset_are_journaled_requests() {
         let mut h = AcsRequestHandler;
-        let out = h.handle(&Body::Reboot(Reboot { command_key: "rk".into() }), 0);
+        let out = h.handle(
+            &Body::Reboot(Reboot {
+                command_key: "rk".into(),
+            }),
+            0,
+        );
         assert!(matches!(out.response, Body::RebootResponse(_)));
-        assert!(matches!(&out.records[..], [proto::Record { kind: Some(Kind::RebootRequested(r)) }] if r.command_key == "rk"));
-        let out = h.handle(&Body::FactoryReset(crate::cwmp::rpc::factory_reset::FactoryReset), 0);
-        assert!(matches!(&out.records[..], [proto::Record { kind: Some(Kind::RebootRequested(r)) }] if r.reason == REBOOT_REASON_FACTORY_RESET));
+        assert!(
+            matches!(&out.records[..], [proto::Record { kind: Some(Kind::RebootRequested(r)) }] if r.command_key == "rk")
+        );
+        let out = h.handle(
+            &Body::FactoryReset(crate::cwmp::rpc::factory_reset::FactoryReset),
+            0,
+        );
+        assert!(
+            matches!(&out.records[..], [proto::Record { kind: Some(Kind::RebootRequested(r)) }] if r.reason == REBOOT_REASON_FACTORY_RESET)
+        );
     }
 
     #[test]
@@ -135,7 +160,9 @@ mod tests {
         assert!(matches!(out.response, Body::Fault(ref f) if f.code == 9000));
         let out = h.handle(&Body::GetRpcMethods(GetRpcMethods), 0);
         match out.response {
-            Body::GetRpcMethodsResponse(r) => assert!(!r.method_list.iter().any(|m| m == "GetParameterValues")),
+            Body::GetRpcMethodsResponse(r) => {
+                assert!(!r.method_list.iter().any(|m| m == "GetParameterValues"))
+            }
             other => panic!("{other:?}"),
         }
     }

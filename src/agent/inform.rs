@@ -21,20 +21,46 @@ pub struct DeviceIdentity {
 
 /// The Inform for the next session: every owed event, the retry count, the forced-inform
 /// parameters (Device:2.11 `forcedInform`) and every notified parameter that changed.
-pub fn build_inform(device: &DeviceIdentity, state: &AgentState, connection_request_url: &str, now_ms: u64) -> Inform {
+pub fn build_inform(
+    device: &DeviceIdentity,
+    state: &AgentState,
+    connection_request_url: &str,
+    now_ms: u64,
+) -> Inform {
     let provisioning_code = state
         .parameters
         .get("Device.DeviceInfo.ProvisioningCode")
         .map(|p| p.value.clone())
         .unwrap_or_default();
     let mut parameter_list = vec![
-        ParameterValueStruct::new("Device.RootDataModelVersion", Value::string(ROOT_DATA_MODEL_VERSION)),
-        ParameterValueStruct::new("Device.DeviceInfo.HardwareVersion", Value::string(&device.hardware_version)),
-        ParameterValueStruct::new("Device.DeviceInfo.SoftwareVersion", Value::string(&device.software_version)),
-        ParameterValueStruct::new("Device.DeviceInfo.ProvisioningCode", Value::string(provisioning_code)),
-        ParameterValueStruct::new("Device.ManagementServer.ParameterKey", Value::string(&state.parameter_key)),
-        ParameterValueStruct::new("Device.ManagementServer.ConnectionRequestURL", Value::string(connection_request_url)),
-        ParameterValueStruct::new("Device.ManagementServer.AliasBasedAddressing", Value::boolean(false)),
+        ParameterValueStruct::new(
+            "Device.RootDataModelVersion",
+            Value::string(ROOT_DATA_MODEL_VERSION),
+        ),
+        ParameterValueStruct::new(
+            "Device.DeviceInfo.HardwareVersion",
+            Value::string(&device.hardware_version),
+        ),
+        ParameterValueStruct::new(
+            "Device.DeviceInfo.SoftwareVersion",
+            Value::string(&device.software_version),
+        ),
+        ParameterValueStruct::new(
+            "Device.DeviceInfo.ProvisioningCode",
+            Value::string(provisioning_code),
+        ),
+        ParameterValueStruct::new(
+            "Device.ManagementServer.ParameterKey",
+            Value::string(&state.parameter_key),
+        ),
+        ParameterValueStruct::new(
+            "Device.ManagementServer.ConnectionRequestURL",
+            Value::string(connection_request_url),
+        ),
+        ParameterValueStruct::new(
+            "Device.ManagementServer.AliasBasedAddressing",
+            Value::boolean(false),
+        ),
     ];
     for (name, value) in &state.changed_parameters {
         if parameter_list.iter().any(|p| &p.name == name) {
@@ -46,7 +72,10 @@ pub fn build_inform(device: &DeviceIdentity, state: &AgentState, connection_requ
             .map(|p| XsdType::from_wire(&p.xsd_type))
             .filter(|t| !matches!(t, XsdType::Other(_)))
             .unwrap_or(XsdType::String);
-        parameter_list.push(ParameterValueStruct::new(name.clone(), Value::new(xsd_type, value.clone())));
+        parameter_list.push(ParameterValueStruct::new(
+            name.clone(),
+            Value::new(xsd_type, value.clone()),
+        ));
     }
     Inform {
         device_id: DeviceIdStruct {
@@ -84,7 +113,9 @@ mod tests {
                 xsd_type: "unsignedInt".into(),
             },
         );
-        state.changed_parameters.insert("Device.X.Count".into(), "6".into());
+        state
+            .changed_parameters
+            .insert("Device.X.Count".into(), "6".into());
         let device = DeviceIdentity {
             oui: "00000C".into(),
             software_version: "7.14".into(),
@@ -94,10 +125,28 @@ mod tests {
         assert_eq!(inform.retry_count, 3);
         assert_eq!(inform.event[0].event_code, "1 BOOT");
         assert_eq!(inform.max_envelopes, 1);
-        let get = |n: &str| inform.parameter_list.iter().find(|p| p.name == n).map(|p| p.value.clone());
-        assert_eq!(get("Device.DeviceInfo.SoftwareVersion"), Some(Value::string("7.14")));
-        assert_eq!(get("Device.ManagementServer.ParameterKey"), Some(Value::string("pk")));
-        assert_eq!(get("Device.ManagementServer.ConnectionRequestURL"), Some(Value::string("http://192.0.2.1:7547/abc")));
-        assert_eq!(get("Device.X.Count"), Some(Value::new(XsdType::UnsignedInt, "6")));
+        let get = |n: &str| {
+            inform
+                .parameter_list
+                .iter()
+                .find(|p| p.name == n)
+                .map(|p| p.value.clone())
+        };
+        assert_eq!(
+            get("Device.DeviceInfo.SoftwareVersion"),
+            Some(Value::string("7.14"))
+        );
+        assert_eq!(
+            get("Device.ManagementServer.ParameterKey"),
+            Some(Value::string("pk"))
+        );
+        assert_eq!(
+            get("Device.ManagementServer.ConnectionRequestURL"),
+            Some(Value::string("http://192.0.2.1:7547/abc"))
+        );
+        assert_eq!(
+            get("Device.X.Count"),
+            Some(Value::new(XsdType::UnsignedInt, "6"))
+        );
     }
 }

@@ -14,11 +14,19 @@ use crate::state::settings::Settings;
 /// in the past). Without one (the Unknown Time), the timer runs from the last successful session
 /// — RouterOS's "timer is started after every successful session" — or from `started_at_ms` when
 /// there has been none.
-pub fn next_periodic_at(state: &AgentState, settings: &Settings, now_ms: u64, started_at_ms: u64) -> Option<u64> {
+pub fn next_periodic_at(
+    state: &AgentState,
+    settings: &Settings,
+    now_ms: u64,
+    started_at_ms: u64,
+) -> Option<u64> {
     if !settings.periodic_inform_enabled() {
         return None;
     }
-    let interval_ms = settings.periodic_inform_interval().saturating_mul(1000).max(1000);
+    let interval_ms = settings
+        .periodic_inform_interval()
+        .saturating_mul(1000)
+        .max(1000);
     match settings.periodic_inform_time() {
         Some(anchor) => {
             let anchor_ms = anchor.unix_millis();
@@ -30,7 +38,9 @@ pub fn next_periodic_at(state: &AgentState, settings: &Settings, now_ms: u64, st
             u64::try_from(anchor + n * interval).ok()
         }
         None => {
-            let base = state.last_successful_session_end_ms.unwrap_or(started_at_ms);
+            let base = state
+                .last_successful_session_end_ms
+                .unwrap_or(started_at_ms);
             Some(base.saturating_add(interval_ms))
         }
     }
@@ -60,20 +70,38 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn settings(pairs: &[(&str, &str)]) -> Settings {
-        Settings::new(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(), BTreeMap::new())
+        Settings::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            BTreeMap::new(),
+        )
     }
 
     #[test]
     fn periodic_aligned_to_periodic_inform_time() {
         // Anchor 2026-01-01T00:00:00Z = 1767225600 s, interval 1h.
-        let s = settings(&[("periodic-inform-time", "2026-01-01T00:00:00Z"), ("periodic-inform-interval", "3600")]);
+        let s = settings(&[
+            ("periodic-inform-time", "2026-01-01T00:00:00Z"),
+            ("periodic-inform-interval", "3600"),
+        ]);
         let state = AgentState::default();
         let anchor = 1_767_225_600_000u64;
-        assert_eq!(next_periodic_at(&state, &s, anchor + 10, 0), Some(anchor + 3_600_000));
-        assert_eq!(next_periodic_at(&state, &s, anchor + 3_600_000, 0), Some(anchor + 3_600_000));
+        assert_eq!(
+            next_periodic_at(&state, &s, anchor + 10, 0),
+            Some(anchor + 3_600_000)
+        );
+        assert_eq!(
+            next_periodic_at(&state, &s, anchor + 3_600_000, 0),
+            Some(anchor + 3_600_000)
+        );
         assert_eq!(next_periodic_at(&state, &s, anchor - 1, 0), Some(anchor));
         // Times before the anchor count backwards in whole intervals.
-        assert_eq!(next_periodic_at(&state, &s, anchor - 3_600_001, 0), Some(anchor - 3_600_000));
+        assert_eq!(
+            next_periodic_at(&state, &s, anchor - 3_600_001, 0),
+            Some(anchor - 3_600_000)
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`offline`]: the backend over a directly opened journal.
 //! - [`socket`]: the daemon's socket server and the CLI's blocking client.
 
+pub mod agent_backend;
 pub mod backend;
 pub mod offline;
 pub mod protocol;

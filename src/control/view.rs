@@ -547,7 +547,7 @@ mod tests {
         let text = render_print(&view);
         assert!(text.contains("\n 0 X  enabled=no"), "{text}");
         assert!(
-            text.contains("stage=downloading progress=\"1024/4096 (25%)\""),
+            text.contains("stage=downloading") && text.contains("progress=\"1024/4096 (25%)\""),
             "{text}"
         );
     }

@@ -48,7 +48,10 @@ impl DateTime {
 
     /// A UTC instant from Unix milliseconds.
     pub fn from_unix_millis(ms: i64) -> DateTime {
-        DateTime::from_unix(ms.div_euclid(1000), (ms.rem_euclid(1000) as u32) * 1_000_000)
+        DateTime::from_unix(
+            ms.div_euclid(1000),
+            (ms.rem_euclid(1000) as u32) * 1_000_000,
+        )
     }
 
     /// The same instant written with another offset (minutes east of UTC), if representable.
@@ -106,12 +109,19 @@ impl DateTime {
         let num = |range: std::ops::Range<usize>| -> Result<i64, DateTimeError> {
             let part = &b[range];
             if part.iter().all(u8::is_ascii_digit) {
-                Ok(part.iter().fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
+                Ok(part
+                    .iter()
+                    .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
             } else {
                 Err(err("expected digits"))
             }
         };
-        if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':' {
+        if b[4] != b'-'
+            || b[7] != b'-'
+            || !matches!(b[10], b'T' | b't')
+            || b[13] != b':'
+            || b[16] != b':'
+        {
             return Err(err("expected YYYY-MM-DDThh:mm:ss"));
         }
         let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
@@ -264,8 +274,14 @@ pub(crate) mod tests {
         let dt = DateTime::parse("2026-11-22T02:30:00+01:30").unwrap();
         assert_eq!(dt.unix_seconds(), 1_795_309_200);
         assert_eq!(dt.to_string(), "2026-11-22T02:30:00+01:30");
-        assert_eq!(DateTime::from_unix(0, 0).to_string(), "1970-01-01T00:00:00Z");
-        assert_eq!(DateTime::parse("9999-12-31T23:59:59Z").unwrap().to_string(), "9999-12-31T23:59:59Z");
+        assert_eq!(
+            DateTime::from_unix(0, 0).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            DateTime::parse("9999-12-31T23:59:59Z").unwrap().to_string(),
+            "9999-12-31T23:59:59Z"
+        );
         let local = DateTime::parse("2024-02-29T12:00:00").unwrap();
         assert_eq!(local.offset_minutes(), None);
         assert_eq!(local.to_string(), "2024-02-29T12:00:00");
@@ -273,7 +289,17 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_garbage() {
-        for bad in ["", "2026-13-01T00:00:00Z", "2023-02-29T00:00:00Z", "2026-01-01 00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:00:00+25:00", "2026-01-01T00:00:00.Z", "0000-01-01T00:00:00Z", "２０２６-01-01T00:00:00Z"] {
+        for bad in [
+            "",
+            "2026-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2026-01-01 00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T00:00:00+25:00",
+            "2026-01-01T00:00:00.Z",
+            "0000-01-01T00:00:00Z",
+            "２０２６-01-01T00:00:00Z",
+        ] {
             assert!(DateTime::parse(bad).is_err(), "{bad}");
         }
     }
@@ -281,8 +307,16 @@ pub(crate) mod tests {
     pub(crate) fn arb_datetime() -> impl Strategy<Value = DateTime> {
         (
             UNKNOWN_UNIX_SECONDS + 86_400..253_402_214_400i64 - 86_400,
-            prop_oneof![Just(0u32), (0u32..1000).prop_map(|ms| ms * 1_000_000), 0u32..1_000_000_000],
-            prop_oneof![Just(None), Just(Some(0i16)), (-1439i16..1440).prop_map(Some)],
+            prop_oneof![
+                Just(0u32),
+                (0u32..1000).prop_map(|ms| ms * 1_000_000),
+                0u32..1_000_000_000
+            ],
+            prop_oneof![
+                Just(None),
+                Just(Some(0i16)),
+                (-1439i16..1440).prop_map(Some)
+            ],
         )
             .prop_map(|(s, n, o)| DateTime {
                 unix_seconds: s,

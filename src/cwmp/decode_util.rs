@@ -42,7 +42,10 @@ pub fn opt_bounded_string(el: &Element, name: &str, max: usize) -> ArgResult<Str
 pub fn check_len(name: &str, s: &str, max: usize) -> ArgResult<()> {
     let n = s.chars().count();
     if n > max {
-        return Err(ArgError::invalid(name, format!("{n} characters, at most {max} allowed")));
+        return Err(ArgError::invalid(
+            name,
+            format!("{n} characters, at most {max} allowed"),
+        ));
     }
     Ok(())
 }

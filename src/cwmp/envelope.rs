@@ -2,7 +2,9 @@
 
 use super::fault::{Fault, FaultCode};
 use super::header::Header;
-use super::xml::{self, Element, Limits, SOAP_ENC_NS, SOAP_ENV_NS, Writer, XSD_NS, XSI_NS, XmlError};
+use super::xml::{
+    self, Element, Limits, SOAP_ENC_NS, SOAP_ENV_NS, Writer, XSD_NS, XSI_NS, XmlError,
+};
 use super::{ArgError, CwmpNamespace};
 
 pub use super::rpc::Body;
@@ -54,8 +56,13 @@ impl DecodeError {
     /// an oversized one, 9003 for everything else that could not be read.
     pub fn fault(&self) -> Fault {
         let (code, detail) = match &self.kind {
-            DecodeErrorKind::UnknownMethod(m) => (FaultCode::MethodNotSupported, format!("Method not supported: {m}")),
-            DecodeErrorKind::Xml(XmlError::TooLarge { .. }) => (FaultCode::ResourcesExceeded, self.kind.to_string()),
+            DecodeErrorKind::UnknownMethod(m) => (
+                FaultCode::MethodNotSupported,
+                format!("Method not supported: {m}"),
+            ),
+            DecodeErrorKind::Xml(XmlError::TooLarge { .. }) => {
+                (FaultCode::ResourcesExceeded, self.kind.to_string())
+            }
             other => (FaultCode::InvalidArguments, other.to_string()),
         };
         Fault::with_string(code, truncate(&detail, 256))
@@ -133,7 +140,9 @@ fn is_soap(el: &Element, name: &str) -> bool {
 
 fn decode_tree(root: &Element) -> Result<Envelope, DecodeError> {
     if !is_soap(root, "Envelope") {
-        return Err(DecodeError::new(DecodeErrorKind::NotSoap("the root element is not a SOAP 1.1 Envelope")));
+        return Err(DecodeError::new(DecodeErrorKind::NotSoap(
+            "the root element is not a SOAP 1.1 Envelope",
+        )));
     }
     let header = root
         .children
@@ -145,14 +154,21 @@ fn decode_tree(root: &Element) -> Result<Envelope, DecodeError> {
         .children
         .iter()
         .find(|c| is_soap(c, "Header"))
-        .and_then(|h| h.children.iter().find_map(|c| c.ns.as_deref().and_then(CwmpNamespace::from_uri)));
+        .and_then(|h| {
+            h.children
+                .iter()
+                .find_map(|c| c.ns.as_deref().and_then(CwmpNamespace::from_uri))
+        });
     let with_context = |kind, namespace| DecodeError {
         kind,
         id: header.id.clone(),
         namespace,
     };
     let Some(body) = root.children.iter().find(|c| is_soap(c, "Body")) else {
-        return Err(with_context(DecodeErrorKind::NotSoap("the Envelope has no Body"), header_ns));
+        return Err(with_context(
+            DecodeErrorKind::NotSoap("the Envelope has no Body"),
+            header_ns,
+        ));
     };
     let Some(method) = body.children.first() else {
         return Err(with_context(DecodeErrorKind::EmptyBody, header_ns));
@@ -162,7 +178,10 @@ fn decode_tree(root: &Element) -> Result<Envelope, DecodeError> {
     let is_fault = (method.name == "Fault" || method.name.ends_with(":Fault"))
         && method.ns.as_deref().is_none_or(|ns| ns == SOAP_ENV_NS);
     let method_ns = if is_fault {
-        method.child("detail").and_then(|d| d.child("Fault")).and_then(|f| f.ns.as_deref())
+        method
+            .child("detail")
+            .and_then(|d| d.child("Fault"))
+            .and_then(|f| f.ns.as_deref())
     } else {
         method.ns.as_deref()
     };
@@ -179,7 +198,12 @@ fn decode_tree(root: &Element) -> Result<Envelope, DecodeError> {
         })?
     } else {
         match Body::decode_method(&method.name, method) {
-            None => return Err(with_context(DecodeErrorKind::UnknownMethod(method.name.clone()), namespace)),
+            None => {
+                return Err(with_context(
+                    DecodeErrorKind::UnknownMethod(method.name.clone()),
+                    namespace,
+                ));
+            }
             Some(Err(error)) => {
                 return Err(with_context(
                     DecodeErrorKind::InvalidArguments {
@@ -212,14 +236,16 @@ mod tests {
             proptest::option::of(Just("1.0,1.1,1.2,1.3,1.4".to_owned())),
             proptest::option::of(Just("1.4".to_owned())),
         )
-            .prop_map(|(id, hold_requests, session_timeout, supported, use_version)| Header {
-                id,
-                hold_requests,
-                session_timeout,
-                supported_cwmp_versions: supported,
-                use_cwmp_version: use_version,
-                no_more_requests: None,
-            })
+            .prop_map(
+                |(id, hold_requests, session_timeout, supported, use_version)| Header {
+                    id,
+                    hold_requests,
+                    session_timeout,
+                    supported_cwmp_versions: supported,
+                    use_cwmp_version: use_version,
+                    no_more_requests: None,
+                },
+            )
     }
 
     proptest! {

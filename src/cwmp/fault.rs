@@ -183,8 +183,14 @@ impl Fault {
     /// Reads a SOAP Fault element. Lenient: the `cwmp:Fault` detail is found by local name, and a
     /// fault without a detail keeps FaultCode 0 so the caller can still report the SOAP text.
     pub(crate) fn decode(el: &Element) -> ArgResult<Fault> {
-        let soap_faultcode = el.child("faultcode").map(|e| e.trimmed_text().to_owned()).unwrap_or_default();
-        let soap_faultstring = el.child("faultstring").map(|e| e.trimmed_text().to_owned()).unwrap_or_default();
+        let soap_faultcode = el
+            .child("faultcode")
+            .map(|e| e.trimmed_text().to_owned())
+            .unwrap_or_default();
+        let soap_faultstring = el
+            .child("faultstring")
+            .map(|e| e.trimmed_text().to_owned())
+            .unwrap_or_default();
         let detail = el.child("detail").and_then(|d| d.child("Fault"));
         let Some(detail) = detail else {
             if soap_faultcode.is_empty() && soap_faultstring.is_empty() {
@@ -221,7 +227,9 @@ impl Fault {
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.fault_code() {
-            Some(code) if self.string.is_empty() || self.string == code.name() => write!(f, "fault {code}"),
+            Some(code) if self.string.is_empty() || self.string == code.name() => {
+                write!(f, "fault {code}")
+            }
             Some(code) => write!(f, "fault {code}: {}", self.string),
             None => write!(f, "fault {}: {}", self.code, self.string),
         }

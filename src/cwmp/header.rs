@@ -66,16 +66,28 @@ impl Header {
             w.text_element_with("cwmp:ID", MU1, id);
         }
         if let Some(hold) = self.hold_requests {
-            w.text_element_with("cwmp:HoldRequests", MU1, if hold { "true" } else { "false" });
+            w.text_element_with(
+                "cwmp:HoldRequests",
+                MU1,
+                if hold { "true" } else { "false" },
+            );
         }
         if !ns.has_v13_headers() {
             return;
         }
         if let Some(t) = self.session_timeout {
-            w.text_element_with("cwmp:SessionTimeout", &[("soap-env:mustUnderstand", "0")], &t.to_string());
+            w.text_element_with(
+                "cwmp:SessionTimeout",
+                &[("soap-env:mustUnderstand", "0")],
+                &t.to_string(),
+            );
         }
         if let Some(v) = &self.supported_cwmp_versions {
-            w.text_element_with("cwmp:SupportedCWMPVersions", &[("soap-env:mustUnderstand", "0")], v);
+            w.text_element_with(
+                "cwmp:SupportedCWMPVersions",
+                &[("soap-env:mustUnderstand", "0")],
+                v,
+            );
         }
         if let Some(v) = &self.use_cwmp_version {
             w.text_element_with("cwmp:UseCWMPVersion", MU1, v);

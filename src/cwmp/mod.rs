@@ -64,7 +64,9 @@ impl CwmpNamespace {
     }
 
     pub fn from_uri(uri: &str) -> Option<CwmpNamespace> {
-        CwmpNamespace::ALL.into_iter().find(|ns| ns.uri() == uri.trim())
+        CwmpNamespace::ALL
+            .into_iter()
+            .find(|ns| ns.uri() == uri.trim())
     }
 
     /// Whether this namespace's schema knows the CWMP 1.3/1.4 headers (SessionTimeout,

@@ -31,7 +31,9 @@ impl ParameterValueStruct {
         w.open("ParameterValueStruct");
         w.text_element("Name", &self.name);
         match &self.value.xsd_type {
-            Some(t) => w.text_element_with("Value", &[("xsi:type", t.wire_name())], &self.value.text),
+            Some(t) => {
+                w.text_element_with("Value", &[("xsi:type", t.wire_name())], &self.value.text)
+            }
             None => w.text_element("Value", &self.value.text),
         }
         w.close("ParameterValueStruct");
@@ -52,7 +54,9 @@ impl ParameterValueStruct {
             .ok_or_else(|| ArgError::missing("Name"))?
             .trimmed_text()
             .to_owned();
-        let value = el.child("Value").ok_or_else(|| ArgError::missing("Value"))?;
+        let value = el
+            .child("Value")
+            .ok_or_else(|| ArgError::missing("Value"))?;
         // Values are kept verbatim: whitespace inside a string value is data.
         let xsd_type = value
             .attr_ns(Some(XSI_NS), "type")
@@ -369,13 +373,22 @@ mod tests {
         assert_eq!(XsdType::from_wire("xs:boolean"), XsdType::Boolean);
         assert_eq!(XsdType::from_wire("soap-enc:base64"), XsdType::Base64);
         assert_eq!(XsdType::from_wire("base64Binary"), XsdType::Base64);
-        assert_eq!(XsdType::from_wire("xsd:decimal"), XsdType::Other("decimal".into()));
+        assert_eq!(
+            XsdType::from_wire("xsd:decimal"),
+            XsdType::Other("decimal".into())
+        );
     }
 
     #[test]
     fn lexical_rules() {
-        assert_eq!(parse_typed(&XsdType::Boolean, "1"), Ok(TypedValue::Boolean(true)));
-        assert_eq!(parse_typed(&XsdType::Boolean, "false"), Ok(TypedValue::Boolean(false)));
+        assert_eq!(
+            parse_typed(&XsdType::Boolean, "1"),
+            Ok(TypedValue::Boolean(true))
+        );
+        assert_eq!(
+            parse_typed(&XsdType::Boolean, "false"),
+            Ok(TypedValue::Boolean(false))
+        );
         assert!(parse_typed(&XsdType::Boolean, "yes").is_err());
         assert!(parse_typed(&XsdType::UnsignedInt, "-1").is_err());
         assert!(parse_typed(&XsdType::UnsignedInt, "4294967296").is_err());

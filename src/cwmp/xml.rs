@@ -499,7 +499,8 @@ mod tests {
 
     #[test]
     fn resolves_namespaces_not_prefixes() {
-        let el = p(r#"<a:Envelope xmlns:a="urn:x"><b:Body xmlns:b="urn:x"/></a:Envelope>"#).unwrap();
+        let el =
+            p(r#"<a:Envelope xmlns:a="urn:x"><b:Body xmlns:b="urn:x"/></a:Envelope>"#).unwrap();
         assert_eq!(el.ns.as_deref(), Some("urn:x"));
         assert_eq!(el.children[0].ns.as_deref(), Some("urn:x"));
         assert_eq!(el.children[0].name, "Body");
@@ -545,10 +546,23 @@ mod tests {
 
     #[test]
     fn malformed_inputs_are_errors_not_panics() {
-        for bad in ["", "<", "<a>", "<a></b>", "<a/><b/>", "text", "<a x='1' x='2'/>", "<a>&bogus;</a>", "\u{0}"] {
+        for bad in [
+            "",
+            "<",
+            "<a>",
+            "<a></b>",
+            "<a/><b/>",
+            "text",
+            "<a x='1' x='2'/>",
+            "<a>&bogus;</a>",
+            "\u{0}",
+        ] {
             assert!(p(bad).is_err(), "{bad:?} should not parse");
         }
-        assert!(matches!(parse(&[0xff, 0xfe], &Limits::default()), Err(XmlError::NotUtf8(_))));
+        assert!(matches!(
+            parse(&[0xff, 0xfe], &Limits::default()),
+            Err(XmlError::NotUtf8(_))
+        ));
     }
 
     #[test]

@@ -19,7 +19,10 @@ pub const KERNEL_BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
 pub fn read_boot_id(path: &std::path::Path) -> std::io::Result<String> {
     let id = std::fs::read_to_string(path)?.trim().to_owned();
     if id.is_empty() {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is empty", path.display())));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is empty", path.display()),
+        ));
     }
     Ok(id)
 }
@@ -32,7 +35,11 @@ pub fn read_boot_id(path: &std::path::Path) -> std::io::Result<String> {
 /// * New boot id: `BootObserved(new_boot)`, `1 BOOT`, then `M Reboot <key>` for a reboot the ACS
 ///   requested, or `0 BOOTSTRAP` for the reboot that followed a factory reset.
 /// * Same boot id: `BootObserved(not new)` for the post-mortem timeline, nothing owed.
-pub fn startup_records(state: &AgentState, boot_id: &str, software_version: &str) -> Vec<proto::Record> {
+pub fn startup_records(
+    state: &AgentState,
+    boot_id: &str,
+    software_version: &str,
+) -> Vec<proto::Record> {
     let mut out = Vec::new();
     if let Some(session_id) = &state.session_in_progress {
         out.push(record(Kind::SessionEnded(proto::SessionEnded {

@@ -75,6 +75,9 @@ mod tests {
         assert!(rules("X 00000C Foo").kept_on_reboot);
         let owed = vec![(ec::PERIODIC.to_owned(), String::new())];
         assert!(coalesces(ec::PERIODIC, &owed));
-        assert!(!coalesces(ec::M_SCHEDULE_INFORM, &[(ec::M_SCHEDULE_INFORM.to_owned(), "k".into())]));
+        assert!(!coalesces(
+            ec::M_SCHEDULE_INFORM,
+            &[(ec::M_SCHEDULE_INFORM.to_owned(), "k".into())]
+        ));
     }
 }

@@ -135,7 +135,11 @@ impl AgentState {
             Kind::EventRaised(e) => self.raise(&e.code, &e.command_key),
             Kind::InformAcknowledged(ack) => {
                 for d in &ack.delivered {
-                    if let Some(i) = self.owed_events.iter().position(|o| o.code == d.code && o.command_key == d.command_key) {
+                    if let Some(i) = self
+                        .owed_events
+                        .iter()
+                        .position(|o| o.code == d.code && o.command_key == d.command_key)
+                    {
                         self.owed_events.remove(i);
                     }
                     if d.code == ec::VALUE_CHANGE {
@@ -155,16 +159,20 @@ impl AgentState {
                 } else {
                     self.retry_count = self.retry_count.saturating_add(1);
                     self.last_session_error = s.reason.clone();
-                    self.owed_events.retain(|e| events::rules(&e.code).kept_on_failed_session);
+                    self.owed_events
+                        .retain(|e| events::rules(&e.code).kept_on_failed_session);
                     self.forget_value_changes_unless_owed();
-                    self.next_retry_at_ms = s.retry_after_seconds.map(|w| time_ms.saturating_add(u64::from(w) * 1000));
+                    self.next_retry_at_ms = s
+                        .retry_after_seconds
+                        .map(|w| time_ms.saturating_add(u64::from(w) * 1000));
                 }
             }
             Kind::BootObserved(b) => {
                 self.boot_id = b.boot_id.clone();
                 self.software_version = b.software_version.clone();
                 if b.new_boot {
-                    self.owed_events.retain(|e| events::rules(&e.code).kept_on_reboot);
+                    self.owed_events
+                        .retain(|e| events::rules(&e.code).kept_on_reboot);
                     self.forget_value_changes_unless_owed();
                     self.retry_count = 0;
                     self.next_retry_at_ms = None;
@@ -172,10 +180,14 @@ impl AgentState {
                     self.pending_reboot = None;
                 }
             }
-            Kind::ScheduleInformRequested(s) => self.pending_schedule_informs.push(PendingScheduleInform {
-                command_key: s.command_key.clone(),
-                due_at_ms: u64::try_from(s.due_at_unix).unwrap_or(0).saturating_mul(1000),
-            }),
+            Kind::ScheduleInformRequested(s) => {
+                self.pending_schedule_informs.push(PendingScheduleInform {
+                    command_key: s.command_key.clone(),
+                    due_at_ms: u64::try_from(s.due_at_unix)
+                        .unwrap_or(0)
+                        .saturating_mul(1000),
+                })
+            }
             Kind::ScheduleInformFired(s) => {
                 let earliest = self
                     .pending_schedule_informs
@@ -237,7 +249,10 @@ impl AgentState {
             Kind::ObjectAdded(o) => {
                 let next = self.instance_counters.entry(o.path.clone()).or_insert(1);
                 *next = (*next).max(o.instance_number.saturating_add(1));
-                self.object_instances.entry(o.path.clone()).or_default().insert(o.instance_number);
+                self.object_instances
+                    .entry(o.path.clone())
+                    .or_default()
+                    .insert(o.instance_number);
                 self.parameter_key = o.parameter_key.clone();
             }
             Kind::ObjectDeleted(o) => {
@@ -246,8 +261,10 @@ impl AgentState {
                         set.remove(&instance);
                     }
                 }
-                self.parameters.retain(|name, _| !name.starts_with(o.path.as_str()));
-                self.attributes.retain(|name, _| !name.starts_with(o.path.as_str()));
+                self.parameters
+                    .retain(|name, _| !name.starts_with(o.path.as_str()));
+                self.attributes
+                    .retain(|name, _| !name.starts_with(o.path.as_str()));
                 self.parameter_key = o.parameter_key.clone();
             }
             Kind::AttributesSet(a) => {
@@ -262,7 +279,8 @@ impl AgentState {
                 }
             }
             Kind::ValueChanged(v) => {
-                self.changed_parameters.insert(v.name.clone(), v.value.clone());
+                self.changed_parameters
+                    .insert(v.name.clone(), v.value.clone());
             }
             Kind::DiagnosticsCompleted(_) => {}
             Kind::TransferAccepted(t) => {
@@ -308,11 +326,16 @@ impl AgentState {
         if code == ec::BOOTSTRAP {
             // A BOOTSTRAP wipes the slate: nothing owed to a previous ACS (or a previous life of
             // the device) is owed to this one, except the BOOT that accompanies it.
-            self.owed_events.retain(|e| events::rules(&e.code).kept_on_bootstrap);
+            self.owed_events
+                .retain(|e| events::rules(&e.code).kept_on_bootstrap);
             self.pending_schedule_informs.clear();
             self.changed_parameters.clear();
         }
-        let owed: Vec<(String, String)> = self.owed_events.iter().map(|e| (e.code.clone(), e.command_key.clone())).collect();
+        let owed: Vec<(String, String)> = self
+            .owed_events
+            .iter()
+            .map(|e| (e.code.clone(), e.command_key.clone()))
+            .collect();
         if events::coalesces(code, &owed) {
             return;
         }
@@ -347,11 +370,19 @@ impl AgentState {
     /// The events the next Inform carries: every owed event, plus `7 TRANSFER COMPLETE` and one
     /// `M Download`/`M Upload`/`M ScheduleDownload` per completed, unacknowledged transfer.
     pub fn inform_events(&self) -> Vec<EventStruct> {
-        let mut out: Vec<EventStruct> = self.owed_events.iter().map(|e| EventStruct::new(&e.code, &e.command_key)).collect();
+        let mut out: Vec<EventStruct> = self
+            .owed_events
+            .iter()
+            .map(|e| EventStruct::new(&e.code, &e.command_key))
+            .collect();
         let completed: Vec<&proto::TransferAccepted> = self
             .transfers
             .values()
-            .filter(|t| t.last_stage.as_ref().is_some_and(|s| s.stage == proto::TransferStage::Completed as i32))
+            .filter(|t| {
+                t.last_stage
+                    .as_ref()
+                    .is_some_and(|s| s.stage == proto::TransferStage::Completed as i32)
+            })
             .filter_map(|t| t.accepted.as_ref())
             .collect();
         if !completed.is_empty() && !out.iter().any(|e| e.event_code == ec::TRANSFER_COMPLETE) {
@@ -381,7 +412,11 @@ impl AgentState {
             last_seq: 0,
             boot_id: s.boot_id.clone(),
             software_version: s.software_version.clone(),
-            settings: s.settings.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
+            settings: s
+                .settings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.clone()))
+                .collect(),
             owed_events: s
                 .owed_events
                 .iter()
@@ -401,7 +436,9 @@ impl AgentState {
                 .iter()
                 .map(|p| PendingScheduleInform {
                     command_key: p.command_key.clone(),
-                    due_at_ms: u64::try_from(p.due_at_unix).unwrap_or(0).saturating_mul(1000),
+                    due_at_ms: u64::try_from(p.due_at_unix)
+                        .unwrap_or(0)
+                        .saturating_mul(1000),
                 })
                 .collect(),
             pending_reboot: s.pending_reboot.as_ref().map(|r| PendingReboot {
@@ -435,13 +472,29 @@ impl AgentState {
                     )
                 })
                 .collect(),
-            instance_counters: s.instance_counters.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            object_instances: s.object_instances.iter().map(|(k, v)| (k.clone(), v.instances.iter().copied().collect())).collect(),
-            changed_parameters: s.changed_parameters.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            instance_counters: s
+                .instance_counters
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            object_instances: s
+                .object_instances
+                .iter()
+                .map(|(k, v)| (k.clone(), v.instances.iter().copied().collect()))
+                .collect(),
+            changed_parameters: s
+                .changed_parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             transfers: s
                 .transfers
                 .iter()
-                .filter_map(|t| t.accepted.as_ref().map(|a| (a.transfer_id.clone(), t.clone())))
+                .filter_map(|t| {
+                    t.accepted
+                        .as_ref()
+                        .map(|a| (a.transfer_id.clone(), t.clone()))
+                })
                 .collect(),
             recoveries: Vec::new(),
         }
@@ -464,7 +517,13 @@ impl AgentState {
                 .iter()
                 .map(|(k, v)| {
                     let secret = settings::setting(k).is_some_and(|d| d.is_secret());
-                    (k.clone(), proto::Setting { value: v.clone(), secret })
+                    (
+                        k.clone(),
+                        proto::Setting {
+                            value: v.clone(),
+                            secret,
+                        },
+                    )
                 })
                 .collect(),
             parameter_values: self
@@ -493,7 +552,11 @@ impl AgentState {
                     )
                 })
                 .collect(),
-            instance_counters: self.instance_counters.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            instance_counters: self
+                .instance_counters
+                .iter()
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
             object_instances: self
                 .object_instances
                 .iter()
@@ -527,7 +590,11 @@ impl AgentState {
                 command_key: r.command_key.clone(),
                 factory_reset: r.factory_reset,
             }),
-            changed_parameters: self.changed_parameters.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            changed_parameters: self
+                .changed_parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 }
@@ -558,7 +625,12 @@ pub fn event_raised(code: &str, command_key: &str) -> Record {
 
 /// The records a settings change writes: the `SettingsChanged` itself and, when the ACS URL
 /// changes, `0 BOOTSTRAP` (a new ACS gets a fresh start).
-pub fn settings_change_records(current: &Settings, name: &str, canonical_value: &str, source: proto::ChangeSource) -> Vec<Record> {
+pub fn settings_change_records(
+    current: &Settings,
+    name: &str,
+    canonical_value: &str,
+    source: proto::ChangeSource,
+) -> Vec<Record> {
     let secret = settings::setting(name).is_some_and(|d| d.is_secret());
     let mut out = vec![record(Kind::SettingsChanged(proto::SettingsChanged {
         key: name.to_owned(),
@@ -575,7 +647,10 @@ pub fn settings_change_records(current: &Settings, name: &str, canonical_value: 
 /// The records of the operator's `reset-tr069-config`: forget configuration and state, and owe
 /// a BOOTSTRAP to whichever ACS is configured next.
 pub fn config_reset_records() -> Vec<Record> {
-    vec![record(Kind::ConfigReset(proto::ConfigReset {})), event_raised(ec::BOOTSTRAP, "")]
+    vec![
+        record(Kind::ConfigReset(proto::ConfigReset {})),
+        event_raised(ec::BOOTSTRAP, ""),
+    ]
 }
 
 #[cfg(test)]

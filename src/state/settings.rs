@@ -54,15 +54,21 @@ impl SettingDef {
     pub fn accepted_form(&self) -> String {
         match self.kind {
             SettingKind::Bool => "yes or no".into(),
-            SettingKind::Url => "an http:// or https:// URL, e.g. https://acs.example.com:7547/".into(),
-            SettingKind::Text(max) | SettingKind::Secret(max) => format!("text of at most {max} characters"),
+            SettingKind::Url => {
+                "an http:// or https:// URL, e.g. https://acs.example.com:7547/".into()
+            }
+            SettingKind::Text(max) | SettingKind::Secret(max) => {
+                format!("text of at most {max} characters")
+            }
             SettingKind::Seconds { min, max } => format!(
                 "a duration such as 30s, 15m, 1h, 1d or 1h30m (between {} and {})",
                 format_seconds(min),
                 format_seconds(max)
             ),
             SettingKind::UInt { min, max } => format!("a whole number from {min} to {max}"),
-            SettingKind::DateTime => "a date and time such as 2026-01-01T03:00:00Z, or empty for none".into(),
+            SettingKind::DateTime => {
+                "a date and time such as 2026-01-01T03:00:00Z, or empty for none".into()
+            }
             SettingKind::Path => "a file path, or empty for none".into(),
         }
     }
@@ -72,24 +78,147 @@ const MANAGEMENT_SERVER: &str = "Device.ManagementServer.";
 
 /// Every setting, in `print` order.
 pub const SETTINGS: &[SettingDef] = &[
-    SettingDef { name: "enabled", parameter: Some("Device.ManagementServer.EnableCWMP"), kind: SettingKind::Bool, default: "false", description: "Enable/disable the CWMP client" },
-    SettingDef { name: "acs-url", parameter: Some("Device.ManagementServer.URL"), kind: SettingKind::Url, default: "", description: "URL of the ACS" },
-    SettingDef { name: "username", parameter: Some("Device.ManagementServer.Username"), kind: SettingKind::Text(256), default: "", description: "HTTP username the CPE uses toward the ACS" },
-    SettingDef { name: "password", parameter: Some("Device.ManagementServer.Password"), kind: SettingKind::Secret(256), default: "", description: "HTTP password the CPE uses toward the ACS" },
-    SettingDef { name: "periodic-inform-enabled", parameter: Some("Device.ManagementServer.PeriodicInformEnable"), kind: SettingKind::Bool, default: "true", description: "Start a session periodically" },
-    SettingDef { name: "periodic-inform-interval", parameter: Some("Device.ManagementServer.PeriodicInformInterval"), kind: SettingKind::Seconds { min: 1, max: u32::MAX as u64 }, default: "86400", description: "Interval of periodic informs" },
-    SettingDef { name: "periodic-inform-time", parameter: Some("Device.ManagementServer.PeriodicInformTime"), kind: SettingKind::DateTime, default: "", description: "Phase anchor of periodic informs (empty: the agent picks)" },
-    SettingDef { name: "client-certificate", parameter: None, kind: SettingKind::Path, default: "", description: "PEM file with the CPE's certificate and private key for mutual TLS" },
-    SettingDef { name: "ca-file", parameter: None, kind: SettingKind::Path, default: "", description: "PEM file of extra CA certificates trusted for the ACS" },
-    SettingDef { name: "tls-insecure", parameter: None, kind: SettingKind::Bool, default: "false", description: "LAB ONLY: do not verify the ACS certificate" },
-    SettingDef { name: "connection-request-username", parameter: Some("Device.ManagementServer.ConnectionRequestUsername"), kind: SettingKind::Text(256), default: "", description: "Username the ACS uses for connection requests" },
-    SettingDef { name: "connection-request-password", parameter: Some("Device.ManagementServer.ConnectionRequestPassword"), kind: SettingKind::Secret(256), default: "", description: "Password the ACS uses for connection requests" },
-    SettingDef { name: "connection-request-port", parameter: None, kind: SettingKind::UInt { min: 0, max: 65_535 }, default: "7547", description: "TCP port of the connection-request server (0: any free port)" },
-    SettingDef { name: "connection-request-path", parameter: None, kind: SettingKind::Text(64), default: "", description: "Path part of ConnectionRequestURL (random, chosen at first start)" },
-    SettingDef { name: "retry-minimum-wait", parameter: Some("Device.ManagementServer.CWMPRetryMinimumWaitInterval"), kind: SettingKind::UInt { min: 1, max: 65_535 }, default: "5", description: "CWMPRetryMinimumWaitInterval, seconds" },
-    SettingDef { name: "retry-interval-multiplier", parameter: Some("Device.ManagementServer.CWMPRetryIntervalMultiplier"), kind: SettingKind::UInt { min: 1000, max: 65_535 }, default: "2000", description: "CWMPRetryIntervalMultiplier, thousandths" },
-    SettingDef { name: "default-active-notification-throttle", parameter: Some("Device.ManagementServer.DefaultActiveNotificationThrottle"), kind: SettingKind::UInt { min: 0, max: u32::MAX as u64 }, default: "0", description: "Minimum seconds between sessions started only for active notifications" },
-    SettingDef { name: "upgrades-managed", parameter: Some("Device.ManagementServer.UpgradesManaged"), kind: SettingKind::Bool, default: "false", description: "Firmware is upgraded only by the ACS" },
+    SettingDef {
+        name: "enabled",
+        parameter: Some("Device.ManagementServer.EnableCWMP"),
+        kind: SettingKind::Bool,
+        default: "false",
+        description: "Enable/disable the CWMP client",
+    },
+    SettingDef {
+        name: "acs-url",
+        parameter: Some("Device.ManagementServer.URL"),
+        kind: SettingKind::Url,
+        default: "",
+        description: "URL of the ACS",
+    },
+    SettingDef {
+        name: "username",
+        parameter: Some("Device.ManagementServer.Username"),
+        kind: SettingKind::Text(256),
+        default: "",
+        description: "HTTP username the CPE uses toward the ACS",
+    },
+    SettingDef {
+        name: "password",
+        parameter: Some("Device.ManagementServer.Password"),
+        kind: SettingKind::Secret(256),
+        default: "",
+        description: "HTTP password the CPE uses toward the ACS",
+    },
+    SettingDef {
+        name: "periodic-inform-enabled",
+        parameter: Some("Device.ManagementServer.PeriodicInformEnable"),
+        kind: SettingKind::Bool,
+        default: "true",
+        description: "Start a session periodically",
+    },
+    SettingDef {
+        name: "periodic-inform-interval",
+        parameter: Some("Device.ManagementServer.PeriodicInformInterval"),
+        kind: SettingKind::Seconds {
+            min: 1,
+            max: u32::MAX as u64,
+        },
+        default: "86400",
+        description: "Interval of periodic informs",
+    },
+    SettingDef {
+        name: "periodic-inform-time",
+        parameter: Some("Device.ManagementServer.PeriodicInformTime"),
+        kind: SettingKind::DateTime,
+        default: "",
+        description: "Phase anchor of periodic informs (empty: the agent picks)",
+    },
+    SettingDef {
+        name: "client-certificate",
+        parameter: None,
+        kind: SettingKind::Path,
+        default: "",
+        description: "PEM file with the CPE's certificate and private key for mutual TLS",
+    },
+    SettingDef {
+        name: "ca-file",
+        parameter: None,
+        kind: SettingKind::Path,
+        default: "",
+        description: "PEM file of extra CA certificates trusted for the ACS",
+    },
+    SettingDef {
+        name: "tls-insecure",
+        parameter: None,
+        kind: SettingKind::Bool,
+        default: "false",
+        description: "LAB ONLY: do not verify the ACS certificate",
+    },
+    SettingDef {
+        name: "connection-request-username",
+        parameter: Some("Device.ManagementServer.ConnectionRequestUsername"),
+        kind: SettingKind::Text(256),
+        default: "",
+        description: "Username the ACS uses for connection requests",
+    },
+    SettingDef {
+        name: "connection-request-password",
+        parameter: Some("Device.ManagementServer.ConnectionRequestPassword"),
+        kind: SettingKind::Secret(256),
+        default: "",
+        description: "Password the ACS uses for connection requests",
+    },
+    SettingDef {
+        name: "connection-request-port",
+        parameter: None,
+        kind: SettingKind::UInt {
+            min: 0,
+            max: 65_535,
+        },
+        default: "7547",
+        description: "TCP port of the connection-request server (0: any free port)",
+    },
+    SettingDef {
+        name: "connection-request-path",
+        parameter: None,
+        kind: SettingKind::Text(64),
+        default: "",
+        description: "Path part of ConnectionRequestURL (random, chosen at first start)",
+    },
+    SettingDef {
+        name: "retry-minimum-wait",
+        parameter: Some("Device.ManagementServer.CWMPRetryMinimumWaitInterval"),
+        kind: SettingKind::UInt {
+            min: 1,
+            max: 65_535,
+        },
+        default: "5",
+        description: "CWMPRetryMinimumWaitInterval, seconds",
+    },
+    SettingDef {
+        name: "retry-interval-multiplier",
+        parameter: Some("Device.ManagementServer.CWMPRetryIntervalMultiplier"),
+        kind: SettingKind::UInt {
+            min: 1000,
+            max: 65_535,
+        },
+        default: "2000",
+        description: "CWMPRetryIntervalMultiplier, thousandths",
+    },
+    SettingDef {
+        name: "default-active-notification-throttle",
+        parameter: Some("Device.ManagementServer.DefaultActiveNotificationThrottle"),
+        kind: SettingKind::UInt {
+            min: 0,
+            max: u32::MAX as u64,
+        },
+        default: "0",
+        description: "Minimum seconds between sessions started only for active notifications",
+    },
+    SettingDef {
+        name: "upgrades-managed",
+        parameter: Some("Device.ManagementServer.UpgradesManaged"),
+        kind: SettingKind::Bool,
+        default: "false",
+        description: "Firmware is upgraded only by the ACS",
+    },
 ];
 
 /// Looks a setting up by its operator name.
@@ -111,18 +240,30 @@ pub enum SettingError {
     #[error("unknown setting {name:?}; settings are: {known}")]
     Unknown { name: String, known: String },
     #[error("invalid value {value:?} for {name}: expected {expected}")]
-    Invalid { name: String, value: String, expected: String },
+    Invalid {
+        name: String,
+        value: String,
+        expected: String,
+    },
 }
 
 /// Validates `input` for the setting `name` and returns its canonical stored form.
 pub fn validate(name: &str, input: &str) -> Result<String, SettingError> {
     let def = setting(name).ok_or_else(|| SettingError::Unknown {
         name: name.to_owned(),
-        known: SETTINGS.iter().map(|s| s.name).collect::<Vec<_>>().join(", "),
+        known: SETTINGS
+            .iter()
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+            .join(", "),
     })?;
     canonical(def, input).ok_or_else(|| SettingError::Invalid {
         name: name.to_owned(),
-        value: if def.is_secret() { "***".to_owned() } else { input.to_owned() },
+        value: if def.is_secret() {
+            "***".to_owned()
+        } else {
+            input.to_owned()
+        },
         expected: def.accepted_form(),
     })
 }
@@ -140,18 +281,26 @@ pub fn canonical(def: &SettingDef, input: &str) -> Option<String> {
             if t.is_empty() {
                 return Some(String::new());
             }
-            let rest = t.strip_prefix("http://").or_else(|| t.strip_prefix("https://"))?;
+            let rest = t
+                .strip_prefix("http://")
+                .or_else(|| t.strip_prefix("https://"))?;
             let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
             let ok = !host.is_empty()
                 && t.chars().count() <= 256
                 && !t.chars().any(|c| c.is_whitespace() || c.is_control());
             ok.then(|| t.to_owned())
         }
-        SettingKind::Text(max) | SettingKind::Secret(max) => {
-            (input.chars().count() <= max && !input.chars().any(char::is_control)).then(|| input.to_owned())
-        }
-        SettingKind::Seconds { min, max } => parse_duration(t).filter(|s| (min..=max).contains(s)).map(|s| s.to_string()),
-        SettingKind::UInt { min, max } => t.parse::<u64>().ok().filter(|n| (min..=max).contains(n)).map(|n| n.to_string()),
+        SettingKind::Text(max) | SettingKind::Secret(max) => (input.chars().count() <= max
+            && !input.chars().any(char::is_control))
+        .then(|| input.to_owned()),
+        SettingKind::Seconds { min, max } => parse_duration(t)
+            .filter(|s| (min..=max).contains(s))
+            .map(|s| s.to_string()),
+        SettingKind::UInt { min, max } => t
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .map(|n| n.to_string()),
         SettingKind::DateTime => {
             if t.is_empty() {
                 Some(String::new())
@@ -176,7 +325,12 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     let mut number: Option<u64> = None;
     for c in t.chars() {
         if let Some(d) = c.to_digit(10) {
-            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(u64::from(d))?);
+            number = Some(
+                number
+                    .unwrap_or(0)
+                    .checked_mul(10)?
+                    .checked_add(u64::from(d))?,
+            );
             continue;
         }
         let unit = match c {
@@ -201,7 +355,13 @@ pub fn format_seconds(mut s: u64) -> String {
         return "0s".into();
     }
     let mut out = String::new();
-    for (unit, len) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+    for (unit, len) in [
+        ("w", 604_800),
+        ("d", 86_400),
+        ("h", 3600),
+        ("m", 60),
+        ("s", 1),
+    ] {
         if s >= len {
             out.push_str(&format!("{}{unit}", s / len));
             s %= len;
@@ -267,7 +427,9 @@ impl Settings {
     }
     /// The phase anchor, `None` when unset or the Unknown Time.
     pub fn periodic_inform_time(&self) -> Option<DateTime> {
-        DateTime::parse(&self.get("periodic-inform-time")).ok().filter(|d| !d.is_unknown())
+        DateTime::parse(&self.get("periodic-inform-time"))
+            .ok()
+            .filter(|d| !d.is_unknown())
     }
     pub fn retry_minimum_wait(&self) -> u32 {
         u32::try_from(self.number("retry-minimum-wait")).unwrap_or(5)
@@ -304,8 +466,16 @@ pub fn display_value(def: &SettingDef, canonical_value: &str) -> String {
     match def.kind {
         SettingKind::Secret(_) if canonical_value.is_empty() => String::new(),
         SettingKind::Secret(_) => "***".into(),
-        SettingKind::Bool => if canonical_value == "true" { "yes" } else { "no" }.into(),
-        SettingKind::Seconds { .. } => canonical_value.parse().map(format_seconds).unwrap_or_else(|_| canonical_value.to_owned()),
+        SettingKind::Bool => if canonical_value == "true" {
+            "yes"
+        } else {
+            "no"
+        }
+        .into(),
+        SettingKind::Seconds { .. } => canonical_value
+            .parse()
+            .map(format_seconds)
+            .unwrap_or_else(|_| canonical_value.to_owned()),
         _ => canonical_value.to_owned(),
     }
 }
@@ -322,7 +492,15 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (text, secs) in [("30s", 30), ("15m", 900), ("1h", 3600), ("1d", 86_400), ("1h30m", 5400), ("90", 90), ("1w", 604_800)] {
+        for (text, secs) in [
+            ("30s", 30),
+            ("15m", 900),
+            ("1h", 3600),
+            ("1d", 86_400),
+            ("1h30m", 5400),
+            ("90", 90),
+            ("1w", 604_800),
+        ] {
             assert_eq!(parse_duration(text), Some(secs), "{text}");
         }
         for bad in ["", "h", "1x", "1h30", "-5", "99999999999999999999d"] {
@@ -334,16 +512,32 @@ mod tests {
 
     #[test]
     fn validation_names_the_setting_and_the_form() {
-        assert_eq!(validate("periodic-inform-interval", "1h"), Ok("3600".into()));
+        assert_eq!(
+            validate("periodic-inform-interval", "1h"),
+            Ok("3600".into())
+        );
         assert_eq!(validate("enabled", "yes"), Ok("true".into()));
-        assert_eq!(validate("acs-url", "https://acs.example.com:7547/cwmp"), Ok("https://acs.example.com:7547/cwmp".into()));
-        let err = validate("periodic-inform-interval", "soon").unwrap_err().to_string();
-        assert!(err.contains("periodic-inform-interval") && err.contains("30s, 15m, 1h, 1d"), "{err}");
+        assert_eq!(
+            validate("acs-url", "https://acs.example.com:7547/cwmp"),
+            Ok("https://acs.example.com:7547/cwmp".into())
+        );
+        let err = validate("periodic-inform-interval", "soon")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("periodic-inform-interval") && err.contains("30s, 15m, 1h, 1d"),
+            "{err}"
+        );
         let err = validate("acs-url", "ftp://x").unwrap_err().to_string();
         assert!(err.contains("acs-url") && err.contains("http://"), "{err}");
         let err = validate("colour", "red").unwrap_err().to_string();
-        assert!(err.contains("unknown setting") && err.contains("acs-url"), "{err}");
-        let err = validate("password", &"x".repeat(300)).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown setting") && err.contains("acs-url"),
+            "{err}"
+        );
+        let err = validate("password", &"x".repeat(300))
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("xxx"), "secrets never echoed: {err}");
         assert!(validate("retry-interval-multiplier", "999").is_err());
     }
@@ -354,7 +548,12 @@ mod tests {
             if let Some(p) = def.parameter {
                 assert_eq!(setting_for_parameter(p), Some(def));
             }
-            assert_eq!(canonical(def, def.default).as_deref(), Some(def.default), "{} default", def.name);
+            assert_eq!(
+                canonical(def, def.default).as_deref(),
+                Some(def.default),
+                "{} default",
+                def.name
+            );
         }
     }
 
@@ -362,9 +561,11 @@ mod tests {
     fn layering() {
         let mut s = Settings::default();
         assert_eq!(s.periodic_inform_interval(), 86_400);
-        s.factory.insert("periodic-inform-interval".into(), "600".into());
+        s.factory
+            .insert("periodic-inform-interval".into(), "600".into());
         assert_eq!(s.periodic_inform_interval(), 600);
-        s.journaled.insert("periodic-inform-interval".into(), "60".into());
+        s.journaled
+            .insert("periodic-inform-interval".into(), "60".into());
         assert_eq!(s.periodic_inform_interval(), 60);
     }
 }

@@ -13,7 +13,10 @@ fn fold(records: &[Record]) -> AgentState {
 }
 
 fn codes(s: &AgentState) -> Vec<String> {
-    s.inform_events().into_iter().map(|e| format!("{}|{}", e.event_code, e.command_key)).collect()
+    s.inform_events()
+        .into_iter()
+        .map(|e| format!("{}|{}", e.event_code, e.command_key))
+        .collect()
 }
 
 fn ack(events: &[(&str, &str)]) -> Record {
@@ -39,8 +42,16 @@ fn started(id: &str) -> Record {
 fn ended(id: &str, ok: bool, wait: Option<u32>) -> Record {
     record(Kind::SessionEnded(proto::SessionEnded {
         session_id: id.into(),
-        outcome: if ok { proto::SessionOutcome::Succeeded } else { proto::SessionOutcome::Failed } as i32,
-        reason: if ok { String::new() } else { "connection refused by 192.0.2.1:7547".into() },
+        outcome: if ok {
+            proto::SessionOutcome::Succeeded
+        } else {
+            proto::SessionOutcome::Failed
+        } as i32,
+        reason: if ok {
+            String::new()
+        } else {
+            "connection refused by 192.0.2.1:7547".into()
+        },
         retry_after_seconds: wait,
         http_status: None,
     }))
@@ -68,7 +79,11 @@ fn process_restart_owes_nothing_new_and_keeps_owed_events() {
     let s = fold(&records);
     records.extend(startup_records(&s, "boot-a", "1.0"));
     let s = fold(&records);
-    assert_eq!(codes(&s), ["0 BOOTSTRAP|", "1 BOOT|"], "BOOTSTRAP and BOOT still owed, no second BOOT");
+    assert_eq!(
+        codes(&s),
+        ["0 BOOTSTRAP|", "1 BOOT|"],
+        "BOOTSTRAP and BOOT still owed, no second BOOT"
+    );
 }
 
 #[test]
@@ -115,7 +130,11 @@ fn a_session_cut_short_by_a_crash_counts_as_failed() {
     let s = fold(&records);
     assert_eq!(s.retry_count, 1);
     assert_eq!(s.session_in_progress, None);
-    assert_eq!(codes(&s), ["0 BOOTSTRAP|", "1 BOOT|"], "6 CONNECTION REQUEST is dropped with its failed session");
+    assert_eq!(
+        codes(&s),
+        ["0 BOOTSTRAP|", "1 BOOT|"],
+        "6 CONNECTION REQUEST is dropped with its failed session"
+    );
 }
 
 #[test]
@@ -138,7 +157,12 @@ fn failed_sessions_keep_events_count_retries_and_drop_connection_requests() {
 
 #[test]
 fn successful_session_resets_the_retry_count_and_error() {
-    let s = fold(&[started("s1"), ended("s1", false, Some(5)), started("s2"), ended("s2", true, None)]);
+    let s = fold(&[
+        started("s1"),
+        ended("s1", false, Some(5)),
+        started("s2"),
+        ended("s2", true, None),
+    ]);
     assert_eq!(s.retry_count, 0);
     assert!(s.last_session_error.is_empty());
     assert_eq!(s.next_retry_at_ms, None);
@@ -147,7 +171,12 @@ fn successful_session_resets_the_retry_count_and_error() {
 
 #[test]
 fn reboot_and_disable_reset_the_retry_count() {
-    let s = fold(&[boot("a", true), started("s1"), ended("s1", false, Some(5)), boot("b", true)]);
+    let s = fold(&[
+        boot("a", true),
+        started("s1"),
+        ended("s1", false, Some(5)),
+        boot("b", true),
+    ]);
     assert_eq!(s.retry_count, 0);
     let s = fold(&[
         started("s1"),
@@ -172,7 +201,15 @@ fn single_events_coalesce_multiple_events_do_not() {
         event_raised(ec::SCHEDULED, ""),
         event_raised(ec::SCHEDULED, ""),
     ]);
-    assert_eq!(codes(&s), ["2 PERIODIC|", "M ScheduleInform|a", "M ScheduleInform|b", "3 SCHEDULED|"]);
+    assert_eq!(
+        codes(&s),
+        [
+            "2 PERIODIC|",
+            "M ScheduleInform|a",
+            "M ScheduleInform|b",
+            "3 SCHEDULED|"
+        ]
+    );
 }
 
 #[test]
@@ -207,10 +244,12 @@ fn bootstrap_wipes_the_slate_but_keeps_boot() {
         event_raised(ec::BOOT, ""),
         event_raised(ec::PERIODIC, ""),
         event_raised(ec::M_SCHEDULE_INFORM, "a"),
-        record(Kind::ScheduleInformRequested(proto::ScheduleInformRequested {
-            command_key: "later".into(),
-            due_at_unix: 99,
-        })),
+        record(Kind::ScheduleInformRequested(
+            proto::ScheduleInformRequested {
+                command_key: "later".into(),
+                due_at_unix: 99,
+            },
+        )),
         event_raised(ec::BOOTSTRAP, ""),
     ]);
     assert_eq!(codes(&s), ["1 BOOT|", "0 BOOTSTRAP|"]);
@@ -220,12 +259,21 @@ fn bootstrap_wipes_the_slate_but_keeps_boot() {
 #[test]
 fn schedule_inform_requested_and_fired() {
     let req = |k: &str, due| {
-        record(Kind::ScheduleInformRequested(proto::ScheduleInformRequested {
-            command_key: k.into(),
-            due_at_unix: due,
-        }))
+        record(Kind::ScheduleInformRequested(
+            proto::ScheduleInformRequested {
+                command_key: k.into(),
+                due_at_unix: due,
+            },
+        ))
     };
-    let s = fold(&[req("a", 20), req("a", 10), req("b", 5), record(Kind::ScheduleInformFired(proto::ScheduleInformFired { command_key: "a".into() }))]);
+    let s = fold(&[
+        req("a", 20),
+        req("a", 10),
+        req("b", 5),
+        record(Kind::ScheduleInformFired(proto::ScheduleInformFired {
+            command_key: "a".into(),
+        })),
+    ]);
     assert_eq!(
         s.pending_schedule_informs,
         vec![
@@ -244,13 +292,31 @@ fn schedule_inform_requested_and_fired() {
 #[test]
 fn settings_change_and_url_change_owes_bootstrap() {
     let current = Settings::default();
-    let recs = settings_change_records(&current, "acs-url", "https://acs.example.com/", proto::ChangeSource::Cli);
+    let recs = settings_change_records(
+        &current,
+        "acs-url",
+        "https://acs.example.com/",
+        proto::ChangeSource::Cli,
+    );
     assert_eq!(recs.len(), 2);
     let s = fold(&recs);
-    assert_eq!(s.settings.get("acs-url").map(String::as_str), Some("https://acs.example.com/"));
+    assert_eq!(
+        s.settings.get("acs-url").map(String::as_str),
+        Some("https://acs.example.com/")
+    );
     assert_eq!(codes(&s), ["0 BOOTSTRAP|"]);
     let settings = s.effective_settings(&BTreeMap::new());
-    assert_eq!(settings_change_records(&settings, "acs-url", "https://acs.example.com/", proto::ChangeSource::Acs).len(), 1, "same URL: no BOOTSTRAP");
+    assert_eq!(
+        settings_change_records(
+            &settings,
+            "acs-url",
+            "https://acs.example.com/",
+            proto::ChangeSource::Acs
+        )
+        .len(),
+        1,
+        "same URL: no BOOTSTRAP"
+    );
     let recs = settings_change_records(&settings, "password", "pw", proto::ChangeSource::Cli);
     assert!(matches!(&recs[0].kind, Some(Kind::SettingsChanged(c)) if c.secret));
 }
@@ -258,11 +324,20 @@ fn settings_change_and_url_change_owes_bootstrap() {
 #[test]
 fn status_follows_enabled_and_url() {
     let mut s = AgentState::default();
-    assert_eq!(s.status(&s.effective_settings(&BTreeMap::new())), Status::Disabled);
+    assert_eq!(
+        s.status(&s.effective_settings(&BTreeMap::new())),
+        Status::Disabled
+    );
     s.settings.insert("enabled".into(), "true".into());
-    assert_eq!(s.status(&s.effective_settings(&BTreeMap::new())), Status::WaitingUrl);
+    assert_eq!(
+        s.status(&s.effective_settings(&BTreeMap::new())),
+        Status::WaitingUrl
+    );
     s.settings.insert("acs-url".into(), "http://a/".into());
-    assert_eq!(s.status(&s.effective_settings(&BTreeMap::new())), Status::Running);
+    assert_eq!(
+        s.status(&s.effective_settings(&BTreeMap::new())),
+        Status::Running
+    );
 }
 
 #[test]
@@ -336,9 +411,21 @@ fn parameters_objects_attributes_and_parameter_key() {
     assert_eq!(s.parameter_key, "pk4");
     assert!(!s.parameters.contains_key("Device.X.1.Name"));
     assert!(s.parameters.contains_key("Device.Y"));
-    assert_eq!(s.instance_counters.get("Device.X."), Some(&3), "instance numbers are never reused");
-    assert_eq!(s.object_instances.get("Device.X.").map(|v| v.iter().copied().collect::<Vec<_>>()), Some(vec![2]));
-    assert!(s.attributes.is_empty(), "attributes of a deleted instance go with it");
+    assert_eq!(
+        s.instance_counters.get("Device.X."),
+        Some(&3),
+        "instance numbers are never reused"
+    );
+    assert_eq!(
+        s.object_instances
+            .get("Device.X.")
+            .map(|v| v.iter().copied().collect::<Vec<_>>()),
+        Some(vec![2])
+    );
+    assert!(
+        s.attributes.is_empty(),
+        "attributes of a deleted instance go with it"
+    );
 }
 
 #[test]
@@ -350,10 +437,17 @@ fn value_changes_are_kept_until_delivered() {
     }));
     let s = fold(&[changed.clone(), event_raised(ec::VALUE_CHANGE, "")]);
     assert_eq!(s.changed_parameters.len(), 1);
-    let s = fold(&[changed.clone(), event_raised(ec::VALUE_CHANGE, ""), ack(&[("4 VALUE CHANGE", "")])]);
+    let s = fold(&[
+        changed.clone(),
+        event_raised(ec::VALUE_CHANGE, ""),
+        ack(&[("4 VALUE CHANGE", "")]),
+    ]);
     assert!(s.changed_parameters.is_empty());
     let s = fold(&[changed, event_raised(ec::VALUE_CHANGE, ""), boot("b", true)]);
-    assert!(s.changed_parameters.is_empty(), "VALUE CHANGE does not survive a reboot, nor do its values");
+    assert!(
+        s.changed_parameters.is_empty(),
+        "VALUE CHANGE does not survive a reboot, nor do its values"
+    );
 }
 
 #[test]
@@ -369,17 +463,27 @@ fn transfers_owe_transfer_complete_until_acknowledged() {
         stage: proto::TransferStage::Completed as i32,
         ..Default::default()
     }));
-    let s = fold(&[accepted.clone()]);
+    let s = fold(std::slice::from_ref(&accepted));
     assert!(codes(&s).is_empty());
-    let s = fold(&[accepted.clone(), completed.clone(), ack(&[("7 TRANSFER COMPLETE", ""), ("M Download", "fw")])]);
-    assert_eq!(codes(&s), ["7 TRANSFER COMPLETE|", "M Download|fw"], "owed until TransferCompleteResponse, not InformResponse");
+    let s = fold(&[
+        accepted.clone(),
+        completed.clone(),
+        ack(&[("7 TRANSFER COMPLETE", ""), ("M Download", "fw")]),
+    ]);
+    assert_eq!(
+        codes(&s),
+        ["7 TRANSFER COMPLETE|", "M Download|fw"],
+        "owed until TransferCompleteResponse, not InformResponse"
+    );
     let s = fold(&[
         accepted,
         completed,
-        record(Kind::TransferCompleteAcknowledged(proto::TransferCompleteAcknowledged {
-            transfer_id: "t1".into(),
-            command_key: "fw".into(),
-        })),
+        record(Kind::TransferCompleteAcknowledged(
+            proto::TransferCompleteAcknowledged {
+                transfer_id: "t1".into(),
+                command_key: "fw".into(),
+            },
+        )),
     ]);
     assert!(codes(&s).is_empty());
     assert!(s.transfers.is_empty());
@@ -400,10 +504,12 @@ fn journal_recovered_is_remembered() {
 
 #[test]
 fn diagnostics_completed_is_inert() {
-    let s = fold(&[record(Kind::DiagnosticsCompleted(proto::DiagnosticsCompleted {
-        name: "Device.IP.Diagnostics.IPPing.".into(),
-        state: "Complete".into(),
-    }))]);
+    let s = fold(&[record(Kind::DiagnosticsCompleted(
+        proto::DiagnosticsCompleted {
+            name: "Device.IP.Diagnostics.IPPing.".into(),
+            state: "Complete".into(),
+        },
+    ))]);
     assert_eq!(s.last_seq, 1);
 }
 
@@ -418,10 +524,12 @@ fn snapshot_round_trips_and_replaces_the_state() {
             command_key: "r".into(),
             reason: "Reboot".into(),
         })),
-        record(Kind::ScheduleInformRequested(proto::ScheduleInformRequested {
-            command_key: "z".into(),
-            due_at_unix: 77,
-        })),
+        record(Kind::ScheduleInformRequested(
+            proto::ScheduleInformRequested {
+                command_key: "z".into(),
+                due_at_unix: 77,
+            },
+        )),
         record(Kind::ObjectAdded(proto::ObjectAdded {
             path: "Device.X.".into(),
             instance_number: 4,

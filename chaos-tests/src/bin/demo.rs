@@ -29,7 +29,13 @@ fn describe(s: &SessionLog) -> String {
         .inform
         .event
         .iter()
-        .map(|e| if e.command_key.is_empty() { e.event_code.clone() } else { format!("{} {}", e.event_code, e.command_key) })
+        .map(|e| {
+            if e.command_key.is_empty() {
+                e.event_code.clone()
+            } else {
+                format!("{} {}", e.event_code, e.command_key)
+            }
+        })
         .collect();
     let end = match &s.end {
         SessionEnd::Completed => "completed (204)".to_owned(),
@@ -38,16 +44,28 @@ fn describe(s: &SessionLog) -> String {
         SessionEnd::Open => "open".to_owned(),
     };
     let calls: Vec<&str> = s.acs_calls.iter().map(|c| c.method.as_str()).collect();
-    let mut line = format!("session {}: events [{}], RetryCount {}", s.number, events.join(", "), s.retry_count());
+    let mut line = format!(
+        "session {}: events [{}], RetryCount {}",
+        s.number,
+        events.join(", "),
+        s.retry_count()
+    );
     if !calls.is_empty() {
         line.push_str(&format!(", ACS called {}", calls.join(", ")));
     }
     format!("{line} — {end}")
 }
 
-async fn wait_session(acs: &ScriptedAcs, after: usize, what: &str, pred: impl Fn(&SessionLog) -> bool) -> anyhow::Result<SessionLog> {
+async fn wait_session(
+    acs: &ScriptedAcs,
+    after: usize,
+    what: &str,
+    pred: impl Fn(&SessionLog) -> bool,
+) -> anyhow::Result<SessionLog> {
     let sessions = acs
-        .wait_for(WAIT, |all| all.iter().skip(after).any(|s| s.is_ended() && pred(s)))
+        .wait_for(WAIT, |all| {
+            all.iter().skip(after).any(|s| s.is_ended() && pred(s))
+        })
         .await
         .with_context(|| format!("waiting for {what}"))?;
     sessions
@@ -112,7 +130,10 @@ async fn main() -> anyhow::Result<()> {
     }));
 
     println!("1. first start: the agent owes 0 BOOTSTRAP and 1 BOOT");
-    let first = wait_session(&acs, 0, "the BOOTSTRAP session", |s| s.has_event("0 BOOTSTRAP")).await?;
+    let first = wait_session(&acs, 0, "the BOOTSTRAP session", |s| {
+        s.has_event("0 BOOTSTRAP")
+    })
+    .await?;
     println!("   {}", describe(&first));
     let cr_url = first
         .parameter("Device.ManagementServer.ConnectionRequestURL")
@@ -121,38 +142,65 @@ async fn main() -> anyhow::Result<()> {
     println!("   ConnectionRequestURL = {cr_url}");
 
     println!("\n2. the periodic-inform timer (interval 6 s) fires");
-    let periodic = wait_session(&acs, first.number as usize, "a periodic session", |s| s.has_event("2 PERIODIC")).await?;
+    let periodic = wait_session(&acs, first.number as usize, "a periodic session", |s| {
+        s.has_event("2 PERIODIC")
+    })
+    .await?;
     println!("   {}", describe(&periodic));
 
-    println!("\n3. the ACS knocks: a connection request with Digest auth (the ACS also queues a ScheduleInform)");
+    println!(
+        "\n3. the ACS knocks: a connection request with Digest auth (the ACS also queues a ScheduleInform)"
+    );
     acs.enqueue(AcsRequest::Body(Body::ScheduleInform(ScheduleInform {
         delay_seconds: 2,
         command_key: "demo-schedule".into(),
     })));
     let before = acs.sessions().len();
-    let status = acs.connection_request(&cr_url, CR_USER, CR_PASSWORD).await?;
+    let status = acs
+        .connection_request(&cr_url, CR_USER, CR_PASSWORD)
+        .await?;
     println!("   connection request answered HTTP {status}");
-    let cr = wait_session(&acs, before, "the connection-request session", |s| s.has_event("6 CONNECTION REQUEST")).await?;
+    let cr = wait_session(&acs, before, "the connection-request session", |s| {
+        s.has_event("6 CONNECTION REQUEST")
+    })
+    .await?;
     println!("   {}", describe(&cr));
 
     println!("\n4. the ScheduleInform falls due 2 s later");
-    let scheduled = wait_session(&acs, cr.number as usize, "the scheduled session", |s| s.has_event("3 SCHEDULED")).await?;
+    let scheduled = wait_session(&acs, cr.number as usize, "the scheduled session", |s| {
+        s.has_event("3 SCHEDULED")
+    })
+    .await?;
     println!("   {}", describe(&scheduled));
 
-    println!("\n5. the ACS fails the next session (HTTP 500): the agent keeps its events and retries");
+    println!(
+        "\n5. the ACS fails the next session (HTTP 500): the agent keeps its events and retries"
+    );
     acs.fail_next_sessions(1, Failure::Status(500));
-    let failed = wait_session(&acs, scheduled.number as usize, "the failed session", |s| matches!(s.end, SessionEnd::Failed(_))).await?;
+    let failed = wait_session(&acs, scheduled.number as usize, "the failed session", |s| {
+        matches!(s.end, SessionEnd::Failed(_))
+    })
+    .await?;
     println!("   {}", describe(&failed));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let state = agent.state();
-    println!("   retry-count = {}, last-session-error = {:?}", state.retry_count, state.last_session_error);
-    let retry = wait_session(&acs, failed.number as usize, "the retry", |s| s.retry_count() >= 1).await?;
+    println!(
+        "   retry-count = {}, last-session-error = {:?}",
+        state.retry_count, state.last_session_error
+    );
+    let retry = wait_session(&acs, failed.number as usize, "the retry", |s| {
+        s.retry_count() >= 1
+    })
+    .await?;
     println!("   {}", describe(&retry));
     if retry.end != SessionEnd::Completed {
         bail!("the retry did not complete: {:?}", retry.end);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    println!("   retry-count after the successful retry = {}", agent.state().retry_count);
+    println!(
+        "   retry-count after the successful retry = {}",
+        agent.state().retry_count
+    );
 
     let _ = stop_tx.send(());
     task.await.context("the agent task")??;
@@ -160,18 +208,27 @@ async fn main() -> anyhow::Result<()> {
     acs.shutdown().await;
 
     println!("\n6. the journal timeline (what `tr069-client journal timeline` prints)");
-    let (journal, _) = journal::Journal::open(config.data_dir.join("journal"), journal::Options::with_boot_id("demo-boot-1"))?;
+    let (journal, _) = journal::Journal::open(
+        config.data_dir.join("journal"),
+        journal::Options::with_boot_id("demo-boot-1"),
+    )?;
     for stored in journal.iter_from(1) {
         let stored = stored?;
-        println!("   {} #{:<3} {}", journal::rfc3339_utc(stored.time_ms), stored.seq, journal::summary(&stored));
+        println!("   {}", journal::summary(&stored));
     }
-    println!("\ndemo finished: every session above was recorded by the scripted ACS and journaled by the agent");
+    println!(
+        "\ndemo finished: every session above was recorded by the scripted ACS and journaled by the agent"
+    );
     Ok(())
 }
 
 fn tracing_subscriber_init() {
-    // The demo narrates on stdout; the agent's own log goes to stderr at warn level unless
+    // The demo narrates on stdout; the agent's own log goes to stderr, errors only unless
     // RUST_LOG says otherwise.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -105,7 +105,7 @@ pub(crate) mod arb {
             Just("3 Vendor Configuration File".to_owned()),
             Just("4 Vendor Log File".to_owned()),
             "[67] Vendor (Configuration|Log) File [1-9][0-9]{0,2}",
-            "X [0-9A-F]{6} [A-Za-z][A-Za-z0-9 ]{0,20}",
+            "X [0-9A-F]{6} [A-Za-z]([A-Za-z0-9 ]{0,18}[A-Za-z0-9])?",
         ]
     }
 

@@ -131,7 +131,7 @@ fn is_uuid(s: &str) -> bool {
 
 /// The result structs inside `el`'s `Results`: every `Results` child that holds the struct's
 /// fields directly (the schema's form), or the items of a `Results` SOAP array. At least one.
-pub(crate) fn results<'a>(el: &'a Element) -> ArgResult<Vec<&'a Element>> {
+pub(crate) fn results(el: &Element) -> ArgResult<Vec<&Element>> {
     let mut items = Vec::new();
     for r in el.children_named("Results") {
         if r.child("UUID").is_some() || r.children.is_empty() {

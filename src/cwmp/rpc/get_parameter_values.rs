@@ -64,7 +64,8 @@ pub(crate) mod arb {
     use proptest::prelude::*;
 
     pub fn request() -> impl Strategy<Value = GetParameterValues> {
-        proptest::collection::vec(param_name(), 1..5).prop_map(|parameter_names| GetParameterValues { parameter_names })
+        proptest::collection::vec(param_name(), 1..5)
+            .prop_map(|parameter_names| GetParameterValues { parameter_names })
     }
 
     pub fn response() -> impl Strategy<Value = GetParameterValuesResponse> {

@@ -160,7 +160,9 @@ impl Rpc for InformResponse {
 #[cfg(test)]
 pub(crate) mod arb {
     use super::*;
-    use crate::cwmp::rpc::arb_util::{command_key, date_time, parameter_value_struct, short_string};
+    use crate::cwmp::rpc::arb_util::{
+        command_key, date_time, parameter_value_struct, short_string,
+    };
     use proptest::prelude::*;
 
     pub fn event_struct() -> impl Strategy<Value = EventStruct> {
@@ -172,31 +174,48 @@ pub(crate) mod arb {
             ],
             command_key(),
         )
-            .prop_map(|(event_code, command_key)| EventStruct { event_code, command_key })
+            .prop_map(|(event_code, command_key)| EventStruct {
+                event_code,
+                command_key,
+            })
     }
 
     pub fn request() -> impl Strategy<Value = Inform> {
         (
-            (short_string(64), "[0-9A-F]{6}", short_string(64), short_string(64)),
+            (
+                short_string(64),
+                "[0-9A-F]{6}",
+                short_string(64),
+                short_string(64),
+            ),
             proptest::collection::vec(event_struct(), 0..4),
             any::<u32>(),
             date_time(),
             any::<u32>(),
             proptest::collection::vec(parameter_value_struct(), 0..4),
         )
-            .prop_map(|((manufacturer, oui, product_class, serial_number), event, max_envelopes, current_time, retry_count, parameter_list)| Inform {
-                device_id: DeviceIdStruct {
-                    manufacturer,
-                    oui,
-                    product_class,
-                    serial_number,
+            .prop_map(
+                |(
+                    (manufacturer, oui, product_class, serial_number),
+                    event,
+                    max_envelopes,
+                    current_time,
+                    retry_count,
+                    parameter_list,
+                )| Inform {
+                    device_id: DeviceIdStruct {
+                        manufacturer,
+                        oui,
+                        product_class,
+                        serial_number,
+                    },
+                    event,
+                    max_envelopes,
+                    current_time,
+                    retry_count,
+                    parameter_list,
                 },
-                event,
-                max_envelopes,
-                current_time,
-                retry_count,
-                parameter_list,
-            })
+            )
     }
 
     pub fn response() -> impl Strategy<Value = InformResponse> {

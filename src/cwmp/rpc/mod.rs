@@ -14,7 +14,6 @@ use super::xml::{Element, Writer};
 use super::{ArgResult, Rpc};
 
 // --- ACS→CPE modules (begin) ---
-pub mod get_parameter_values;
 pub mod add_object;
 pub mod cancel_transfer;
 pub mod change_du_state;
@@ -24,6 +23,7 @@ pub mod factory_reset;
 pub mod get_all_queued_transfers;
 pub mod get_parameter_attributes;
 pub mod get_parameter_names;
+pub mod get_parameter_values;
 pub mod get_queued_transfers;
 pub mod get_rpc_methods;
 pub mod reboot;
@@ -234,9 +234,11 @@ pub(crate) mod arb_util {
     /// arguments are trimmed), with the characters that need escaping, and at most `max` chars.
     pub fn short_string(max: usize) -> impl Strategy<Value = String> {
         let max = max.min(24);
-        proptest::string::string_regex(&format!("[a-zA-Z0-9 &<>\"'.:/_\u{e9}\u{1F600}-]{{0,{max}}}"))
-            .expect("valid regex")
-            .prop_map(|s| s.trim().to_owned())
+        proptest::string::string_regex(&format!(
+            "[a-zA-Z0-9 &<>\"'.:/_\u{e9}\u{1F600}-]{{0,{max}}}"
+        ))
+        .expect("valid regex")
+        .prop_map(|s| s.trim().to_owned())
     }
 
     pub fn command_key() -> impl Strategy<Value = String> {
@@ -272,7 +274,8 @@ pub(crate) mod arb_util {
             Just(Some(XsdType::HexBinary)),
             Just(Some(XsdType::Other("decimal".to_owned()))),
         ];
-        (xsd_type, "[ \t\r\na-z0-9&<>\"'\u{e9}\u{1F600}]{0,12}").prop_map(|(xsd_type, text)| Value { xsd_type, text })
+        (xsd_type, "[ \t\r\na-z0-9&<>\"'\u{e9}\u{1F600}]{0,12}")
+            .prop_map(|(xsd_type, text)| Value { xsd_type, text })
     }
 
     pub fn parameter_value_struct() -> impl Strategy<Value = ParameterValueStruct> {
@@ -299,7 +302,8 @@ pub(crate) mod arb_util {
     /// returns the [`crate::cwmp::ArgError`] for further checks.
     pub fn expect_invalid_arguments(text: &str) -> crate::cwmp::ArgError {
         use crate::cwmp::{DecodeErrorKind, Envelope, Limits};
-        let err = Envelope::decode(text.as_bytes(), &Limits::default()).expect_err("must not decode");
+        let err =
+            Envelope::decode(text.as_bytes(), &Limits::default()).expect_err("must not decode");
         assert_eq!(err.fault().code, 9003, "{err}");
         match err.kind {
             DecodeErrorKind::InvalidArguments { error, .. } => error,
@@ -309,7 +313,8 @@ pub(crate) mod arb_util {
 
     /// Decodes `text`, which must succeed.
     pub fn decode_ok(text: &str) -> crate::cwmp::Envelope {
-        crate::cwmp::Envelope::decode(text.as_bytes(), &crate::cwmp::Limits::default()).expect("decodes")
+        crate::cwmp::Envelope::decode(text.as_bytes(), &crate::cwmp::Limits::default())
+            .expect("decodes")
     }
 
     /// Encodes `body` in an envelope and checks it decodes back unchanged (for per-RPC proptests).
@@ -317,7 +322,12 @@ pub(crate) mod arb_util {
         use crate::cwmp::{CwmpNamespace, Envelope, Header, Limits};
         let envelope = Envelope::new(CwmpNamespace::Cwmp12, Header::with_id("1"), body);
         let text = envelope.encode();
-        prop_assert_eq!(Envelope::decode(text.as_bytes(), &Limits::default()), Ok(envelope), "{}", text);
+        prop_assert_eq!(
+            Envelope::decode(text.as_bytes(), &Limits::default()),
+            Ok(envelope),
+            "{}",
+            text
+        );
         Ok(())
     }
 }

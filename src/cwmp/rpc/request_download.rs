@@ -106,7 +106,7 @@ pub(crate) mod arb {
             Just("3 Vendor Configuration File".to_owned()),
             Just("4 Tone File".to_owned()),
             Just("5 Ringer File".to_owned()),
-            "X [0-9A-F]{6} [A-Za-z][A-Za-z0-9 ]{0,20}",
+            "X [0-9A-F]{6} [A-Za-z]([A-Za-z0-9 ]{0,18}[A-Za-z0-9])?",
         ]
     }
 
