@@ -34,7 +34,7 @@
 //! log_export = "logread > {file}"
 //!
 //! [session]
-//! timeout = "60s"                              # a whole session's time limit (30s, 15m, 1h, 1h30m…)
+//! timeout = "5m"                               # a whole session's time limit (30s, 15m, 1h, 1h30m…)
 //! get_rpc_methods = false                      # ask the ACS for GetRPCMethods in new sessions
 //!
 //! [connection_request]
@@ -199,7 +199,7 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_secs(300),
             get_rpc_methods: false,
         }
     }
@@ -703,7 +703,7 @@ mod tests {
             c.journal_dir(),
             PathBuf::from("/var/lib/tr069-client/journal")
         );
-        assert_eq!(c.session.timeout, Duration::from_secs(60));
+        assert_eq!(c.session.timeout, Duration::from_secs(300));
         let moved = c.with_data_dir("/tmp/x");
         assert_eq!(moved.control_socket, PathBuf::from("/tmp/x/control.sock"));
     }

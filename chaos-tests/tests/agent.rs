@@ -110,8 +110,15 @@ impl Device {
         std::fs::write(self.config_path(), text).expect("writing config.toml");
     }
 
+    /// Starts the agent and waits for its control socket (see [`AgentProcess::wait_ready`]).
+    async fn start(&self) -> anyhow::Result<AgentProcess> {
+        let mut agent = self.spawn()?;
+        agent.wait_ready(self).await?;
+        Ok(agent)
+    }
+
     /// Starts `agent --config … run`, stderr to `agent-<n>.log`.
-    fn start(&self) -> anyhow::Result<AgentProcess> {
+    fn spawn(&self) -> anyhow::Result<AgentProcess> {
         let n = self.starts.get() + 1;
         self.starts.set(n);
         let log_path = self.path().join(format!("agent-{n}.log"));
@@ -214,6 +221,30 @@ impl AgentProcess {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Waits until the daemon's control socket accepts connections. The CLI must not run before
+    /// that: with nothing listening it opens the journal itself, and a daemon starting meanwhile
+    /// finds the journal locked and exits.
+    async fn wait_ready(&mut self, device: &Device) -> anyhow::Result<()> {
+        let socket = device.data_dir().join("control.sock");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                bail!("the agent exited before its control socket answered: {status}");
+            }
+            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                return Ok(());
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the control socket {} never answered",
+                socket.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -364,7 +395,7 @@ async fn bootstrap_over_http_with_digest() {
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);
-        let _agent = device.start()?;
+        let _agent = device.start().await?;
         check_bootstrap(&acs, &device).await?;
         let schemes = authorization_schemes(&acs);
         ensure!(
@@ -393,7 +424,7 @@ async fn basic_auth() {
         })
         .await?;
         device.write_config(&acs.url(), &[]);
-        let _agent = device.start()?;
+        let _agent = device.start().await?;
         check_bootstrap(&acs, &device).await?;
         let schemes = authorization_schemes(&acs);
         ensure!(
@@ -431,7 +462,7 @@ async fn https_with_private_ca_and_client_certificate() {
             &acs.url(),
             &[("ca-file", &ca), ("client-certificate", &client_pem)],
         );
-        let mut agent = device.start()?;
+        let mut agent = device.start().await?;
         let s = check_bootstrap(&acs, &device).await?;
         let exchanges: Vec<_> = acs
             .exchanges()
@@ -454,7 +485,7 @@ async fn https_with_private_ca_and_client_certificate() {
         untrusting.write_config(&acs.url(), &[("client-certificate", &client_pem)]);
         let sessions_before = acs.sessions().len();
         let result = async {
-            let _agent = untrusting.start()?;
+            let _agent = untrusting.start().await?;
             let err = untrusting
                 .wait_get("last-session-error", |v| !v.is_empty())
                 .await?;
@@ -498,7 +529,7 @@ async fn failed_sessions_keep_events_and_count_retries() {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         acs.fail_next_sessions(2, Failure::Status(500));
         device.write_config(&acs.url(), &[]);
-        let _agent = device.start()?;
+        let _agent = device.start().await?;
         let sessions = acs.wait_for(WAIT, |all| all.iter().any(completed)).await?;
         ensure!(sessions.len() == 3, "sessions: {sessions:#?}");
         for (i, s) in sessions.iter().enumerate() {
@@ -536,31 +567,21 @@ async fn process_restart_resumes_without_boot() {
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);
-        let mut agent = device.start()?;
+        let mut agent = device.start().await?;
         check_bootstrap(&acs, &device).await?;
         // Let the session's end reach the journal before the crash.
         device.wait_get("retry-count", |v| v == "0").await?;
         agent.kill();
 
         // (a) Same boot id: only the process restarted; nothing is owed.
-        let mut agent = device.start()?;
-        // The daemon is up once its control socket answers.
-        let (code, print, err) = {
-            let deadline = tokio::time::Instant::now() + WAIT;
-            loop {
-                let r = device.cli(&["print", "--json"]).await?;
-                if r.0 == 0 && r.1.contains("\"daemon_running\": true") {
-                    break r;
-                }
-                ensure!(
-                    tokio::time::Instant::now() < deadline,
-                    "daemon never answered: {r:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        };
+        let mut agent = device.start().await?;
+        let (code, print, err) = device.cli(&["print", "--json"]).await?;
         ensure!(code == 0, "print --json: {err}");
         let view: serde_json::Value = serde_json::from_str(&print)?;
+        ensure!(
+            view["daemon_running"] == serde_json::json!(true),
+            "print --json did not come from the daemon: {print}"
+        );
         ensure!(
             view["owed_events"].as_array().is_some_and(Vec::is_empty),
             "events owed after a process restart: {print}"
@@ -586,7 +607,7 @@ async fn process_restart_resumes_without_boot() {
 
         // (b) A new boot id: the device rebooted; 1 BOOT is owed, BOOTSTRAP is not.
         device.set_boot_id("boot-2");
-        let _agent = device.start()?;
+        let _agent = device.start().await?;
         let s = wait_session(&acs, 1, "the BOOT session", |_| true).await?;
         ensure!(s.has_event(BOOT), "events {:?}", s.event_codes());
         ensure!(!s.has_event(BOOTSTRAP), "events {:?}", s.event_codes());
@@ -603,7 +624,7 @@ async fn events_survive_a_crash_before_delivery() {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         acs.fail_next_sessions(100, Failure::Status(500));
         device.write_config(&acs.url(), &[]);
-        let mut agent = device.start()?;
+        let mut agent = device.start().await?;
         acs.wait_for_sessions(1, WAIT).await?;
         agent.kill();
         acs.clear_failures();
@@ -616,7 +637,7 @@ async fn events_survive_a_crash_before_delivery() {
             acs.sessions()
         );
 
-        let _agent = device.start()?;
+        let _agent = device.start().await?;
         let s = wait_session(&acs, failed, "the session after the crash", completed).await?;
         ensure!(
             s.has_event(BOOTSTRAP) && s.has_event(BOOT),
@@ -636,7 +657,7 @@ async fn connection_request_starts_a_session() {
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);
-        let _agent = device.start()?;
+        let _agent = device.start().await?;
         let first = check_bootstrap(&acs, &device).await?;
         let url = first
             .parameter("Device.ManagementServer.ConnectionRequestURL")
@@ -677,7 +698,7 @@ async fn operator_cli_against_the_running_daemon() {
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);
-        let _agent = device.start()?;
+        let _agent = device.start().await?;
         check_bootstrap(&acs, &device).await?;
 
         let (code, out, err) = device.cli(&["set", "periodic-inform-interval=1h"]).await?;
@@ -716,6 +737,29 @@ async fn operator_cli_against_the_running_daemon() {
             device.get("periodic-inform-interval").await? == "1h",
             "a refused set changed the value"
         );
+        Ok(())
+    })
+    .await;
+}
+
+/// A CLI command run while the daemon starts (e.g. `print` falling back to the journal because
+/// the control socket is not up yet) holds the journal for a moment; the daemon waits for the
+/// lock instead of exiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_start_survives_a_cli_holding_the_journal() {
+    let device = Device::new("daemon_start_survives_a_cli_holding_the_journal");
+    scenario(&device, async {
+        let acs = ScriptedAcs::start(digest_acs()).await?;
+        device.write_config(&acs.url(), &[]);
+        // What the offline CLI does: open the journal (read-write, locked) for a moment.
+        let dir = device.data_dir().join("journal");
+        std::fs::create_dir_all(&dir)?;
+        let (held, _) = journal::Journal::open(&dir, journal::Options::with_boot_id("boot-1"))?;
+        let mut agent = device.spawn()?;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        held.close();
+        agent.wait_ready(&device).await?;
+        check_bootstrap(&acs, &device).await?;
         Ok(())
     })
     .await;

@@ -132,6 +132,30 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// How long the daemon waits for a CLI command that holds the journal (it opens the data
+/// directory itself when it finds no daemon on the socket, e.g. while the daemon is starting).
+const JOURNAL_LOCK_WAIT: Duration = Duration::from_secs(30);
+
+async fn open_journal_waiting_for_lock(
+    dir: PathBuf,
+    options: Options,
+) -> anyhow::Result<(Journal, journal::OpenReport)> {
+    let deadline = tokio::time::Instant::now() + JOURNAL_LOCK_WAIT;
+    loop {
+        let (d, o) = (dir.clone(), options.clone());
+        match tokio::task::spawn_blocking(move || Journal::open(d, o))
+            .await
+            .context("opening the journal")?
+        {
+            Err(journal::Error::Locked { .. }) if tokio::time::Instant::now() < deadline => {
+                tracing::info!("the journal is held by another process (a CLI command?): waiting");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other.context("opening the journal"),
+        }
+    }
+}
+
 /// Reads the whole journal into a state: the latest snapshot, then every record after it.
 pub fn fold_journal(journal: &Journal) -> anyhow::Result<AgentState> {
     let mut state = AgentState::default();
@@ -171,10 +195,7 @@ impl Agent {
             ..Options::with_boot_id(boot_id.clone())
         };
         let dir = config.data_dir.join("journal");
-        let (journal, report) = tokio::task::spawn_blocking(move || Journal::open(dir, options))
-            .await
-            .context("opening the journal")?
-            .context("opening the journal")?;
+        let (journal, report) = open_journal_waiting_for_lock(dir, options).await?;
         match &report.outcome {
             OpenOutcome::Created | OpenOutcome::Clean => {
                 tracing::info!(records = journal.last_seq(), "journal opened")
