@@ -471,23 +471,17 @@ async fn update_connection_request_url(
 }
 
 async fn acs_socket_addr(acs_url: &str) -> Option<SocketAddr> {
-    let (https, rest) = if let Some(r) = acs_url.strip_prefix("https://") {
-        (true, r)
-    } else {
-        (false, acs_url.strip_prefix("http://")?)
-    };
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit('@').next()?;
-    let has_port = authority
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !h.ends_with(']') || !p.is_empty())
-        && !authority.ends_with(']');
-    let target = if has_port {
-        authority.to_owned()
-    } else {
-        format!("{authority}:{}", if https { 443 } else { 80 })
-    };
-    tokio::net::lookup_host(target).await.ok()?.next()
+    let uri: http::Uri = acs_url.parse().ok()?;
+    let https = uri
+        .scheme_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    let host = uri
+        .host()?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    tokio::net::lookup_host((host, port)).await.ok()?.next()
 }
 
 async fn scheduler(agent: Arc<Agent>, cr_port: u16) -> anyhow::Result<RunEnd> {
@@ -758,5 +752,38 @@ async fn run_hook(name: &str, command: &str) {
         Ok(status) if status.success() => tracing::info!(hook = name, "hook ran"),
         Ok(status) => tracing::error!(hook = name, %status, "hook failed"),
         Err(e) => tracing::error!(hook = name, error = %e, "hook could not be started"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn acs_address_from_the_url() {
+        assert_eq!(
+            acs_socket_addr("http://127.0.0.1:7547/acs").await,
+            Some(SocketAddr::from(([127, 0, 0, 1], 7547)))
+        );
+        assert_eq!(
+            acs_socket_addr("https://127.0.0.1/acs").await,
+            Some(SocketAddr::from(([127, 0, 0, 1], 443)))
+        );
+        assert_eq!(
+            acs_socket_addr("http://[::1]/")
+                .await
+                .map(|a| (a.ip().is_loopback(), a.port())),
+            Some((true, 80))
+        );
+        assert_eq!(acs_socket_addr("not a url").await, None);
+        assert_eq!(acs_socket_addr("").await, None);
+    }
+
+    #[test]
+    fn earliest_of_optional_times() {
+        assert_eq!(earliest(Some(5), Some(3)), Some(3));
+        assert_eq!(earliest(None, Some(3)), Some(3));
+        assert_eq!(earliest(Some(5), None), Some(5));
+        assert_eq!(earliest(None, None), None);
     }
 }
