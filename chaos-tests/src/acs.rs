@@ -584,6 +584,27 @@ impl ScriptedAcs {
             .map_err(|seen| anyhow!("timed out after {timeout:?}; saw {}", summary(&seen)))
     }
 
+    /// Waits for an ended session, after the first `after` sessions, that satisfies `pred`, and
+    /// returns it; `what` names it in the error on timeout.
+    pub async fn wait_for_session(
+        &self,
+        after: usize,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&SessionLog) -> bool,
+    ) -> anyhow::Result<SessionLog> {
+        let matches = |s: &SessionLog| s.is_ended() && pred(s);
+        let sessions = self
+            .wait_for(timeout, |all| all.iter().skip(after).any(matches))
+            .await
+            .with_context(|| format!("waiting for {what}"))?;
+        sessions
+            .into_iter()
+            .skip(after)
+            .find(|s| matches(s))
+            .ok_or_else(|| anyhow!("no session matched: {what}"))
+    }
+
     async fn wait_until(
         &self,
         timeout: Duration,

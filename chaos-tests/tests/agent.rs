@@ -303,17 +303,7 @@ async fn wait_session(
     what: &str,
     pred: impl Fn(&SessionLog) -> bool,
 ) -> anyhow::Result<SessionLog> {
-    let sessions = acs
-        .wait_for(WAIT, |all| {
-            all.iter().skip(after).any(|s| s.is_ended() && pred(s))
-        })
-        .await
-        .with_context(|| format!("waiting for {what}"))?;
-    sessions
-        .into_iter()
-        .skip(after)
-        .find(|s| s.is_ended() && pred(s))
-        .with_context(|| format!("no session matched: {what}"))
+    acs.wait_for_session(after, WAIT, what, pred).await
 }
 
 fn completed(s: &SessionLog) -> bool {
