@@ -156,24 +156,6 @@ async fn open_journal_waiting_for_lock(
     }
 }
 
-/// Reads the whole journal into a state: the latest snapshot, then every record after it.
-pub fn fold_journal(journal: &Journal) -> anyhow::Result<AgentState> {
-    let mut state = AgentState::default();
-    let mut from = 1;
-    if let Some(snap) = journal
-        .latest_snapshot()
-        .context("reading the latest snapshot")?
-    {
-        state.apply(snap.seq, snap.time_ms, &snap.record);
-        from = snap.seq + 1;
-    }
-    for stored in journal.iter_from(from) {
-        let stored = stored.context("reading the journal")?;
-        state.apply(stored.seq, stored.time_ms, &stored.record);
-    }
-    Ok(state)
-}
-
 impl Agent {
     /// Opens the journal, folds it, and records this start (boot detection).
     pub async fn open(config: DaemonConfig) -> anyhow::Result<Arc<Agent>> {
@@ -202,7 +184,7 @@ impl Agent {
             }
             other => tracing::warn!(outcome = ?other, "journal opened after repair"),
         }
-        let state = fold_journal(&journal)?;
+        let state = AgentState::from_journal(&journal).context("reading the journal")?;
         let (cr_settings, _) = watch::channel(CrSettings::default());
         let agent = Arc::new(Agent {
             config: DaemonConfig { device, ..config },

@@ -9,7 +9,6 @@ use journal::{Journal, OpenOutcome, StoredRecord};
 
 use super::{Failure, JournalCommand};
 use crate::config::Config;
-use crate::control::offline::fold_journal;
 use crate::control::{RuntimeInfo, StatusView};
 use crate::cwmp::DateTime;
 use crate::state::AgentState;
@@ -104,7 +103,7 @@ fn parse_at(text: &str) -> Result<At, Failure> {
 
 fn state(config: &Config, journal: &Journal, at: Option<&str>) -> Result<(), Failure> {
     let state = match at {
-        None => fold_journal(journal).context("reading the journal")?,
+        None => AgentState::from_journal(journal).context("reading the journal")?,
         Some(text) => {
             let at = parse_at(text)?;
             let mut state = AgentState::default();

@@ -60,23 +60,6 @@ pub fn open_journal(dir: &Path, options: Options) -> Result<Journal, OfflineErro
     Ok(journal)
 }
 
-/// Folds a journal: from its latest snapshot (if any), then every record after it.
-pub fn fold_journal(journal: &Journal) -> journal::Result<AgentState> {
-    let (mut state, from) = match journal.latest_snapshot()? {
-        Some(snap) => {
-            let mut state = AgentState::default();
-            state.apply(snap.seq, snap.time_ms, &snap.record);
-            (state, snap.seq + 1)
-        }
-        None => (AgentState::default(), 0),
-    };
-    for rec in journal.iter_from(from) {
-        let rec = rec?;
-        state.apply(rec.seq, rec.time_ms, &rec.record);
-    }
-    Ok(state)
-}
-
 /// [`ControlBackend`] over a directly opened journal.
 pub struct OfflineBackend {
     dir: PathBuf,
@@ -125,7 +108,7 @@ impl OfflineBackend {
     /// The folded state, or an error saying why the journal could not be read.
     pub fn try_state(&self) -> Result<(AgentState, Settings), OfflineError> {
         let state = self.with(false, |j| match j {
-            Some(j) => fold_journal(j).map_err(|e| journal_err(&self.dir, e)),
+            Some(j) => AgentState::from_journal(j).map_err(|e| journal_err(&self.dir, e)),
             None => Ok(AgentState::default()),
         })?;
         let settings = state.effective_settings(&self.factory);

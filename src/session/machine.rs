@@ -11,6 +11,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use crate::state::record;
 use journal::proto::record::Kind;
 use journal::proto::{
     EventRef, InformAcknowledged, Record, SessionStarted, TransferCompleteAcknowledged,
@@ -645,10 +646,6 @@ impl Session {
         self.next_id += 1;
         format!("{}.{}", self.session_id, self.next_id)
     }
-}
-
-fn record(kind: Kind) -> Record {
-    Record { kind: Some(kind) }
 }
 
 fn acs_fault(fault: &Fault, in_reply_to: &str) -> FailureReason {

@@ -127,6 +127,21 @@ impl AgentState {
         state
     }
 
+    /// Folds a whole journal: its latest snapshot, then every record after it.
+    pub fn from_journal(journal: &journal::Journal) -> journal::Result<AgentState> {
+        let mut state = AgentState::default();
+        let mut from = 1;
+        if let Some(snap) = journal.latest_snapshot()? {
+            state.apply(snap.seq, snap.time_ms, &snap.record);
+            from = snap.seq + 1;
+        }
+        for stored in journal.iter_from(from) {
+            let stored = stored?;
+            state.apply(stored.seq, stored.time_ms, &stored.record);
+        }
+        Ok(state)
+    }
+
     /// Folds one record. Records of kinds this build does not know are skipped.
     pub fn apply(&mut self, seq: u64, time_ms: u64, record: &Record) {
         self.last_seq = self.last_seq.max(seq);
