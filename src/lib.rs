@@ -8,5 +8,6 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod cwmp;
+pub mod datamodel;
 pub mod session;
 pub mod state;

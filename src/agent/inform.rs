@@ -5,7 +5,7 @@ use crate::cwmp::{DateTime, ParameterValueStruct, Value, XsdType};
 use crate::state::AgentState;
 
 /// The TR-181 version the data model is based on (as RouterOS: Issue 2 Amendment 11).
-pub const ROOT_DATA_MODEL_VERSION: &str = "2.11";
+pub use crate::datamodel::ROOT_DATA_MODEL_VERSION;
 
 /// Who the device is (from the daemon's config file; SoftwareVersion may change with firmware).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

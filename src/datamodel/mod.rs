@@ -1,0 +1,10 @@
+//! The TR-181 Issue 2 (Device:2.11) data model: the registry of supported objects and
+//! parameters, and the providers their values come from.
+
+pub mod external;
+pub mod host;
+pub mod ipping;
+pub mod registry;
+
+/// The TR-181 version the data model is based on (as RouterOS: Issue 2 Amendment 11).
+pub const ROOT_DATA_MODEL_VERSION: &str = "2.11";
