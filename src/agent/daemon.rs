@@ -21,7 +21,7 @@ use journal::{Journal, OpenOutcome, Options};
 use tokio::sync::{Notify, watch};
 
 use super::connection_request::{self as cr, ConnectionRequestServer, CrSettings};
-use super::handler::AcsRequestHandler;
+use super::handler::{AcsRequestHandler, StateSource};
 use super::inform::{DeviceIdentity, build_inform};
 use super::retry::RetryPolicy;
 use super::schedule::{next_periodic_at, next_schedule_inform, owed_session_at};
@@ -30,6 +30,9 @@ use super::transport::{
 };
 use crate::cwmp::CwmpNamespace;
 use crate::cwmp::rpc::inform::event_code as ec;
+use crate::datamodel::DataModel;
+use crate::datamodel::external::ExternalProvider;
+use crate::datamodel::host::{HostSource, LinuxHost};
 use crate::session::{FailureReason, Outcome, Output, Session, SessionConfig, SessionStart};
 use crate::state::boot::{read_boot_id, startup_records};
 use crate::state::settings::Settings;
@@ -63,6 +66,12 @@ pub struct DaemonConfig {
     pub address_check_interval: Duration,
     /// Journal options (tests shrink the live bound).
     pub journal_max_live_bytes: u64,
+    /// Where host-backed parameters are read (the real host; tests substitute a fixed one).
+    pub host: Arc<dyn HostSource>,
+    /// Subtrees of the data model owned by integrators' executables.
+    pub externals: Vec<ExternalProvider>,
+    /// How often host-backed parameters with notification on are sampled for changes.
+    pub notification_sample_interval: Duration,
 }
 
 impl DaemonConfig {
@@ -83,6 +92,9 @@ impl DaemonConfig {
             connection_request_listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             address_check_interval: Duration::from_secs(60),
             journal_max_live_bytes: 1 << 20,
+            host: Arc::new(LinuxHost::new()),
+            externals: Vec::new(),
+            notification_sample_interval: Duration::from_secs(30),
         }
     }
 }
@@ -107,6 +119,7 @@ pub struct Runtime {
 /// The running agent's core: its journal and the state folded from it.
 pub struct Agent {
     config: DaemonConfig,
+    model: DataModel,
     journal: Journal,
     state: Mutex<AgentState>,
     append_lock: tokio::sync::Mutex<()>,
@@ -156,6 +169,12 @@ async fn open_journal_waiting_for_lock(
     }
 }
 
+impl StateSource for Agent {
+    fn current_state(&self) -> AgentState {
+        self.state()
+    }
+}
+
 impl Agent {
     /// Opens the journal, folds it, and records this start (boot detection).
     pub async fn open(config: DaemonConfig) -> anyhow::Result<Arc<Agent>> {
@@ -186,7 +205,10 @@ impl Agent {
         }
         let state = AgentState::from_journal(&journal).context("reading the journal")?;
         let (cr_settings, _) = watch::channel(CrSettings::default());
+        let mut model = DataModel::new(device.clone(), config.host.clone());
+        model.externals = config.externals.clone();
         let agent = Arc::new(Agent {
+            model,
             config: DaemonConfig { device, ..config },
             journal,
             state: Mutex::new(state),
@@ -221,6 +243,11 @@ impl Agent {
     /// The device identity (with the running software version).
     pub fn device(&self) -> &DeviceIdentity {
         &self.config.device
+    }
+
+    /// The data model over this agent's providers.
+    pub fn model(&self) -> &DataModel {
+        &self.model
     }
 
     /// A copy of the folded state.
@@ -591,7 +618,12 @@ async fn run_session(agent: &Agent) -> anyhow::Result<()> {
     };
     let mut session = Session::new(config, start, now);
     let transport = transport_config(agent, &settings);
-    let mut handler = AcsRequestHandler;
+    let mut handler = AcsRequestHandler {
+        model: &agent.model,
+        factory_settings: &agent.config.factory_settings,
+        connection_request_url: runtime.connection_request_url.clone(),
+        state: agent,
+    };
     let mut conn: Option<SessionConnection> = None;
     let mut retry_after: Option<Duration> = None;
     agent.set_runtime(|r| r.session_active = true);

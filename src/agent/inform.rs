@@ -7,17 +7,7 @@ use crate::state::AgentState;
 /// The TR-181 version the data model is based on (as RouterOS: Issue 2 Amendment 11).
 pub use crate::datamodel::ROOT_DATA_MODEL_VERSION;
 
-/// Who the device is (from the daemon's config file; SoftwareVersion may change with firmware).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DeviceIdentity {
-    pub manufacturer: String,
-    /// Six upper-case hex digits.
-    pub oui: String,
-    pub product_class: String,
-    pub serial_number: String,
-    pub hardware_version: String,
-    pub software_version: String,
-}
+pub use crate::datamodel::DeviceIdentity;
 
 /// The Inform for the next session: every owed event, the retry count, the forced-inform
 /// parameters (Device:2.11 `forcedInform`) and every notified parameter that changed.

@@ -20,6 +20,8 @@ pub fn daemon_config(config: &Config) -> DaemonConfig {
         oui: config.device.oui.clone(),
         product_class: config.device.product_class.clone(),
         serial_number: config.device.serial_number.clone(),
+        model_name: config.device.model_name.clone(),
+        description: config.device.description.clone(),
         hardware_version: config.device.hardware_version.clone(),
         software_version,
     };

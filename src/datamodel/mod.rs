@@ -8,3 +8,9 @@ pub mod registry;
 
 /// The TR-181 version the data model is based on (as RouterOS: Issue 2 Amendment 11).
 pub const ROOT_DATA_MODEL_VERSION: &str = "2.11";
+
+pub mod model;
+pub mod path;
+pub mod validate;
+
+pub use model::{DataModel, DeviceIdentity, Entry, Node, View};

@@ -78,6 +78,8 @@ pub struct AgentState {
     pub last_session_error: String,
     pub last_session_end_ms: Option<u64>,
     pub last_successful_session_end_ms: Option<u64>,
+    /// When a session first succeeded (Device.DeviceInfo.FirstUseDate).
+    pub first_use_ms: Option<u64>,
     /// When the next retry is due after a failed session (commit time + the wait drawn).
     pub next_retry_at_ms: Option<u64>,
     /// A session that started and has not ended (after a crash: one that was cut short).
@@ -170,6 +172,7 @@ impl AgentState {
                     self.retry_count = 0;
                     self.last_session_error.clear();
                     self.last_successful_session_end_ms = Some(time_ms);
+                    self.first_use_ms.get_or_insert(time_ms);
                     self.next_retry_at_ms = None;
                 } else {
                     self.retry_count = self.retry_count.saturating_add(1);
@@ -249,6 +252,13 @@ impl AgentState {
             }
             Kind::ParametersSet(p) => {
                 for v in &p.values {
+                    // Device.ManagementServer.* parameters that are operator settings are the
+                    // same journaled value as the setting (values arrive canonical).
+                    if let Some(setting) = settings::setting_for_parameter(&v.name) {
+                        self.settings
+                            .insert(setting.name.to_owned(), v.value.clone());
+                        continue;
+                    }
                     self.parameters.insert(
                         v.name.clone(),
                         StoredParameter {
@@ -444,6 +454,7 @@ impl AgentState {
             last_session_error: s.last_session_error.clone(),
             last_session_end_ms: s.last_session_end_ms,
             last_successful_session_end_ms: s.last_successful_session_end_ms,
+            first_use_ms: s.first_use_ms,
             next_retry_at_ms: s.next_retry_at_ms,
             session_in_progress: Some(s.session_in_progress.clone()).filter(|id| !id.is_empty()),
             pending_schedule_informs: s
@@ -600,6 +611,7 @@ impl AgentState {
             next_retry_at_ms: self.next_retry_at_ms,
             last_session_end_ms: self.last_session_end_ms,
             last_successful_session_end_ms: self.last_successful_session_end_ms,
+            first_use_ms: self.first_use_ms,
             session_in_progress: self.session_in_progress.clone().unwrap_or_default(),
             pending_reboot: self.pending_reboot.as_ref().map(|r| proto::PendingReboot {
                 command_key: r.command_key.clone(),

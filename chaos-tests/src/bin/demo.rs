@@ -95,6 +95,7 @@ async fn main() -> anyhow::Result<()> {
         serial_number: "DEMO0001".into(),
         hardware_version: "rev-a".into(),
         software_version: "7.14".into(),
+        ..Default::default()
     };
     let factory: BTreeMap<String, String> = [
         ("enabled", "true"),

@@ -1,0 +1,172 @@
+//! SetParameterValues, all or nothing: every item is checked (name 9005, writability 9008,
+//! xsi:type 9006, value 9007) before anything changes; any failure is one 9003 fault listing
+//! every failing parameter and changes nothing. Otherwise the new values and the ParameterKey are
+//! ONE journal record (the session journals it before the response leaves), and the fold applies
+//! it — Device.ManagementServer.* values land in the operator settings they are.
+//!
+//! Values in an external provider's subtree are set through the provider first (it is the truth
+//! for them and applies its set atomically); the ParameterKey is journaled after. A crash between
+//! the two leaves the ACS without a response, so it repeats the (idempotent) request.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use journal::proto::{self, record::Kind};
+
+use crate::cwmp::rpc::set_parameter_values::{SetParameterValues, SetParameterValuesResponse};
+use crate::cwmp::{Body, Fault, FaultCode, SetParameterValuesFault, XsdType};
+use crate::datamodel::external::ExternalValue;
+use crate::datamodel::model::effectively_writable;
+use crate::datamodel::registry::{ParamDef, Source};
+use crate::datamodel::validate::{self, Refusal};
+use crate::datamodel::{Node, View};
+use crate::state::settings;
+use crate::state::{event_raised, record};
+
+const PING: &str = "Device.IP.Diagnostics.IPPing.";
+const PING_STATE: &str = "Device.IP.Diagnostics.IPPing.DiagnosticsState";
+
+pub fn apply(
+    view: &View,
+    request: &SetParameterValues,
+) -> Result<(Vec<proto::Record>, Body), Fault> {
+    let mut seen = BTreeSet::new();
+    for p in &request.parameter_list {
+        if !seen.insert(p.name.as_str()) {
+            return Err(Fault::with_string(
+                FaultCode::InvalidArguments,
+                format!("{} is named twice in one SetParameterValues", p.name),
+            ));
+        }
+    }
+    if request.parameter_key.chars().count() > 32 {
+        return Err(Fault::with_string(
+            FaultCode::InvalidArguments,
+            "ParameterKey is longer than 32 characters",
+        ));
+    }
+
+    let mut faults = Vec::new();
+    let mut writes: Vec<proto::ParameterValue> = Vec::new();
+    let mut external: BTreeMap<usize, Vec<ExternalValue>> = BTreeMap::new();
+    let mut needs_reboot = false;
+    for p in &request.parameter_list {
+        let refuse = |code: FaultCode, detail: &str| {
+            SetParameterValuesFault::new(&p.name, code, Some(detail))
+        };
+        match view.resolve(&p.name) {
+            Ok(Node::Param { name, def, .. }) => match check(view, def, &name, &p.value) {
+                Ok(canonical) => {
+                    needs_reboot |= def.needs_reboot;
+                    writes.push(proto::ParameterValue {
+                        name,
+                        value: canonical,
+                        xsd_type: def.syntax.xsd_type().name().to_owned(),
+                    });
+                }
+                Err(r) => faults.push(refuse(r.code, &r.message)),
+            },
+            Ok(Node::External { name }) if !name.ends_with('.') => {
+                let Some(i) = view.model.externals.iter().position(|e| {
+                    view.model
+                        .external_for(&name)
+                        .is_some_and(|owner| owner.subtree == e.subtree)
+                }) else {
+                    faults.push(refuse(FaultCode::InvalidParameterName, "no such parameter"));
+                    continue;
+                };
+                external.entry(i).or_default().push(ExternalValue {
+                    name,
+                    value: p.value.text.clone(),
+                    xsd_type: p.value.xsd_type.clone().unwrap_or(XsdType::String),
+                });
+            }
+            Ok(_) => faults.push(refuse(
+                FaultCode::InvalidParameterName,
+                "not a parameter (objects cannot be set)",
+            )),
+            Err(_) => faults.push(refuse(FaultCode::InvalidParameterName, "no such parameter")),
+        }
+    }
+    if !faults.is_empty() {
+        return Err(Fault::set_parameter_values(faults));
+    }
+
+    // Changing an IPPing input without requesting a new test invalidates the last results
+    // (TR-181: DiagnosticsState goes back to None).
+    let touches_ping_input = writes
+        .iter()
+        .any(|w| w.name.starts_with(PING) && w.name != PING_STATE);
+    if touches_ping_input && !writes.iter().any(|w| w.name == PING_STATE) {
+        writes.push(proto::ParameterValue {
+            name: PING_STATE.to_owned(),
+            value: "None".to_owned(),
+            xsd_type: XsdType::String.name().to_owned(),
+        });
+    }
+
+    for (i, values) in &external {
+        let provider = &view.model.externals[*i];
+        needs_reboot |= provider.set(values).map_err(|e| e.to_fault())?;
+    }
+
+    let status = i32::from(needs_reboot);
+    let acs_url_before = view.settings.acs_url();
+    let new_acs_url = writes
+        .iter()
+        .find(|w| w.name == "Device.ManagementServer.URL")
+        .map(|w| w.value.clone());
+    let mut records = vec![record(Kind::ParametersSet(proto::ParametersSet {
+        values: writes,
+        parameter_key: request.parameter_key.clone(),
+        source: proto::ChangeSource::Acs as i32,
+        status: u32::from(needs_reboot),
+    }))];
+    // A new ACS URL means a new ACS: it is owed a BOOTSTRAP.
+    if let Some(url) = new_acs_url
+        && !url.is_empty()
+        && url != acs_url_before
+    {
+        records.push(event_raised(
+            crate::cwmp::rpc::inform::event_code::BOOTSTRAP,
+            "",
+        ));
+    }
+    Ok((records, SetParameterValuesResponse { status }.into()))
+}
+
+/// Checks one value for one registry parameter and returns its canonical stored form.
+pub fn check(
+    view: &View,
+    def: &ParamDef,
+    name: &str,
+    value: &crate::cwmp::Value,
+) -> Result<String, Refusal> {
+    let _ = view;
+    if !effectively_writable(def) {
+        let why = if def.writable {
+            "the host owns this value; it cannot be changed over CWMP on this device"
+        } else {
+            "read-only"
+        };
+        return Err(Refusal::new(FaultCode::NonWritableParameter, why));
+    }
+    let canonical = validate::check(def, value)?;
+    if name == PING_STATE && canonical != "Requested" {
+        return Err(Refusal::new(
+            FaultCode::InvalidParameterValue,
+            "only Requested can be written",
+        ));
+    }
+    if def.source == Source::Setting {
+        let setting = settings::setting_for_parameter(name).ok_or_else(|| {
+            Refusal::new(FaultCode::InternalError, "no setting backs this parameter")
+        })?;
+        return settings::canonical(setting, &canonical).ok_or_else(|| {
+            Refusal::new(
+                FaultCode::InvalidParameterValue,
+                format!("expected {}", setting.accepted_form()),
+            )
+        });
+    }
+    Ok(canonical)
+}

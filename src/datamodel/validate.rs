@@ -1,0 +1,89 @@
+//! Checking a value the ACS (or a configuration file) wants to write against a parameter's
+//! syntax, and returning its canonical form.
+
+use crate::cwmp::{DateTime, FaultCode, Value, XsdType};
+
+use super::registry::{ParamDef, Syntax};
+
+/// Why a value was refused: the SetParameterValuesFault code and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: FaultCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: FaultCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Validates `value` for `def`: its xsi:type (when the ACS sent one; GenieACS may omit it), then
+/// the value against the syntax. Returns the canonical text to store.
+pub fn check(def: &ParamDef, value: &Value) -> Result<String, Refusal> {
+    let expected = def.syntax.xsd_type();
+    if let Some(sent) = &value.xsd_type {
+        if *sent != expected {
+            return Err(Refusal::new(
+                FaultCode::InvalidParameterType,
+                format!(
+                    "{} is {}, not {}",
+                    def.path,
+                    expected.wire_name(),
+                    sent.wire_name()
+                ),
+            ));
+        }
+    }
+    check_text(def, &value.text)
+}
+
+/// Validates the text of a value for `def` (no type check) and returns its canonical form.
+pub fn check_text(def: &ParamDef, text: &str) -> Result<String, Refusal> {
+    let invalid = |why: String| Err(Refusal::new(FaultCode::InvalidParameterValue, why));
+    match def.syntax {
+        Syntax::String {
+            max_len,
+            enumeration,
+        } => {
+            if max_len > 0 && text.chars().count() > max_len as usize {
+                return invalid(format!("longer than {max_len} characters"));
+            }
+            if text.chars().any(|c| c.is_control() && c != '\t') {
+                return invalid("contains control characters".into());
+            }
+            if !enumeration.is_empty() && !enumeration.contains(&text) {
+                return invalid(format!("must be one of {}", enumeration.join(", ")));
+            }
+            Ok(text.to_owned())
+        }
+        Syntax::Boolean => match crate::cwmp::value::parse_bool(text.trim()) {
+            Some(b) => Ok(b.to_string()),
+            None => invalid("must be true, false, 1 or 0".into()),
+        },
+        Syntax::UnsignedInt { min, max } => match text.trim().parse::<u32>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
+            _ => invalid(format!("must be a whole number from {min} to {max}")),
+        },
+        Syntax::Int { min, max } => match text.trim().parse::<i32>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
+            _ => invalid(format!("must be a whole number from {min} to {max}")),
+        },
+        Syntax::UnsignedLong => match text.trim().parse::<u64>() {
+            Ok(n) => Ok(n.to_string()),
+            _ => invalid("must be a whole number from 0".into()),
+        },
+        Syntax::DateTime => match DateTime::parse(text.trim()) {
+            Ok(d) => Ok(d.to_string()),
+            Err(_) => invalid("must be an xsd:dateTime such as 2026-01-01T00:00:00Z".into()),
+        },
+    }
+}
+
+/// The xsd type a stored value is reported with.
+pub fn xsd_type(def: &ParamDef) -> XsdType {
+    def.syntax.xsd_type()
+}
