@@ -21,7 +21,9 @@ use journal::{Journal, OpenOutcome, Options};
 use tokio::sync::{Notify, watch};
 
 use super::connection_request::{self as cr, ConnectionRequestServer, CrSettings};
+use super::diagnostics;
 use super::handler::{AcsRequestHandler, StateSource};
+use super::notifier::Notifier;
 use super::inform::{DeviceIdentity, build_inform};
 use super::retry::RetryPolicy;
 use super::schedule::{next_periodic_at, next_schedule_inform, owed_session_at};
@@ -243,6 +245,11 @@ impl Agent {
     /// The device identity (with the running software version).
     pub fn device(&self) -> &DeviceIdentity {
         &self.config.device
+    }
+
+    /// The daemon's configuration.
+    pub fn config(&self) -> &DaemonConfig {
+        &self.config
     }
 
     /// The data model over this agent's providers.
@@ -496,6 +503,7 @@ async fn acs_socket_addr(acs_url: &str) -> Option<SocketAddr> {
 async fn scheduler(agent: Arc<Agent>, cr_port: u16) -> anyhow::Result<RunEnd> {
     let mut last_periodic_raise_ms: Option<u64> = None;
     let mut next_address_check = now_ms() + agent.config.address_check_interval.as_millis() as u64;
+    let mut notifier = Notifier::default();
     loop {
         let now = now_ms();
         let state = agent.state();
@@ -504,6 +512,15 @@ async fn scheduler(agent: Arc<Agent>, cr_port: u16) -> anyhow::Result<RunEnd> {
         if let Some(pending) = state.pending_reboot.clone() {
             return reboot(&agent, pending.factory_reset).await;
         }
+        if let Some(wake) = notifier.tick(&agent, &state, &settings, now).await? {
+            if wake <= now {
+                continue;
+            }
+        }
+        if diagnostics::ping_requested(&state) {
+            diagnostics::run_ping(&agent).await?;
+            continue;
+        }
         if now >= next_address_check {
             next_address_check = now + agent.config.address_check_interval.as_millis() as u64;
             update_connection_request_url(&agent, cr_port, true).await?;
@@ -511,7 +528,7 @@ async fn scheduler(agent: Arc<Agent>, cr_port: u16) -> anyhow::Result<RunEnd> {
         }
 
         let running = settings.enabled() && !settings.acs_url().is_empty();
-        let mut wake_at = Some(next_address_check);
+        let mut wake_at = earliest(Some(next_address_check), notifier.wake_at(&settings));
         if running {
             if let Some((due, key)) = next_schedule_inform(&state) {
                 if due <= now {

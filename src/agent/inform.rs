@@ -56,11 +56,15 @@ pub fn build_inform(
         if parameter_list.iter().any(|p| &p.name == name) {
             continue;
         }
-        let xsd_type = state
-            .parameters
-            .get(name)
-            .map(|p| XsdType::from_wire(&p.xsd_type))
-            .filter(|t| !matches!(t, XsdType::Other(_)))
+        let xsd_type = crate::datamodel::model::param_def(name)
+            .map(|d| d.syntax.xsd_type())
+            .or_else(|| {
+                state
+                    .parameters
+                    .get(name)
+                    .map(|p| XsdType::from_wire(&p.xsd_type))
+                    .filter(|t| !matches!(t, XsdType::Other(_)))
+            })
             .unwrap_or(XsdType::String);
         parameter_list.push(ParameterValueStruct::new(
             name.clone(),

@@ -10,8 +10,10 @@
 
 pub mod connection_request;
 pub mod daemon;
+pub mod diagnostics;
 pub mod handler;
 pub mod inform;
+pub mod notifier;
 pub mod retry;
 pub mod schedule;
 pub mod transport;

@@ -136,6 +136,19 @@ fn set(backend: &dyn ControlBackend, items: Vec<(String, String)>) -> ControlRes
     if records.is_empty() {
         return ControlResponse::ok("nothing changed");
     }
+    // A setting that is a TR-181 parameter the ACS asked to be notified about: tell it.
+    let notified: Vec<(String, String)> = changed
+        .iter()
+        .filter_map(|name| {
+            let parameter = settings::setting(name)?.parameter?;
+            Some((parameter.to_owned(), state.effective_settings(&factory.factory).get(name)))
+        })
+        .collect();
+    let (value_changes, active) = crate::datamodel::notify::change_records(&state, &notified);
+    records.extend(value_changes);
+    if active {
+        records.push(crate::datamodel::notify::active_event());
+    }
     match backend.append(records) {
         Ok(()) => ControlResponse::ok(format!("changed: {}", changed.join(", "))),
         Err(e) => ControlResponse::error(

@@ -10,6 +10,7 @@ pub mod registry;
 pub const ROOT_DATA_MODEL_VERSION: &str = "2.11";
 
 pub mod model;
+pub mod notify;
 pub mod path;
 pub mod validate;
 

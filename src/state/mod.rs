@@ -179,7 +179,6 @@ impl AgentState {
                     self.last_session_error = s.reason.clone();
                     self.owed_events
                         .retain(|e| events::rules(&e.code).kept_on_failed_session);
-                    self.forget_value_changes_unless_owed();
                     self.next_retry_at_ms = s
                         .retry_after_seconds
                         .map(|w| time_ms.saturating_add(u64::from(w) * 1000));
@@ -191,7 +190,9 @@ impl AgentState {
                 if b.new_boot {
                     self.owed_events
                         .retain(|e| events::rules(&e.code).kept_on_reboot);
-                    self.forget_value_changes_unless_owed();
+                    // VALUE CHANGE does not survive a reboot (the BOOT Inform reports the
+                    // values the device has now).
+                    self.changed_parameters.clear();
                     self.retry_count = 0;
                     self.next_retry_at_ms = None;
                     self.session_in_progress = None;
@@ -370,12 +371,6 @@ impl AgentState {
         });
     }
 
-    fn forget_value_changes_unless_owed(&mut self) {
-        if !self.owed_events.iter().any(|e| e.code == ec::VALUE_CHANGE) {
-            self.changed_parameters.clear();
-        }
-    }
-
     /// The effective settings over the device's factory defaults.
     pub fn effective_settings(&self, factory: &BTreeMap<String, String>) -> Settings {
         Settings::new(self.settings.clone(), factory.clone())
@@ -410,6 +405,12 @@ impl AgentState {
             })
             .filter_map(|t| t.accepted.as_ref())
             .collect();
+        // Passive changes ride the next Inform with a VALUE CHANGE of their own.
+        if !self.changed_parameters.is_empty()
+            && !out.iter().any(|e| e.event_code == ec::VALUE_CHANGE)
+        {
+            out.push(EventStruct::new(ec::VALUE_CHANGE, ""));
+        }
         if !completed.is_empty() && !out.iter().any(|e| e.event_code == ec::TRANSFER_COMPLETE) {
             out.push(EventStruct::new(ec::TRANSFER_COMPLETE, ""));
         }
@@ -428,7 +429,13 @@ impl AgentState {
 
     /// Whether anything is owed that warrants a session now.
     pub fn has_owed_events(&self) -> bool {
-        !self.inform_events().is_empty()
+        // Passive value changes alone never start a session: they wait for the next one.
+        !self.owed_events.is_empty()
+            || self.transfers.values().any(|t| {
+                t.last_stage
+                    .as_ref()
+                    .is_some_and(|s| s.stage == proto::TransferStage::Completed as i32)
+            })
     }
 
     /// Rebuilds a state from a snapshot record.
