@@ -56,6 +56,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::datamodel::external::ExternalProvider;
 use crate::state::settings;
 
 /// Where the daemon and the CLI look for the configuration file by default.
@@ -222,6 +223,24 @@ impl Default for ConnectionRequestConfig {
     }
 }
 
+/// The data model's configurable providers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataModelConfig {
+    /// Executables owning subtrees (see docs/external-provider.md).
+    pub external: Vec<ExternalProvider>,
+    /// How often host-backed parameters with a notification set are sampled.
+    pub notification_sample_interval: Duration,
+}
+
+impl Default for DataModelConfig {
+    fn default() -> Self {
+        DataModelConfig {
+            external: Vec::new(),
+            notification_sample_interval: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Journal sizing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalConfig {
@@ -252,6 +271,7 @@ pub struct Config {
     /// The device's factory settings, canonical form, by setting name.
     pub factory_settings: BTreeMap<String, String>,
     pub hooks: Hooks,
+    pub datamodel: DataModelConfig,
     pub session: SessionConfig,
     pub connection_request: ConnectionRequestConfig,
     pub journal: JournalConfig,
@@ -269,6 +289,7 @@ impl Default for Config {
             device: Device::default(),
             factory_settings: BTreeMap::new(),
             hooks: Hooks::default(),
+            datamodel: DataModelConfig::default(),
             session: SessionConfig::default(),
             connection_request: ConnectionRequestConfig::default(),
             journal: JournalConfig::default(),
@@ -347,6 +368,8 @@ struct RawConfig {
     #[serde(default)]
     hooks: RawHooks,
     #[serde(default)]
+    datamodel: RawDataModel,
+    #[serde(default)]
     session: RawSession,
     #[serde(default)]
     connection_request: RawConnectionRequest,
@@ -377,6 +400,24 @@ struct RawHooks {
     config_apply: Option<String>,
     config_export: Option<String>,
     log_export: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataModel {
+    #[serde(default)]
+    external: Vec<RawExternal>,
+    notification_sample_interval: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExternal {
+    subtree: String,
+    command: PathBuf,
+    #[serde(default)]
+    args: Vec<String>,
+    timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -598,6 +639,68 @@ impl RawConfig {
             log_export: check_hook(&ctx, "hooks.log_export", h.log_export, true)?,
         };
 
+        let mut external: Vec<ExternalProvider> = Vec::new();
+        for (i, e) in self.datamodel.external.into_iter().enumerate() {
+            let key = format!("datamodel.external[{i}]");
+            let subtree_ok = e.subtree.starts_with("Device.")
+                && e.subtree.len() > "Device.".len()
+                && e.subtree.ends_with('.')
+                && crate::datamodel::path::to_pattern(&e.subtree).is_some();
+            if !subtree_ok {
+                return Err(ctx.invalid(
+                    &format!("{key}.subtree"),
+                    &e.subtree,
+                    "an object path below Device. ending in '.', e.g. \"Device.X_ACME_Firewall.\"",
+                ));
+            }
+            if external.iter().any(|x| x.subtree == e.subtree) {
+                return Err(ctx.invalid(
+                    &format!("{key}.subtree"),
+                    &e.subtree,
+                    "a subtree no other external provider owns",
+                ));
+            }
+            if e.command.as_os_str().is_empty() {
+                return Err(ctx.invalid(&format!("{key}.command"), "", "the path of an executable"));
+            }
+            let timeout = match e.timeout {
+                None => Duration::from_secs(5),
+                Some(t) => match settings::parse_duration(&t) {
+                    Some(s) if (1..=300).contains(&s) => Duration::from_secs(s),
+                    _ => {
+                        return Err(ctx.invalid(
+                            &format!("{key}.timeout"),
+                            t,
+                            "a duration such as 5s or 1m (between 1s and 5m)",
+                        ));
+                    }
+                },
+            };
+            external.push(ExternalProvider {
+                subtree: e.subtree,
+                command: e.command,
+                args: e.args,
+                timeout,
+            });
+        }
+        let notification_sample_interval = match self.datamodel.notification_sample_interval {
+            None => DataModelConfig::default().notification_sample_interval,
+            Some(t) => match settings::parse_duration(&t) {
+                Some(s) if (1..=86_400).contains(&s) => Duration::from_secs(s),
+                _ => {
+                    return Err(ctx.invalid(
+                        "datamodel.notification_sample_interval",
+                        t,
+                        "a duration such as 10s, 30s or 5m (between 1s and 1d)",
+                    ));
+                }
+            },
+        };
+        let datamodel = DataModelConfig {
+            external,
+            notification_sample_interval,
+        };
+
         let sd = SessionConfig::default();
         let timeout = match self.session.timeout {
             None => sd.timeout,
@@ -673,6 +776,7 @@ impl RawConfig {
             device,
             factory_settings,
             hooks,
+            datamodel,
             session,
             connection_request: ConnectionRequestConfig {
                 listen_address,

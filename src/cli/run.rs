@@ -27,6 +27,8 @@ pub fn daemon_config(config: &Config) -> DaemonConfig {
     };
     d.software_version_file = software_version_file;
     d.factory_settings = config.factory_settings.clone();
+    d.externals = config.datamodel.external.clone();
+    d.notification_sample_interval = config.datamodel.notification_sample_interval;
     if let Some(path) = &config.connection_request.path {
         d.factory_settings
             .entry("connection-request-path".to_owned())
