@@ -661,7 +661,11 @@ impl RawConfig {
                 ));
             }
             if e.command.as_os_str().is_empty() {
-                return Err(ctx.invalid(&format!("{key}.command"), "", "the path of an executable"));
+                return Err(ctx.invalid(
+                    &format!("{key}.command"),
+                    "",
+                    "the path of an executable",
+                ));
             }
             let timeout = match e.timeout {
                 None => Duration::from_secs(5),

@@ -5,367 +5,13 @@
 //! CLI (`get`, `print`, `journal timeline`) says — never on timing. On failure the agent's stderr
 //! (RUST_LOG=info) is printed.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail, ensure};
+use anyhow::{Context as _, ensure};
+use chaos_tests::device::*;
 use chaos_tests::{
     AcsAuth, AcsConfig, Failure, ScriptedAcs, SessionEnd, SessionLog, TlsIdentity, test_pki,
 };
-
-/// Overall limit of one test.
-const LIMIT: Duration = Duration::from_secs(50);
-/// Limit of one wait for the ACS or the CLI.
-const WAIT: Duration = Duration::from_secs(20);
-
-const ACS_USER: &str = "cpe-user";
-const ACS_PASSWORD: &str = "acs-secret-3141";
-const CR_USER: &str = "acs-user";
-const CR_PASSWORD: &str = "cr-secret-2718";
-
-const BOOTSTRAP: &str = "0 BOOTSTRAP";
-const BOOT: &str = "1 BOOT";
-const CONNECTION_REQUEST: &str = "6 CONNECTION REQUEST";
-
-// ------------------------------------------------------------------------------------------
-// Harness
-// ------------------------------------------------------------------------------------------
-
-/// A temporary device: config file, boot id file, data directory, agent logs.
-struct Device {
-    dir: tempfile::TempDir,
-    name: &'static str,
-    starts: std::cell::Cell<u32>,
-}
-
-impl Device {
-    fn new(name: &'static str) -> Device {
-        let dir = tempfile::Builder::new()
-            .prefix("agt-")
-            .tempdir()
-            .expect("creating a temp dir");
-        let d = Device {
-            dir,
-            name,
-            starts: std::cell::Cell::new(0),
-        };
-        d.set_boot_id("boot-1");
-        d
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn config_path(&self) -> PathBuf {
-        self.path().join("config.toml")
-    }
-
-    fn data_dir(&self) -> PathBuf {
-        self.path().join("data")
-    }
-
-    fn serial(&self) -> String {
-        format!("SN-{}", self.name.len() * 7919)
-    }
-
-    /// Writes a new boot id (a device reboot when it differs from the last one).
-    fn set_boot_id(&self, id: &str) {
-        std::fs::write(self.path().join("boot_id"), format!("{id}\n")).expect("writing boot id");
-    }
-
-    /// Writes config.toml with these factory settings on top of the common ones.
-    fn write_config(&self, acs_url: &str, extra: &[(&str, &str)]) {
-        let mut settings: Vec<(String, String)> = [
-            ("enabled", "yes"),
-            ("acs-url", acs_url),
-            ("username", ACS_USER),
-            ("password", ACS_PASSWORD),
-            ("periodic-inform-interval", "1d"),
-            ("connection-request-username", CR_USER),
-            ("connection-request-password", CR_PASSWORD),
-            ("connection-request-port", "0"),
-            ("retry-minimum-wait", "1"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        for (k, v) in extra {
-            settings.retain(|(name, _)| name != k);
-            settings.push(((*k).to_owned(), (*v).to_owned()));
-        }
-        let mut text = format!(
-            "data_dir = {}\nboot_id_file = {}\n\n[device]\nmanufacturer = \"Example Networks\"\n\
-             oui = \"00000C\"\nproduct_class = \"TestRouter\"\nserial_number = {}\n\
-             software_version = \"7.14\"\n\n[session]\ntimeout = \"30s\"\n\n\
-             [connection_request]\nlisten_address = \"127.0.0.1\"\n\n[settings]\n",
-            toml_str(&self.data_dir().to_string_lossy()),
-            toml_str(&self.path().join("boot_id").to_string_lossy()),
-            toml_str(&self.serial()),
-        );
-        for (k, v) in settings {
-            text.push_str(&format!("{k} = {}\n", toml_str(&v)));
-        }
-        std::fs::write(self.config_path(), text).expect("writing config.toml");
-    }
-
-    /// Starts the agent and waits for its control socket (see [`AgentProcess::wait_ready`]).
-    async fn start(&self) -> anyhow::Result<AgentProcess> {
-        let mut agent = self.spawn()?;
-        agent.wait_ready(self).await?;
-        Ok(agent)
-    }
-
-    /// Starts `agent --config … run`, stderr to `agent-<n>.log`.
-    fn spawn(&self) -> anyhow::Result<AgentProcess> {
-        let n = self.starts.get() + 1;
-        self.starts.set(n);
-        let log_path = self.path().join(format!("agent-{n}.log"));
-        let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_agent"))
-            .arg("--config")
-            .arg(self.config_path())
-            .arg("run")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("spawning the agent")?;
-        Ok(AgentProcess { child: Some(child) })
-    }
-
-    /// Runs the CLI against this device's config; returns (exit code, stdout, stderr).
-    async fn cli(&self, args: &[&str]) -> anyhow::Result<(i32, String, String)> {
-        let out = tokio::time::timeout(
-            WAIT,
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_agent"))
-                .arg("--config")
-                .arg(self.config_path())
-                .args(args)
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .map_err(|_| anyhow!("CLI {args:?} did not finish"))??;
-        Ok((
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ))
-    }
-
-    /// `get NAME` (must succeed), trimmed.
-    async fn get(&self, name: &str) -> anyhow::Result<String> {
-        let (code, out, err) = self.cli(&["get", name]).await?;
-        ensure!(code == 0, "get {name} exited {code}: {err}");
-        Ok(out.trim().to_owned())
-    }
-
-    /// Polls `get NAME` until `pred` holds; returns the value.
-    async fn wait_get(&self, name: &str, pred: impl Fn(&str) -> bool) -> anyhow::Result<String> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let mut last = String::new();
-        while tokio::time::Instant::now() < deadline {
-            match self.get(name).await {
-                Ok(v) if pred(&v) => return Ok(v),
-                Ok(v) => last = v,
-                Err(e) => last = format!("error: {e:#}"),
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        bail!("`get {name}` never matched; last {last:?}")
-    }
-
-    /// Every agent log of this device, for failure messages.
-    fn logs(&self) -> String {
-        let mut out = String::new();
-        for n in 1..=self.starts.get() {
-            let text = std::fs::read_to_string(self.path().join(format!("agent-{n}.log")))
-                .unwrap_or_default();
-            let tail: String = {
-                let chars: Vec<char> = text.chars().collect();
-                chars[chars.len().saturating_sub(6000)..].iter().collect()
-            };
-            out.push_str(&format!("---- agent run {n} stderr (tail) ----\n{tail}\n"));
-        }
-        out
-    }
-}
-
-/// Runs a scenario with the overall limit; panics with the agent logs when it fails.
-async fn scenario<F>(device: &Device, body: F)
-where
-    F: std::future::Future<Output = anyhow::Result<()>>,
-{
-    let result = match tokio::time::timeout(LIMIT, body).await {
-        Ok(r) => r,
-        Err(_) => Err(anyhow!("scenario timed out after {LIMIT:?}")),
-    };
-    if let Err(e) = result {
-        panic!("{}: {e:#}\n{}", device.name, device.logs());
-    }
-}
-
-/// The running agent; killed (SIGKILL) and reaped when dropped.
-struct AgentProcess {
-    child: Option<Child>,
-}
-
-impl AgentProcess {
-    /// kill -9 and reap.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Waits until the daemon's control socket accepts connections. The CLI must not run before
-    /// that: with nothing listening it opens the journal itself, and a daemon starting meanwhile
-    /// finds the journal locked and exits.
-    async fn wait_ready(&mut self, device: &Device) -> anyhow::Result<()> {
-        let socket = device.data_dir().join("control.sock");
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                bail!("the agent exited before its control socket answered: {status}");
-            }
-            if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-                return Ok(());
-            }
-            ensure!(
-                tokio::time::Instant::now() < deadline,
-                "the control socket {} never answered",
-                socket.display()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM, then wait for the exit (SIGKILL after a while).
-    async fn terminate(&mut self) -> anyhow::Result<()> {
-        let Some(mut child) = self.child.take() else {
-            return Ok(());
-        };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = child.try_wait()? {
-                ensure!(
-                    status.success(),
-                    "the agent exited with {status} on SIGTERM"
-                );
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("the agent did not stop on SIGTERM");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn toml_str(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn digest_acs() -> AcsConfig {
-    AcsConfig {
-        auth: AcsAuth::Digest {
-            username: ACS_USER.into(),
-            password: ACS_PASSWORD.into(),
-        },
-        ..AcsConfig::default()
-    }
-}
-
-/// Waits for an ended session after the first `after` sessions that satisfies `pred`.
-async fn wait_session(
-    acs: &ScriptedAcs,
-    after: usize,
-    what: &str,
-    pred: impl Fn(&SessionLog) -> bool,
-) -> anyhow::Result<SessionLog> {
-    acs.wait_for_session(after, WAIT, what, pred).await
-}
-
-fn completed(s: &SessionLog) -> bool {
-    s.end == SessionEnd::Completed
-}
-
-/// Asserts the session ended with the ACS's 204 (the exchange is recorded).
-fn assert_completed_with_204(acs: &ScriptedAcs, s: &SessionLog) -> anyhow::Result<()> {
-    ensure!(completed(s), "session {} ended {:?}", s.number, s.end);
-    let last = acs
-        .exchanges()
-        .into_iter()
-        .rfind(|e| e.session == Some(s.number))
-        .context("no exchange recorded for the session")?;
-    ensure!(
-        last.status == Some(204),
-        "the session's last answer was {:?}, not 204",
-        last.status
-    );
-    Ok(())
-}
-
-/// The first session: BOOTSTRAP + BOOT, identity and forced parameters, completed.
-async fn check_bootstrap(acs: &ScriptedAcs, device: &Device) -> anyhow::Result<SessionLog> {
-    let s = wait_session(acs, 0, "the BOOTSTRAP session", |_| true).await?;
-    ensure!(s.number == 1, "first session is #{}", s.number);
-    ensure!(
-        s.event_codes() == [BOOTSTRAP, BOOT],
-        "events {:?}",
-        s.event_codes()
-    );
-    ensure!(s.retry_count() == 0, "RetryCount {}", s.retry_count());
-    let id = &s.inform.device_id;
-    ensure!(id.manufacturer == "Example Networks", "DeviceId {id:?}");
-    ensure!(id.oui == "00000C", "DeviceId {id:?}");
-    ensure!(id.product_class == "TestRouter", "DeviceId {id:?}");
-    ensure!(id.serial_number == device.serial(), "DeviceId {id:?}");
-    ensure!(
-        s.parameter("Device.RootDataModelVersion")
-            .is_some_and(|v| !v.is_empty()),
-        "no RootDataModelVersion"
-    );
-    ensure!(
-        s.parameter("Device.DeviceInfo.SoftwareVersion") == Some("7.14"),
-        "SoftwareVersion {:?}",
-        s.parameter("Device.DeviceInfo.SoftwareVersion")
-    );
-    ensure!(
-        s.parameter("Device.ManagementServer.ParameterKey")
-            .is_some(),
-        "no ParameterKey"
-    );
-    let cr_url = s
-        .parameter("Device.ManagementServer.ConnectionRequestURL")
-        .context("no ConnectionRequestURL")?;
-    ensure!(
-        cr_url.starts_with("http://127.0.0.1:"),
-        "ConnectionRequestURL {cr_url:?}"
-    );
-    assert_completed_with_204(acs, &s)?;
-    Ok(s)
-}
 
 fn authorization_schemes(acs: &ScriptedAcs) -> Vec<String> {
     acs.exchanges()
@@ -381,7 +27,10 @@ fn authorization_schemes(acs: &ScriptedAcs) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_over_http_with_digest() {
-    let device = Device::new("bootstrap_over_http_with_digest");
+    let device = Device::new(
+        "bootstrap_over_http_with_digest",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);
@@ -403,7 +52,7 @@ async fn bootstrap_over_http_with_digest() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth() {
-    let device = Device::new("basic_auth");
+    let device = Device::new("basic_auth", env!("CARGO_BIN_EXE_agent"));
     scenario(&device, async {
         let acs = ScriptedAcs::start(AcsConfig {
             auth: AcsAuth::Basic {
@@ -428,7 +77,10 @@ async fn basic_auth() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_private_ca_and_client_certificate() {
-    let device = Device::new("https_with_private_ca_and_client_certificate");
+    let device = Device::new(
+        "https_with_private_ca_and_client_certificate",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let pki = test_pki(device.path().join("pki"))?;
         let identity: TlsIdentity = pki.server_identity_requiring_client_cert();
@@ -471,7 +123,7 @@ async fn https_with_private_ca_and_client_certificate() {
         agent.kill();
 
         // Negative: a fresh device without ca-file does not trust the ACS.
-        let untrusting = Device::new("https_without_ca_file");
+        let untrusting = Device::new("https_without_ca_file", env!("CARGO_BIN_EXE_agent"));
         untrusting.write_config(&acs.url(), &[("client-certificate", &client_pem)]);
         let sessions_before = acs.sessions().len();
         let result = async {
@@ -514,7 +166,10 @@ async fn https_with_private_ca_and_client_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_sessions_keep_events_and_count_retries() {
-    let device = Device::new("failed_sessions_keep_events_and_count_retries");
+    let device = Device::new(
+        "failed_sessions_keep_events_and_count_retries",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         acs.fail_next_sessions(2, Failure::Status(500));
@@ -553,7 +208,10 @@ async fn failed_sessions_keep_events_and_count_retries() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_restart_resumes_without_boot() {
-    let device = Device::new("process_restart_resumes_without_boot");
+    let device = Device::new(
+        "process_restart_resumes_without_boot",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);
@@ -609,7 +267,10 @@ async fn process_restart_resumes_without_boot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_survive_a_crash_before_delivery() {
-    let device = Device::new("events_survive_a_crash_before_delivery");
+    let device = Device::new(
+        "events_survive_a_crash_before_delivery",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         acs.fail_next_sessions(100, Failure::Status(500));
@@ -643,7 +304,10 @@ async fn events_survive_a_crash_before_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_request_starts_a_session() {
-    let device = Device::new("connection_request_starts_a_session");
+    let device = Device::new(
+        "connection_request_starts_a_session",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);
@@ -684,7 +348,10 @@ async fn connection_request_starts_a_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_cli_against_the_running_daemon() {
-    let device = Device::new("operator_cli_against_the_running_daemon");
+    let device = Device::new(
+        "operator_cli_against_the_running_daemon",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);
@@ -737,7 +404,10 @@ async fn operator_cli_against_the_running_daemon() {
 /// lock instead of exiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_start_survives_a_cli_holding_the_journal() {
-    let device = Device::new("daemon_start_survives_a_cli_holding_the_journal");
+    let device = Device::new(
+        "daemon_start_survives_a_cli_holding_the_journal",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);

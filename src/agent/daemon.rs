@@ -23,8 +23,8 @@ use tokio::sync::{Notify, watch};
 use super::connection_request::{self as cr, ConnectionRequestServer, CrSettings};
 use super::diagnostics;
 use super::handler::{AcsRequestHandler, StateSource};
-use super::notifier::Notifier;
 use super::inform::{DeviceIdentity, build_inform};
+use super::notifier::Notifier;
 use super::retry::RetryPolicy;
 use super::schedule::{next_periodic_at, next_schedule_inform, owed_session_at};
 use super::transport::{

@@ -73,7 +73,12 @@ pub async fn run_ping(agent: &Agent) -> anyhow::Result<()> {
     };
     tracing::info!(host = %request.host, repetitions = request.repetitions, "IPPing diagnostics starting");
     let result = ipping::run_ping(&request).await;
-    tracing::info!(state = result.state, success = result.success_count, failure = result.failure_count, "IPPing diagnostics finished");
+    tracing::info!(
+        state = result.state,
+        success = result.success_count,
+        failure = result.failure_count,
+        "IPPing diagnostics finished"
+    );
     let value = |name: &str, value: String, xsd_type: XsdType| proto::ParameterValue {
         name: format!("{PING}{name}"),
         value,
@@ -81,11 +86,31 @@ pub async fn run_ping(agent: &Agent) -> anyhow::Result<()> {
     };
     let values = vec![
         value("DiagnosticsState", result.state.to_owned(), XsdType::String),
-        value("SuccessCount", result.success_count.to_string(), XsdType::UnsignedInt),
-        value("FailureCount", result.failure_count.to_string(), XsdType::UnsignedInt),
-        value("AverageResponseTime", result.average_ms.to_string(), XsdType::UnsignedInt),
-        value("MinimumResponseTime", result.minimum_ms.to_string(), XsdType::UnsignedInt),
-        value("MaximumResponseTime", result.maximum_ms.to_string(), XsdType::UnsignedInt),
+        value(
+            "SuccessCount",
+            result.success_count.to_string(),
+            XsdType::UnsignedInt,
+        ),
+        value(
+            "FailureCount",
+            result.failure_count.to_string(),
+            XsdType::UnsignedInt,
+        ),
+        value(
+            "AverageResponseTime",
+            result.average_ms.to_string(),
+            XsdType::UnsignedInt,
+        ),
+        value(
+            "MinimumResponseTime",
+            result.minimum_ms.to_string(),
+            XsdType::UnsignedInt,
+        ),
+        value(
+            "MaximumResponseTime",
+            result.maximum_ms.to_string(),
+            XsdType::UnsignedInt,
+        ),
     ];
     agent
         .append(vec![

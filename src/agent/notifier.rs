@@ -44,8 +44,8 @@ impl Notifier {
         if now_ms < self.next_sample_ms {
             return Ok(self.wake_at(settings));
         }
-        let interval_ms =
-            u64::try_from(agent.config().notification_sample_interval.as_millis()).unwrap_or(u64::MAX);
+        let interval_ms = u64::try_from(agent.config().notification_sample_interval.as_millis())
+            .unwrap_or(u64::MAX);
         self.next_sample_ms = now_ms.saturating_add(interval_ms.max(1));
         let watched = notify::watched_host_parameters(state);
         if watched.is_empty() {
@@ -54,7 +54,13 @@ impl Notifier {
         }
         let cr_url = agent.runtime().connection_request_url;
         let sample: BTreeMap<String, String> = {
-            let view = View::new(agent.model(), state, agent.factory_settings(), &cr_url, now_ms);
+            let view = View::new(
+                agent.model(),
+                state,
+                agent.factory_settings(),
+                &cr_url,
+                now_ms,
+            );
             view.host_backed_values(&watched).into_iter().collect()
         };
         let changes = match &self.last_sample {

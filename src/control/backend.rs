@@ -141,7 +141,10 @@ fn set(backend: &dyn ControlBackend, items: Vec<(String, String)>) -> ControlRes
         .iter()
         .filter_map(|name| {
             let parameter = settings::setting(name)?.parameter?;
-            Some((parameter.to_owned(), state.effective_settings(&factory.factory).get(name)))
+            Some((
+                parameter.to_owned(),
+                state.effective_settings(&factory.factory).get(name),
+            ))
         })
         .collect();
     let (value_changes, active) = crate::datamodel::notify::change_records(&state, &notified);

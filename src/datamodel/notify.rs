@@ -15,7 +15,10 @@ use super::model::{effective_notification, is_hidden, is_host_backed, param_def}
 
 /// The records for changes made outside the ACS: one `ValueChanged` per notified parameter, and
 /// whether any of them is active (the caller raises `4 VALUE CHANGE`, subject to the throttle).
-pub fn change_records(state: &AgentState, changes: &[(String, String)]) -> (Vec<proto::Record>, bool) {
+pub fn change_records(
+    state: &AgentState,
+    changes: &[(String, String)],
+) -> (Vec<proto::Record>, bool) {
     let mut records = Vec::new();
     let mut active = false;
     for (name, value) in changes {
@@ -28,7 +31,11 @@ pub fn change_records(state: &AgentState, changes: &[(String, String)]) -> (Vec<
         records.push(record(Kind::ValueChanged(proto::ValueChanged {
             name: name.clone(),
             // Hidden values (passwords) are reported empty, as GetParameterValues does.
-            value: if is_hidden(def) { String::new() } else { value.clone() },
+            value: if is_hidden(def) {
+                String::new()
+            } else {
+                value.clone()
+            },
             notification,
         })));
     }
@@ -53,7 +60,10 @@ pub fn watched_host_parameters(state: &AgentState) -> Vec<String> {
 
 /// Compares a new sample with the previous one: the parameters whose value changed (a parameter
 /// that appears or disappears is not a change of value).
-pub fn diff(previous: &BTreeMap<String, String>, current: &BTreeMap<String, String>) -> Vec<(String, String)> {
+pub fn diff(
+    previous: &BTreeMap<String, String>,
+    current: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
     current
         .iter()
         .filter(|(name, value)| previous.get(*name).is_some_and(|old| old != *value))
@@ -140,8 +150,14 @@ mod tests {
 
     #[test]
     fn diff_reports_changed_values_only() {
-        let a: BTreeMap<String, String> = [("x".to_owned(), "1".to_owned()), ("y".into(), "2".into())].into();
-        let b: BTreeMap<String, String> = [("x".to_owned(), "1".to_owned()), ("y".into(), "3".into()), ("z".into(), "0".into())].into();
+        let a: BTreeMap<String, String> =
+            [("x".to_owned(), "1".to_owned()), ("y".into(), "2".into())].into();
+        let b: BTreeMap<String, String> = [
+            ("x".to_owned(), "1".to_owned()),
+            ("y".into(), "3".into()),
+            ("z".into(), "0".into()),
+        ]
+        .into();
         assert_eq!(diff(&a, &b), [("y".to_owned(), "3".to_owned())]);
     }
 
