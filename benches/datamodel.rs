@@ -81,7 +81,10 @@ fn model() -> DataModel {
         Arc::new(StaticHost {
             uptime_secs: 1000,
             memory_kib: (262_144, 100_000),
-            interfaces: vec![iface("lo", 1, [127, 0, 0, 1]), iface("eth0", 2, [192, 0, 2, 1])],
+            interfaces: vec![
+                iface("lo", 1, [127, 0, 0, 1]),
+                iface("eth0", 2, [192, 0, 2, 1]),
+            ],
             ..Default::default()
         }),
     )
@@ -116,7 +119,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("walk_and_read", |b| {
         b.iter(|| black_box(handler.handle(black_box(&request), 0)))
     });
-    g.bench_function("encode_envelope", |b| b.iter(|| black_box(envelope.encode())));
+    g.bench_function("encode_envelope", |b| {
+        b.iter(|| black_box(envelope.encode()))
+    });
     g.finish();
 }
 

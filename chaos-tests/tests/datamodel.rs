@@ -58,7 +58,12 @@ fn fault_of(call: &AcsCall) -> anyhow::Result<(u32, Vec<(String, u32)>)> {
         .answer
         .as_ref()
         .and_then(|a| a.fault())
-        .with_context(|| format!("{} was not answered with a fault: {:?}", call.method, call.answer))?;
+        .with_context(|| {
+            format!(
+                "{} was not answered with a fault: {:?}",
+                call.method, call.answer
+            )
+        })?;
     Ok((
         f.code,
         f.set_parameter_values_faults
@@ -74,7 +79,10 @@ fn answered(s: &SessionLog) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parameter_rpcs_through_full_sessions() {
-    let device = Device::new("parameter_rpcs_through_full_sessions", env!("CARGO_BIN_EXE_agent"));
+    let device = Device::new(
+        "parameter_rpcs_through_full_sessions",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);

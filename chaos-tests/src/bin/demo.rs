@@ -2,8 +2,10 @@
 //!
 //! Starts the scripted ACS (a real HTTP server speaking CWMP, Digest auth on, recording every
 //! exchange) and the agent on a temporary data directory, then walks through: the BOOTSTRAP+BOOT
-//! session, a periodic inform, a connection request, a ScheduleInform, a failed session with its
-//! retry and retry-count, and finally the journal timeline.
+//! session, a periodic inform, a connection request, a ScheduleInform, provisioning through the
+//! data-model RPCs (SetParameterValues, AddObject, GetParameterValues, a refused
+//! SetParameterValues, SetParameterAttributes), an active VALUE CHANGE after an operator's
+//! change, a failed session with its retry and retry-count, and finally the journal timeline.
 //!
 //! `cargo run -p chaos-tests --bin demo`
 
@@ -15,8 +17,16 @@ use anyhow::{Context as _, bail};
 use chaos_tests::{AcsAuth, AcsConfig, AcsRequest, Failure, ScriptedAcs, SessionEnd, SessionLog};
 use tr069_client::agent::daemon::{Agent, DaemonConfig, run_agent};
 use tr069_client::agent::inform::DeviceIdentity;
-use tr069_client::cwmp::Body;
+use tr069_client::control::agent_backend::AgentBackend;
+use tr069_client::control::{self, ControlRequest};
+use tr069_client::cwmp::rpc::add_object::AddObject;
+use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
 use tr069_client::cwmp::rpc::schedule_inform::ScheduleInform;
+use tr069_client::cwmp::rpc::set_parameter_attributes::{
+    SetParameterAttributes, SetParameterAttributesStruct,
+};
+use tr069_client::cwmp::rpc::set_parameter_values::SetParameterValues;
+use tr069_client::cwmp::{Body, ParameterValueStruct, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
 const ACS_USER: &str = "demo-cpe";
@@ -164,13 +174,154 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!("   {}", describe(&scheduled));
 
+    println!("\n5. the ACS provisions the device in the next session (data-model RPCs)");
+    for request in [
+        Body::SetParameterValues(SetParameterValues {
+            parameter_list: vec![
+                ParameterValueStruct::new("Device.Time.NTPServer1", Value::string("pool.ntp.org")),
+                ParameterValueStruct::new(
+                    "Device.Time.LocalTimeZone",
+                    Value::string("CET-1CEST,M3.5.0,M10.5.0/3"),
+                ),
+            ],
+            parameter_key: "demo-provision-1".into(),
+        }),
+        Body::AddObject(AddObject {
+            object_name: "Device.NAT.PortMapping.".into(),
+            parameter_key: "demo-provision-2".into(),
+        }),
+        Body::SetParameterValues(SetParameterValues {
+            parameter_list: vec![
+                ParameterValueStruct::new("Device.NAT.PortMapping.1.Enable", Value::boolean(true)),
+                ParameterValueStruct::new(
+                    "Device.NAT.PortMapping.1.ExternalPort",
+                    Value::unsigned_int(8443),
+                ),
+                ParameterValueStruct::new(
+                    "Device.NAT.PortMapping.1.InternalClient",
+                    Value::string("192.168.88.10"),
+                ),
+                ParameterValueStruct::new(
+                    "Device.NAT.PortMapping.1.Protocol",
+                    Value::string("UDP"),
+                ),
+            ],
+            parameter_key: "demo-provision-3".into(),
+        }),
+        Body::SetParameterValues(SetParameterValues {
+            parameter_list: vec![
+                ParameterValueStruct::new(
+                    "Device.NAT.PortMapping.1.Protocol",
+                    Value::string("UDP-ish"),
+                ),
+                ParameterValueStruct::new("Device.DeviceInfo.UpTime", Value::unsigned_int(0)),
+                ParameterValueStruct::new("Device.Time.NTPServer2", Value::string("time.example")),
+            ],
+            parameter_key: "demo-provision-4".into(),
+        }),
+        Body::GetParameterValues(GetParameterValues {
+            parameter_names: vec![
+                "Device.ManagementServer.ParameterKey".into(),
+                "Device.Time.".into(),
+                "Device.NAT.PortMapping.1.ExternalPort".into(),
+                "Device.DeviceInfo.UpTime".into(),
+                "Device.DeviceInfo.MemoryStatus.".into(),
+            ],
+        }),
+        Body::SetParameterAttributes(SetParameterAttributes {
+            parameter_list: vec![SetParameterAttributesStruct {
+                name: "Device.ManagementServer.PeriodicInformInterval".into(),
+                notification_change: true,
+                notification: Some(2),
+                access_list_change: false,
+                access_list: vec![],
+            }],
+        }),
+    ] {
+        acs.enqueue(AcsRequest::Body(request));
+    }
+    let provisioned = wait_session(
+        &acs,
+        scheduled.number as usize,
+        "the provisioning session",
+        |s| {
+            s.is_ended() && s.acs_calls.len() == 6 && s.acs_calls.iter().all(|c| c.answer.is_some())
+        },
+    )
+    .await?;
+    println!("   {}", describe(&provisioned));
+    for call in &provisioned.acs_calls {
+        let answer = call.answer.as_ref().and_then(|a| a.body.as_ref());
+        match answer {
+            Some(Body::SetParameterValuesResponse(r)) => {
+                println!("   {} → Status {}", call.method, r.status)
+            }
+            Some(Body::AddObjectResponse(r)) => {
+                println!("   {} → InstanceNumber {}", call.method, r.instance_number)
+            }
+            Some(Body::GetParameterValuesResponse(r)) => {
+                println!("   {} →", call.method);
+                for p in &r.parameter_list {
+                    println!(
+                        "       {} = {:?} ({})",
+                        p.name,
+                        p.value.text,
+                        p.value.effective_type().wire_name()
+                    );
+                }
+            }
+            Some(Body::Fault(f)) => {
+                println!("   {} → fault {} {}", call.method, f.code, f.string);
+                for p in &f.set_parameter_values_faults {
+                    println!(
+                        "       {}: {} {}",
+                        p.parameter_name, p.fault_code, p.fault_string
+                    );
+                }
+                println!("       (all or nothing: no value of that request was applied)");
+            }
+            Some(other) => println!("   {} → {}", call.method, other.name()),
+            None => println!("   {} → no answer", call.method),
+        }
+    }
+
     println!(
-        "\n5. the ACS fails the next session (HTTP 500): the agent keeps its events and retries"
+        "\n6. the operator sets periodic-inform-interval=7s on the CLI; the ACS asked for active notification"
+    );
+    let backend = AgentBackend::new(agent.clone());
+    let set = tokio::task::spawn_blocking(move || {
+        control::backend::handle(
+            &backend,
+            ControlRequest::Set {
+                items: vec![("periodic-inform-interval".into(), "7s".into())],
+            },
+        )
+    })
+    .await?;
+    println!("   set → {set:?}");
+    let value_change = wait_session(
+        &acs,
+        provisioned.number as usize,
+        "the VALUE CHANGE session",
+        |s| s.has_event("4 VALUE CHANGE"),
+    )
+    .await?;
+    println!("   {}", describe(&value_change));
+    println!(
+        "   the Inform carries Device.ManagementServer.PeriodicInformInterval = {:?}",
+        value_change.parameter("Device.ManagementServer.PeriodicInformInterval")
+    );
+
+    println!(
+        "\n7. the ACS fails the next session (HTTP 500): the agent keeps its events and retries"
     );
     acs.fail_next_sessions(1, Failure::Status(500));
-    let failed = wait_session(&acs, scheduled.number as usize, "the failed session", |s| {
-        matches!(s.end, SessionEnd::Failed(_))
-    })
+    let failed = wait_session(
+        &acs,
+        value_change.number as usize,
+        "the failed session",
+        |s| matches!(s.end, SessionEnd::Failed(_)),
+    )
     .await?;
     println!("   {}", describe(&failed));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -198,7 +349,7 @@ async fn main() -> anyhow::Result<()> {
     drop(agent);
     acs.shutdown().await;
 
-    println!("\n6. the journal timeline (what `tr069-client journal timeline` prints)");
+    println!("\n8. the journal timeline (what `tr069-client journal timeline` prints)");
     let (journal, _) = journal::Journal::open(
         config.data_dir.join("journal"),
         journal::Options::with_boot_id("demo-boot-1"),
