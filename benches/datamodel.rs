@@ -102,6 +102,7 @@ fn bench(c: &mut Criterion) {
         factory_settings: &factory,
         connection_request_url: "http://192.0.2.1:7547/cr".into(),
         state: &state,
+        transfers: Default::default(),
     };
     let response = handler.handle(&request, 0).response;
     let count = match &response {

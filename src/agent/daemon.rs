@@ -22,7 +22,7 @@ use tokio::sync::{Notify, watch};
 
 use super::connection_request::{self as cr, ConnectionRequestServer, CrSettings};
 use super::diagnostics;
-use super::handler::{AcsRequestHandler, StateSource};
+use super::handler::{AcsRequestHandler, StateSource, TransferSupport};
 use super::inform::{DeviceIdentity, build_inform};
 use super::notifier::Notifier;
 use super::retry::RetryPolicy;
@@ -57,6 +57,14 @@ pub struct DaemonConfig {
     pub reboot_command: Option<String>,
     /// Shell command that restores the device's factory configuration (FactoryReset).
     pub factory_reset_command: Option<String>,
+    /// Shell command applying a firmware image (`{file}`); without one firmware Downloads are
+    /// refused.
+    pub firmware_apply_command: Option<String>,
+    /// Shell command applying a configuration file (`{file}`, `{mode}` = overwrite|alter);
+    /// without one the agent applies `Parameter = value` files to its data model itself.
+    pub config_apply_command: Option<String>,
+    /// Where transfers keep their files.
+    pub transfer_dir: PathBuf,
     /// Longest a whole session may last.
     pub session_timeout: Duration,
     /// How long the ACS has to answer one POST.
@@ -88,6 +96,9 @@ impl DaemonConfig {
             factory_settings: BTreeMap::new(),
             reboot_command: None,
             factory_reset_command: None,
+            firmware_apply_command: None,
+            config_apply_command: None,
+            transfer_dir: PathBuf::new(),
             session_timeout: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
             get_rpc_methods: false,
@@ -640,6 +651,10 @@ async fn run_session(agent: &Agent) -> anyhow::Result<()> {
         factory_settings: &agent.config.factory_settings,
         connection_request_url: runtime.connection_request_url.clone(),
         state: agent,
+        transfers: TransferSupport {
+            firmware: agent.config.firmware_apply_command.is_some(),
+            oui: agent.config.device.oui.clone(),
+        },
     };
     let mut conn: Option<SessionConnection> = None;
     let mut retry_after: Option<Duration> = None;

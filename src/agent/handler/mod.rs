@@ -7,12 +7,21 @@
 //! folded the SetParameterValues records before it reads the next request).
 
 mod add_object;
+mod cancel_transfer;
 mod delete_object;
+mod download;
+mod get_all_queued_transfers;
 mod get_parameter_attributes;
 mod get_parameter_names;
 mod get_parameter_values;
+mod get_queued_transfers;
+mod schedule_download;
 mod set_parameter_attributes;
 pub mod set_parameter_values;
+pub mod transfer_policy;
+mod upload;
+
+pub use transfer_policy::TransferSupport;
 
 use std::collections::BTreeMap;
 
@@ -40,6 +49,12 @@ pub const SUPPORTED_METHODS: &[&str] = &[
     "ScheduleInform",
     "Reboot",
     "FactoryReset",
+    "Download",
+    "Upload",
+    "ScheduleDownload",
+    "CancelTransfer",
+    "GetQueuedTransfers",
+    "GetAllQueuedTransfers",
 ];
 
 /// Where the handler reads the agent's current state from.
@@ -59,6 +74,7 @@ pub struct AcsRequestHandler<'a> {
     pub factory_settings: &'a BTreeMap<String, String>,
     pub connection_request_url: String,
     pub state: &'a dyn StateSource,
+    pub transfers: TransferSupport,
 }
 
 impl std::fmt::Debug for AcsRequestHandler<'_> {
@@ -96,6 +112,14 @@ impl AcsRequestHandler<'_> {
             Body::SetParameterAttributes(r) => set_parameter_attributes::apply(&view, r),
             Body::AddObject(r) => add_object::apply(&view, r),
             Body::DeleteObject(r) => delete_object::apply(&view, r),
+            Body::Download(r) => download::apply(&view, &self.transfers, r),
+            Body::Upload(r) => upload::apply(&view, &self.transfers, r),
+            Body::ScheduleDownload(r) => schedule_download::apply(&view, &self.transfers, r),
+            Body::CancelTransfer(r) => cancel_transfer::apply(&view, r),
+            Body::GetQueuedTransfers(_) => Ok((Vec::new(), get_queued_transfers::apply(&view))),
+            Body::GetAllQueuedTransfers(_) => {
+                Ok((Vec::new(), get_all_queued_transfers::apply(&view)))
+            }
             Body::GetRpcMethods(_) => Ok((
                 Vec::new(),
                 GetRpcMethodsResponse {

@@ -103,6 +103,10 @@ impl Fixture {
             factory_settings: &self.factory,
             connection_request_url: "http://192.0.2.10:7547/cr".into(),
             state: &state,
+            transfers: TransferSupport {
+                firmware: true,
+                oui: "00000C".into(),
+            },
         };
         let out = handler.handle(&request, 1_700_000_000_000);
         for r in &out.records {

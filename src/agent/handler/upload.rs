@@ -1,0 +1,44 @@
+//! Upload: accepted into the journal and answered Status 1 (Unknown Time); after the session
+//! the agent exports the file ("1 Vendor Configuration File": the configuration in the format a
+//! configuration Download accepts; "2 Vendor Log File": the journal's timeline, secrets masked;
+//! the factory configuration) and PUTs it, then reports `M Upload` + TransferComplete.
+
+use journal::proto::{self, record::Kind};
+
+use crate::cwmp::rpc::upload::{Upload, UploadResponse};
+use crate::cwmp::{Body, DateTime, Fault};
+use crate::datamodel::View;
+use crate::state::record;
+
+use super::transfer_policy::{TransferSupport, check_queue, check_url, new_transfer_id};
+
+pub fn apply(
+    view: &View,
+    support: &TransferSupport,
+    request: &Upload,
+) -> Result<(Vec<proto::Record>, Body), Fault> {
+    support.check_upload_type(&request.file_type)?;
+    check_url(&request.url)?;
+    check_queue(view.state)?;
+    let accepted = proto::TransferAccepted {
+        transfer_id: new_transfer_id(view.state, view.now_ms),
+        kind: proto::TransferKind::Upload as i32,
+        command_key: request.command_key.clone(),
+        file_type: request.file_type.clone(),
+        url: request.url.trim().to_owned(),
+        username: request.username.clone(),
+        password: request.password.clone(),
+        delay_seconds: request.delay_seconds,
+        accepted_at_unix: i64::try_from(view.now_ms / 1000).unwrap_or(i64::MAX),
+        ..Default::default()
+    };
+    Ok((
+        vec![record(Kind::TransferAccepted(accepted))],
+        UploadResponse {
+            status: 1,
+            start_time: DateTime::UNKNOWN,
+            complete_time: DateTime::UNKNOWN,
+        }
+        .into(),
+    ))
+}
