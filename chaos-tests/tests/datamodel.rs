@@ -229,3 +229,126 @@ async fn parameter_rpcs_through_full_sessions() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_provider_owns_its_subtree() {
+    let device = Device::new("an_external_provider_owns_its_subtree", env!("CARGO_BIN_EXE_agent"));
+    scenario(&device, async {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/external-provider.py");
+        let state_file = device.path().join("firewall.json");
+        device.add_config(&format!(
+            "[[datamodel.external]]\nsubtree = \"Device.X_EXAMPLE_Firewall.\"\ncommand = {}\nargs = [\"--state\", {}]\ntimeout = \"20s\"\n",
+            toml_str(script),
+            toml_str(&state_file.to_string_lossy()),
+        ));
+        let acs = ScriptedAcs::start(digest_acs()).await?;
+        device.write_config(&acs.url(), &[]);
+        acs.enqueue(Body::GetParameterNames(GetParameterNames {
+            parameter_path: "Device.".into(),
+            next_level: true,
+        }));
+        acs.enqueue(Body::AddObject(AddObject {
+            object_name: "Device.X_EXAMPLE_Firewall.Rule.".into(),
+            parameter_key: "ext-1".into(),
+        }));
+        acs.enqueue(spv(
+            &[
+                ("Device.X_EXAMPLE_Firewall.Enable", Value::boolean(true)),
+                ("Device.X_EXAMPLE_Firewall.Rule.1.SourcePort", Value::unsigned_int(22)),
+                ("Device.X_EXAMPLE_Firewall.Rule.1.Target", Value::string("Drop")),
+            ],
+            "ext-2",
+        ));
+        acs.enqueue(spv(&[("Device.X_EXAMPLE_Firewall.Level", Value::string("Extreme"))], "ext-3"));
+        acs.enqueue(gpv(&["Device.X_EXAMPLE_Firewall.", "Device.ManagementServer.ParameterKey"]));
+        let _agent = device.start().await?;
+        let s = wait_session(&acs, 0, "the BOOTSTRAP session with every request answered", |s| {
+            s.is_ended() && answered(s)
+        })
+        .await?;
+        let c = &s.acs_calls;
+        ensure!(c.len() == 5, "{} calls", c.len());
+        match c[0].answer.as_ref().and_then(|a| a.body.as_ref()) {
+            Some(Body::GetParameterNamesResponse(r)) => ensure!(
+                r.parameter_list.iter().any(|p| p.name == "Device.X_EXAMPLE_Firewall."),
+                "the provider's subtree is not listed under Device.: {:?}",
+                r.parameter_list
+            ),
+            other => bail!("GetParameterNames answered {other:?}"),
+        }
+        ensure!(
+            matches!(c[1].answer.as_ref().and_then(|a| a.body.as_ref()), Some(Body::AddObjectResponse(r)) if r.instance_number == 1),
+            "AddObject answered {:?}",
+            c[1].answer
+        );
+        ensure!(
+            matches!(c[2].answer.as_ref().and_then(|a| a.body.as_ref()), Some(Body::SetParameterValuesResponse(_))),
+            "SetParameterValues answered {:?}",
+            c[2].answer
+        );
+        let (code, per_param) = fault_of(&c[3])?;
+        ensure!(
+            code == 9003 && per_param == [("Device.X_EXAMPLE_Firewall.Level".to_owned(), 9007)],
+            "{code} {per_param:?}"
+        );
+        let v = values_of(&c[4])?;
+        for want in [
+            ("Device.X_EXAMPLE_Firewall.Enable", "true"),
+            ("Device.X_EXAMPLE_Firewall.Rule.1.SourcePort", "22"),
+            ("Device.X_EXAMPLE_Firewall.Rule.1.Target", "Drop"),
+            ("Device.ManagementServer.ParameterKey", "ext-2"),
+        ] {
+            ensure!(
+                v.contains(&(want.0.to_owned(), want.1.to_owned())),
+                "{want:?} not in {v:?}"
+            );
+        }
+        // The provider's own file holds the values: the agent journaled none of them.
+        let file = std::fs::read_to_string(&state_file)?;
+        ensure!(file.contains("Drop"), "provider state: {file}");
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ip_ping_diagnostics_run_and_report() {
+    let device = Device::new("ip_ping_diagnostics_run_and_report", env!("CARGO_BIN_EXE_agent"));
+    scenario(&device, async {
+        let acs = ScriptedAcs::start(digest_acs()).await?;
+        device.write_config(&acs.url(), &[]);
+        acs.enqueue(spv(
+            &[
+                ("Device.IP.Diagnostics.IPPing.Host", Value::string("127.0.0.1")),
+                ("Device.IP.Diagnostics.IPPing.NumberOfRepetitions", Value::unsigned_int(2)),
+                ("Device.IP.Diagnostics.IPPing.Timeout", Value::unsigned_int(2000)),
+                ("Device.IP.Diagnostics.IPPing.DiagnosticsState", Value::string("Requested")),
+            ],
+            "ping-1",
+        ));
+        let _agent = device.start().await?;
+        wait_session(&acs, 0, "the BOOTSTRAP session", |s| s.is_ended() && answered(s)).await?;
+        let done = wait_session(&acs, 1, "the DIAGNOSTICS COMPLETE session", |s| {
+            s.has_event("8 DIAGNOSTICS COMPLETE")
+        })
+        .await?;
+        acs.enqueue(gpv(&["Device.IP.Diagnostics.IPPing."]));
+        let (code, out, err) = device.cli(&["inform-now"]).await?;
+        ensure!(code == 0, "inform-now exited {code}: {out}{err}");
+        let s = wait_session(&acs, done.number as usize, "a session reading the results", |s| {
+            s.is_ended() && !s.acs_calls.is_empty() && answered(s)
+        })
+        .await?;
+        let v = values_of(&s.acs_calls[0])?;
+        let get = |n: &str| {
+            v.iter()
+                .find(|(name, _)| name == &format!("Device.IP.Diagnostics.IPPing.{n}"))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        ensure!(get("DiagnosticsState") == "Complete", "{v:?}");
+        ensure!(get("SuccessCount") == "2" && get("FailureCount") == "0", "{v:?}");
+        Ok(())
+    })
+    .await;
+}
