@@ -232,7 +232,10 @@ async fn parameter_rpcs_through_full_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_external_provider_owns_its_subtree() {
-    let device = Device::new("an_external_provider_owns_its_subtree", env!("CARGO_BIN_EXE_agent"));
+    let device = Device::new(
+        "an_external_provider_owns_its_subtree",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/external-provider.py");
         let state_file = device.path().join("firewall.json");
@@ -313,21 +316,39 @@ async fn an_external_provider_owns_its_subtree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ip_ping_diagnostics_run_and_report() {
-    let device = Device::new("ip_ping_diagnostics_run_and_report", env!("CARGO_BIN_EXE_agent"));
+    let device = Device::new(
+        "ip_ping_diagnostics_run_and_report",
+        env!("CARGO_BIN_EXE_agent"),
+    );
     scenario(&device, async {
         let acs = ScriptedAcs::start(digest_acs()).await?;
         device.write_config(&acs.url(), &[]);
         acs.enqueue(spv(
             &[
-                ("Device.IP.Diagnostics.IPPing.Host", Value::string("127.0.0.1")),
-                ("Device.IP.Diagnostics.IPPing.NumberOfRepetitions", Value::unsigned_int(2)),
-                ("Device.IP.Diagnostics.IPPing.Timeout", Value::unsigned_int(2000)),
-                ("Device.IP.Diagnostics.IPPing.DiagnosticsState", Value::string("Requested")),
+                (
+                    "Device.IP.Diagnostics.IPPing.Host",
+                    Value::string("127.0.0.1"),
+                ),
+                (
+                    "Device.IP.Diagnostics.IPPing.NumberOfRepetitions",
+                    Value::unsigned_int(2),
+                ),
+                (
+                    "Device.IP.Diagnostics.IPPing.Timeout",
+                    Value::unsigned_int(2000),
+                ),
+                (
+                    "Device.IP.Diagnostics.IPPing.DiagnosticsState",
+                    Value::string("Requested"),
+                ),
             ],
             "ping-1",
         ));
         let _agent = device.start().await?;
-        wait_session(&acs, 0, "the BOOTSTRAP session", |s| s.is_ended() && answered(s)).await?;
+        wait_session(&acs, 0, "the BOOTSTRAP session", |s| {
+            s.is_ended() && answered(s)
+        })
+        .await?;
         let done = wait_session(&acs, 1, "the DIAGNOSTICS COMPLETE session", |s| {
             s.has_event("8 DIAGNOSTICS COMPLETE")
         })
@@ -335,9 +356,12 @@ async fn ip_ping_diagnostics_run_and_report() {
         acs.enqueue(gpv(&["Device.IP.Diagnostics.IPPing."]));
         let (code, out, err) = device.cli(&["inform-now"]).await?;
         ensure!(code == 0, "inform-now exited {code}: {out}{err}");
-        let s = wait_session(&acs, done.number as usize, "a session reading the results", |s| {
-            s.is_ended() && !s.acs_calls.is_empty() && answered(s)
-        })
+        let s = wait_session(
+            &acs,
+            done.number as usize,
+            "a session reading the results",
+            |s| s.is_ended() && !s.acs_calls.is_empty() && answered(s),
+        )
         .await?;
         let v = values_of(&s.acs_calls[0])?;
         let get = |n: &str| {
@@ -347,7 +371,10 @@ async fn ip_ping_diagnostics_run_and_report() {
                 .unwrap_or_default()
         };
         ensure!(get("DiagnosticsState") == "Complete", "{v:?}");
-        ensure!(get("SuccessCount") == "2" && get("FailureCount") == "0", "{v:?}");
+        ensure!(
+            get("SuccessCount") == "2" && get("FailureCount") == "0",
+            "{v:?}"
+        );
         Ok(())
     })
     .await;

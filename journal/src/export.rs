@@ -292,6 +292,17 @@ fn describe(kind: &Kind) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Kind::ConfigurationApplied(c) => format!(
+            "configuration file applied ({}, transfer {:?}): {} value(s): {}",
+            if c.replace { "overwrite" } else { "alteration" },
+            c.transfer_id,
+            c.values.len(),
+            c.values
+                .iter()
+                .map(|v| format!("{}={}", v.name, shown(&v.name, &v.value)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Kind::ObjectAdded(o) => format!("object added: {}{}", o.path, o.instance_number),
         Kind::ObjectDeleted(o) => format!("object deleted: {}", o.path),
         Kind::AttributesSet(a) => format!(

@@ -8,7 +8,7 @@ pub const SNAPSHOT_TAG: u16 = 22;
 pub const JOURNAL_RECOVERED_TAG: u16 = 21;
 
 /// Names of the record types by tag (the oneof field number); index 0 is unused.
-const NAMES: [&str; 23] = [
+const NAMES: [&str; 24] = [
     "",
     "EventRaised",
     "InformAcknowledged",
@@ -32,6 +32,7 @@ const NAMES: [&str; 23] = [
     "ConfigReset",
     "JournalRecovered",
     "Snapshot",
+    "ConfigurationApplied",
 ];
 
 /// The record type's name for a tag, or `None` for a tag this build does not know (a record
@@ -87,6 +88,7 @@ pub(crate) fn kind_tag(kind: &Kind) -> u16 {
         Kind::ConfigReset(_) => 20,
         Kind::JournalRecovered(_) => 21,
         Kind::Snapshot(_) => 22,
+        Kind::ConfigurationApplied(_) => 23,
     }
 }
 
@@ -123,6 +125,7 @@ record_from!(
     ConfigReset => ConfigReset,
     JournalRecovered => JournalRecovered,
     AgentSnapshot => Snapshot,
+    ConfigurationApplied => ConfigurationApplied,
 );
 
 #[cfg(test)]

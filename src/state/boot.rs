@@ -66,6 +66,7 @@ pub fn startup_records(
                 out.push(event_raised(ec::BOOTSTRAP, ""));
                 out.push(event_raised(ec::BOOT, ""));
             }
+            Some(r) if r.firmware => out.push(event_raised(ec::BOOT, "")),
             Some(r) => {
                 out.push(event_raised(ec::BOOT, ""));
                 out.push(event_raised(ec::M_REBOOT, &r.command_key));

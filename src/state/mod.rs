@@ -36,6 +36,8 @@ pub struct PendingScheduleInform {
 pub struct PendingReboot {
     pub command_key: String,
     pub factory_reset: bool,
+    /// Activates a firmware image: the next boot owes `1 BOOT` but no `M Reboot`.
+    pub firmware: bool,
 }
 
 /// A parameter value held by the agent (the data model's `store` provider).
@@ -223,6 +225,7 @@ impl AgentState {
                 self.pending_reboot = Some(PendingReboot {
                     command_key: r.command_key.clone(),
                     factory_reset: r.reason == REBOOT_REASON_FACTORY_RESET,
+                    firmware: r.reason == REBOOT_REASON_FIRMWARE,
                 })
             }
             Kind::FactoryResetDone(_) => {
@@ -304,6 +307,30 @@ impl AgentState {
                     }
                 }
             }
+            Kind::ConfigurationApplied(c) => {
+                if c.replace {
+                    self.parameters.clear();
+                    self.object_instances.clear();
+                    self.settings.retain(|name, _| {
+                        settings::setting(name).is_none_or(|d| d.parameter.is_none())
+                    });
+                }
+                for v in &c.values {
+                    if let Some(setting) = settings::setting_for_parameter(&v.name) {
+                        self.settings
+                            .insert(setting.name.to_owned(), v.value.clone());
+                        continue;
+                    }
+                    self.create_implied_instances(&v.name);
+                    self.parameters.insert(
+                        v.name.clone(),
+                        StoredParameter {
+                            value: v.value.clone(),
+                            xsd_type: v.xsd_type.clone(),
+                        },
+                    );
+                }
+            }
             Kind::ValueChanged(v) => {
                 self.changed_parameters
                     .insert(v.name.clone(), v.value.clone());
@@ -369,6 +396,31 @@ impl AgentState {
             code: code.to_owned(),
             command_key: command_key.to_owned(),
         });
+    }
+
+    /// A configuration file names instances (`Device.NAT.PortMapping.3.Enable`): the tables it
+    /// writes into get those instances, and their counters move past them (never reused).
+    fn create_implied_instances(&mut self, name: &str) {
+        let mut table = String::new();
+        let mut segments = name.split('.').peekable();
+        while let Some(seg) = segments.next() {
+            if segments.peek().is_none() {
+                break;
+            }
+            if !table.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) && !seg.starts_with('0')
+            {
+                if let Ok(n) = seg.parse::<u32>() {
+                    self.object_instances
+                        .entry(table.clone())
+                        .or_default()
+                        .insert(n);
+                    let next = self.instance_counters.entry(table.clone()).or_insert(1);
+                    *next = (*next).max(n.saturating_add(1));
+                }
+            }
+            table.push_str(seg);
+            table.push('.');
+        }
     }
 
     /// The effective settings over the device's factory defaults.
@@ -477,6 +529,7 @@ impl AgentState {
             pending_reboot: s.pending_reboot.as_ref().map(|r| PendingReboot {
                 command_key: r.command_key.clone(),
                 factory_reset: r.factory_reset,
+                firmware: r.firmware,
             }),
             parameter_key: s.parameter_key.clone(),
             parameters: s
@@ -623,6 +676,7 @@ impl AgentState {
             pending_reboot: self.pending_reboot.as_ref().map(|r| proto::PendingReboot {
                 command_key: r.command_key.clone(),
                 factory_reset: r.factory_reset,
+                firmware: r.firmware,
             }),
             changed_parameters: self
                 .changed_parameters
@@ -635,6 +689,8 @@ impl AgentState {
 
 /// `RebootRequested.reason` marking a reboot that follows a FactoryReset.
 pub const REBOOT_REASON_FACTORY_RESET: &str = "FactoryReset";
+/// `RebootRequested.reason` of the reboot that activates a firmware image.
+pub const REBOOT_REASON_FIRMWARE: &str = "Firmware";
 
 /// `Device.IP.Interface.3.` → (`Device.IP.Interface.`, 3).
 pub fn split_instance_path(path: &str) -> Option<(&str, u32)> {

@@ -12,10 +12,7 @@ use crate::state::record;
 
 use super::transfer_policy::queue_state;
 
-pub fn apply(
-    view: &View,
-    request: &CancelTransfer,
-) -> Result<(Vec<proto::Record>, Body), Fault> {
+pub fn apply(view: &View, request: &CancelTransfer) -> Result<(Vec<proto::Record>, Body), Fault> {
     let matching: Vec<&proto::TransferState> = view
         .state
         .transfers
@@ -29,7 +26,10 @@ pub fn apply(
     if matching.is_empty() {
         return Err(Fault::with_string(
             FaultCode::InvalidArguments,
-            format!("no queued transfer has CommandKey {:?}", request.command_key),
+            format!(
+                "no queued transfer has CommandKey {:?}",
+                request.command_key
+            ),
         ));
     }
     if matching

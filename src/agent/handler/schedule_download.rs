@@ -26,7 +26,10 @@ pub fn apply(
     check_queue(view.state)?;
     let windows = &request.time_window_list;
     if windows.is_empty() || windows.len() > 2 {
-        return invalid(format!("TimeWindowList must hold 1 or 2 windows, not {}", windows.len()));
+        return invalid(format!(
+            "TimeWindowList must hold 1 or 2 windows, not {}",
+            windows.len()
+        ));
     }
     for (i, w) in windows.iter().enumerate() {
         if w.window_end <= w.window_start {

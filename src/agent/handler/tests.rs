@@ -639,8 +639,10 @@ fn get_rpc_methods_lists_exactly_what_is_answered() {
         panic!()
     };
     assert_eq!(r.method_list, SUPPORTED_METHODS);
-    let out = f.call(Body::KickedResponse(crate::cwmp::rpc::kicked::KickedResponse {
-        next_url: String::new(),
-    }));
+    let out = f.call(Body::KickedResponse(
+        crate::cwmp::rpc::kicked::KickedResponse {
+            next_url: String::new(),
+        },
+    ));
     assert!(matches!(out.response, Body::Fault(ref f) if f.code == 9000));
 }
