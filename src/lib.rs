@@ -11,3 +11,4 @@ pub mod cwmp;
 pub mod datamodel;
 pub mod session;
 pub mod state;
+pub mod transfer;

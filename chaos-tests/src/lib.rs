@@ -3,10 +3,12 @@
 
 pub mod acs;
 pub mod device;
+pub mod file_server;
 pub mod pki;
 
 pub use acs::{
     AcsAuth, AcsCall, AcsConfig, AcsRequest, ConnectionRequestLog, CpeAnswer, CpeCall, Exchange,
     Failure, ScriptedAcs, SessionEnd, SessionLog, TlsIdentity,
 };
+pub use file_server::{DigestAlgorithm, FileAuth, FileRequest, FileServer, FileServerConfig, Mode};
 pub use pki::{TestPki, test_pki};

@@ -63,6 +63,12 @@ pub struct DaemonConfig {
     /// Shell command applying a configuration file (`{file}`, `{mode}` = overwrite|alter);
     /// without one the agent applies `Parameter = value` files to its data model itself.
     pub config_apply_command: Option<String>,
+    /// Shell command writing the configuration to `{file}` for an Upload; without one the agent
+    /// exports its own data model (`Parameter = value` lines).
+    pub config_export_command: Option<String>,
+    /// Shell command writing the device log to `{file}`; without one the journal's timeline
+    /// (secrets masked) is uploaded.
+    pub log_export_command: Option<String>,
     /// Where transfers keep their files.
     pub transfer_dir: PathBuf,
     /// Longest a whole session may last.
@@ -85,6 +91,15 @@ pub struct DaemonConfig {
 }
 
 impl DaemonConfig {
+    /// Where transfers keep their files (`transfer_dir`, or `<data_dir>/transfers`).
+    pub fn transfer_dir(&self) -> PathBuf {
+        if self.transfer_dir.as_os_str().is_empty() {
+            self.data_dir.join("transfers")
+        } else {
+            self.transfer_dir.clone()
+        }
+    }
+
     /// Defaults around a data directory (used by tests and the demo).
     pub fn new(data_dir: impl Into<PathBuf>) -> DaemonConfig {
         DaemonConfig {
@@ -98,6 +113,8 @@ impl DaemonConfig {
             factory_reset_command: None,
             firmware_apply_command: None,
             config_apply_command: None,
+            config_export_command: None,
+            log_export_command: None,
             transfer_dir: PathBuf::new(),
             session_timeout: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
@@ -127,6 +144,8 @@ pub struct Runtime {
     pub next_inform_at_ms: Option<u64>,
     pub session_active: bool,
     pub connection_request_url: String,
+    /// Transfers moving bytes now: id → (bytes done, bytes expected when known).
+    pub transfer_progress: BTreeMap<String, (u64, Option<u64>)>,
 }
 
 /// The running agent's core: its journal and the state folded from it.
@@ -137,6 +156,8 @@ pub struct Agent {
     state: Mutex<AgentState>,
     append_lock: tokio::sync::Mutex<()>,
     wake: Notify,
+    /// Wakes the transfer worker (a transfer was accepted or cancelled, a boot was observed).
+    pub(crate) transfer_wake: Notify,
     /// Set when an event is raised: a session starts at once, even inside a retry wait.
     start_early: AtomicBool,
     started_at_ms: u64,
@@ -227,6 +248,7 @@ impl Agent {
             state: Mutex::new(state),
             append_lock: tokio::sync::Mutex::new(()),
             wake: Notify::new(),
+            transfer_wake: Notify::new(),
             start_early: AtomicBool::new(false),
             started_at_ms: now_ms(),
             runtime: Mutex::new(Runtime::default()),
@@ -261,6 +283,16 @@ impl Agent {
     /// The daemon's configuration.
     pub fn config(&self) -> &DaemonConfig {
         &self.config
+    }
+
+    /// The journal's human-readable timeline (secrets masked), oldest first.
+    pub fn journal_timeline(&self) -> anyhow::Result<String> {
+        let mut out = String::new();
+        for stored in self.journal.iter_from(1) {
+            out.push_str(&journal::summary(&stored?));
+            out.push('\n');
+        }
+        Ok(out)
     }
 
     /// The data model over this agent's providers.
@@ -334,6 +366,7 @@ impl Agent {
         }
         self.publish_cr_settings();
         self.wake.notify_one();
+        self.transfer_wake.notify_one();
         Ok(())
     }
 
@@ -374,7 +407,7 @@ impl Agent {
         });
     }
 
-    fn set_runtime(&self, f: impl FnOnce(&mut Runtime)) {
+    pub(crate) fn set_runtime(&self, f: impl FnOnce(&mut Runtime)) {
         f(&mut lock(&self.runtime));
     }
 }
@@ -450,10 +483,17 @@ pub async fn run_agent(
         .clone()
         .map(|path| tokio::spawn(crate::control::agent_backend::serve(agent.clone(), path)));
 
+    let transfer_agent = agent.clone();
+    let transfer_task = tokio::spawn(async move {
+        if let Err(e) = super::transfers::worker(transfer_agent).await {
+            tracing::error!(error = %format!("{e:#}"), "the transfer worker stopped");
+        }
+    });
     let end = tokio::select! {
         end = scheduler(agent.clone(), cr_port) => end,
         _ = shutdown => Ok(RunEnd::Shutdown),
     };
+    transfer_task.abort();
     cr_task.abort();
     if let Some(task) = control_task {
         task.abort();
@@ -642,7 +682,7 @@ async fn run_session(agent: &Agent) -> anyhow::Result<()> {
     let start = SessionStart {
         session_id: session_id.clone(),
         inform,
-        transfer_completes: Vec::new(),
+        transfer_completes: super::transfers::owed_transfer_completes(&state),
     };
     let mut session = Session::new(config, start, now);
     let transport = transport_config(agent, &settings);
@@ -770,11 +810,9 @@ async fn reboot(agent: &Agent, factory_reset: bool) -> anyhow::Result<RunEnd> {
         if let Some(cmd) = &agent.config.factory_reset_command {
             run_hook("factory-reset", cmd).await;
         }
-        agent
-            .append(vec![record(Kind::FactoryResetDone(
-                proto::FactoryResetDone {},
-            ))])
-            .await?;
+        let mut records = vec![record(Kind::FactoryResetDone(proto::FactoryResetDone {}))];
+        records.extend(factory_configuration_records(agent));
+        agent.append(records).await?;
     }
     match &agent.config.reboot_command {
         Some(cmd) => {
@@ -786,6 +824,45 @@ async fn reboot(agent: &Agent, factory_reset: bool) -> anyhow::Result<RunEnd> {
         ),
     }
     Ok(RunEnd::Rebooting)
+}
+
+/// The factory configuration a vendor-file Download installed, applied over the reset state
+/// (with the reset, in one batch). A file that no longer checks is logged and skipped: the
+/// device then comes back with the built-in defaults.
+fn factory_configuration_records(agent: &Agent) -> Vec<Record> {
+    let path = agent
+        .config
+        .data_dir
+        .join(super::transfers::FACTORY_CONFIG_FILE);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Vec::new();
+    };
+    let parsed = match crate::datamodel::config_file::parse(&text) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(file = %path.display(), error = %e, "the factory configuration is invalid; ignored");
+            return Vec::new();
+        }
+    };
+    let mut reset = agent.state();
+    reset.apply(
+        reset.last_seq + 1,
+        now_ms(),
+        &record(Kind::FactoryResetDone(proto::FactoryResetDone {})),
+    );
+    match super::transfers::check_config(agent, &reset, &parsed) {
+        Ok(values) => vec![record(Kind::ConfigurationApplied(
+            proto::ConfigurationApplied {
+                values,
+                replace: true,
+                transfer_id: String::new(),
+            },
+        ))],
+        Err((_, why)) => {
+            tracing::error!(file = %path.display(), %why, "the factory configuration does not fit the data model; ignored");
+            Vec::new()
+        }
+    }
 }
 
 async fn run_hook(name: &str, command: &str) {

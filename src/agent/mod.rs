@@ -16,4 +16,5 @@ pub mod inform;
 pub mod notifier;
 pub mod retry;
 pub mod schedule;
+pub mod transfers;
 pub mod transport;

@@ -28,6 +28,10 @@ pub fn daemon_config(config: &Config) -> DaemonConfig {
     d.software_version_file = software_version_file;
     d.factory_settings = config.factory_settings.clone();
     d.externals = config.datamodel.external.clone();
+    d.firmware_apply_command = config.hooks.firmware_apply.clone();
+    d.config_apply_command = config.hooks.config_apply.clone();
+    d.config_export_command = config.hooks.config_export.clone();
+    d.log_export_command = config.hooks.log_export.clone();
     d.notification_sample_interval = config.datamodel.notification_sample_interval;
     if let Some(path) = &config.connection_request.path {
         d.factory_settings

@@ -4,7 +4,7 @@
 //! answered, the same scheme is used on every later request of the session (Digest: the same
 //! nonce with an incrementing `nc`, and one `cnonce` per TCP connection).
 
-use digest_auth::{AlgorithmType, AuthContext, Qop, WwwAuthenticateHeader};
+use digest_auth::{AlgorithmType, AuthContext, HttpMethod, Qop, WwwAuthenticateHeader};
 use http::HeaderMap;
 use http::header::WWW_AUTHENTICATE;
 
@@ -59,6 +59,21 @@ impl AuthState {
         body: &[u8],
         cnonce: &str,
     ) -> Result<Option<String>, String> {
+        self.authorization_for("POST", username, password, uri, Some(body), cnonce)
+    }
+
+    /// The `Authorization` value for a request with any method. `body` only matters when the
+    /// server insists on `auth-int`; a streamed body the caller cannot hash is passed as None,
+    /// which answers with `auth`.
+    pub(crate) fn authorization_for(
+        &mut self,
+        method: &str,
+        username: &str,
+        password: &str,
+        uri: &str,
+        body: Option<&[u8]>,
+        cnonce: &str,
+    ) -> Result<Option<String>, String> {
         match self {
             AuthState::None => Ok(None),
             AuthState::Basic => Ok(Some(format!(
@@ -66,7 +81,13 @@ impl AuthState {
                 base64(format!("{username}:{password}").as_bytes())
             ))),
             AuthState::Digest(prompt) => {
-                let mut ctx = AuthContext::new_post(username, password, uri, Some(body));
+                let mut ctx = AuthContext::new_with_method(
+                    username,
+                    password,
+                    uri,
+                    body,
+                    HttpMethod::from(method),
+                );
                 ctx.set_custom_cnonce(cnonce);
                 prompt
                     .respond(&ctx)

@@ -178,6 +178,11 @@ pub(crate) fn find_io_kind(err: &(dyn std::error::Error + 'static)) -> Option<st
 
 /// Operator sentence (without the "TLS: " prefix) for a rustls failure toward `host`.
 pub(crate) fn describe_tls(err: &rustls::Error, host: &str) -> String {
+    describe_tls_for(err, host, "the ACS")
+}
+
+/// [`describe_tls`] for any kind of peer: `peer` names it in the sentence ("the file server").
+pub(crate) fn describe_tls_for(err: &rustls::Error, host: &str, peer: &str) -> String {
     use rustls::{AlertDescription as A, CertificateError as C, Error as E};
     match err {
         E::InvalidCertificate(c) => match c {
@@ -209,7 +214,7 @@ pub(crate) fn describe_tls(err: &rustls::Error, host: &str) -> String {
         },
         E::AlertReceived(alert) => match alert {
             A::CertificateRequired => {
-                "the ACS requires a client certificate (configure client-certificate)".to_string()
+                format!("{peer} requires a client certificate (configure client-certificate)")
             }
             A::BadCertificate
             | A::UnsupportedCertificate
@@ -218,17 +223,18 @@ pub(crate) fn describe_tls(err: &rustls::Error, host: &str) -> String {
             | A::CertificateUnknown
             | A::UnknownCA
             | A::AccessDenied => {
-                format!("the ACS rejected the client certificate ({alert:?})")
+                format!("{peer} rejected the client certificate ({alert:?})")
             }
-            A::HandshakeFailure => "handshake failure: the ACS accepted none of our TLS \
-                 versions/ciphers, or it wants a client certificate"
-                .to_string(),
-            other => format!("the ACS aborted the handshake ({other:?})"),
+            A::HandshakeFailure => format!(
+                "handshake failure: {peer} accepted none of our TLS versions/ciphers, or it \
+                 wants a client certificate"
+            ),
+            other => format!("{peer} aborted the handshake ({other:?})"),
         },
         E::InvalidMessage(_) => {
             format!("the answer from {host} is not TLS (check http:// vs https:// and the port)")
         }
-        E::NoApplicationProtocol => "the ACS does not speak HTTP/1.1 (ALPN)".to_string(),
+        E::NoApplicationProtocol => format!("{peer} does not speak HTTP/1.1 (ALPN)"),
         other => other.to_string(),
     }
 }

@@ -19,12 +19,14 @@
 //! Errors are [`TransportError`]s whose Display is a sentence for the operator
 //! (`last-session-error`) and whose [`TransportError::kind`] is for the scheduler.
 
-mod auth;
+// auth, error, target and tls are crate-visible so the file-transfer engine (`crate::transfer`)
+// shares the same URL rules, TLS trust and HTTP authentication as the ACS connection.
+pub(crate) mod auth;
 mod cookies;
-mod error;
+pub(crate) mod error;
 mod retry_after;
-mod target;
-mod tls;
+pub(crate) mod target;
+pub(crate) mod tls;
 
 use std::fmt;
 use std::net::SocketAddr;
