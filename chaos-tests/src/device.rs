@@ -39,6 +39,8 @@ pub struct Device {
     bin: PathBuf,
     /// TOML appended to every config this device writes (extra sections: hooks, datamodel …).
     extra_toml: std::cell::RefCell<String>,
+    /// Runs the simulated firmware (see [`Device::simulate_firmware`]).
+    firmware: std::cell::Cell<bool>,
     name: &'static str,
     starts: std::cell::Cell<u32>,
 }
@@ -53,11 +55,64 @@ impl Device {
             dir,
             bin: bin.into(),
             extra_toml: std::cell::RefCell::new(String::new()),
+            firmware: std::cell::Cell::new(false),
             name,
             starts: std::cell::Cell::new(0),
         };
         d.set_boot_id("boot-1");
         d
+    }
+
+    /// Makes this a simulated device with firmware (call before `write_config`):
+    /// - the running version is the file `version` (starts at 7.14), re-read at every start;
+    /// - the `firmware_apply` hook installs an image whose first line is `FIRMWARE <version>`
+    ///   (the version becomes active at the next reboot), or `FIRMWARE-BAD <version>` (it installs,
+    ///   but the device boots back into the old version); every application is logged in
+    ///   `applies.log`; with a file `apply-sleep` holding seconds, it sleeps after installing
+    ///   (so a test can kill the agent inside the hook);
+    /// - the `reboot` hook activates the installed version and writes a new boot id (logged in
+    ///   `reboots.log`); the agent then exits, and the test restarts it, as a supervisor would.
+    pub fn simulate_firmware(&self) {
+        self.firmware.set(true);
+        let dir = self.path();
+        std::fs::write(dir.join("version"), "7.14\n").expect("writing version");
+        let apply = r#"#!/bin/sh
+set -e
+D="$(dirname "$0")"
+echo "$1" >> "$D/applies.log"
+line=$(head -n 1 "$1")
+case "$line" in
+  "FIRMWARE-BAD "*) : ;;
+  "FIRMWARE "*) echo "${line#FIRMWARE }" > "$D/next-version" ;;
+  *) echo "not a firmware image: $line" >&2; exit 3 ;;
+esac
+if [ -f "$D/apply-sleep" ]; then sleep "$(cat "$D/apply-sleep")"; fi
+"#;
+        let reboot = r#"#!/bin/sh
+D="$(dirname "$0")"
+if [ -f "$D/next-version" ]; then mv "$D/next-version" "$D/version"; fi
+n=$(cat "$D/boots" 2>/dev/null || echo 1)
+n=$((n + 1))
+echo "$n" > "$D/boots"
+echo "boot-$n" > "$D/boot_id"
+echo "reboot $n" >> "$D/reboots.log"
+"#;
+        std::fs::write(dir.join("fw-apply.sh"), apply).expect("writing fw-apply.sh");
+        std::fs::write(dir.join("reboot.sh"), reboot).expect("writing reboot.sh");
+        self.add_config(&format!(
+            "[hooks]\nfirmware_apply = {}\nreboot = {}\n",
+            toml_str(&format!("sh {}/fw-apply.sh {{file}}", dir.display())),
+            toml_str(&format!("sh {}/reboot.sh", dir.display())),
+        ));
+    }
+
+    /// Lines of a log file the simulated device keeps (`applies.log`, `reboots.log`).
+    pub fn log_lines(&self, name: &str) -> Vec<String> {
+        std::fs::read_to_string(self.path().join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// Adds TOML (whole sections) to the configs written from now on.
@@ -111,11 +166,19 @@ impl Device {
         let mut text = format!(
             "data_dir = {}\nboot_id_file = {}\n\n[device]\nmanufacturer = \"Example Networks\"\n\
              oui = \"00000C\"\nproduct_class = \"TestRouter\"\nserial_number = {}\n\
-             software_version = \"7.14\"\n\n[session]\ntimeout = \"30s\"\n\n\
+             {}\n\n[session]\ntimeout = \"30s\"\n\n\
              [connection_request]\nlisten_address = \"127.0.0.1\"\n\n[settings]\n",
             toml_str(&self.data_dir().to_string_lossy()),
             toml_str(&self.path().join("boot_id").to_string_lossy()),
             toml_str(&self.serial()),
+            if self.firmware.get() {
+                format!(
+                    "software_version_file = {}",
+                    toml_str(&self.path().join("version").to_string_lossy())
+                )
+            } else {
+                "software_version = \"7.14\"".to_owned()
+            },
         );
         for (k, v) in settings {
             text.push_str(&format!("{k} = {}\n", toml_str(&v)));
@@ -262,6 +325,25 @@ impl AgentProcess {
                 tokio::time::Instant::now() < deadline,
                 "the control socket {} never answered",
                 socket.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for the agent to exit on its own (a reboot); returns whether it exited successfully.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<bool> {
+        let Some(child) = self.child.as_mut() else {
+            bail!("the agent is not running");
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok(status.success());
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the agent did not exit within {timeout:?}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

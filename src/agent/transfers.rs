@@ -237,7 +237,7 @@ async fn step(
             let outcome = if is_upload(a) {
                 run_upload(agent, state, a).await.map(|_| None)
             } else {
-                run_download(agent, a).await.map(Some)
+                run_download(agent, t, a).await.map(Some)
             };
             agent.set_runtime(|r| {
                 r.transfer_progress.remove(&a.transfer_id);
@@ -373,19 +373,57 @@ fn tls(agent: &Agent) -> TlsSettings {
 
 type Failure = (u32, String);
 
+/// Checkpoints are journaled at most this often while bytes arrive …
+const CHECKPOINT_EVERY_BYTES: u64 = 1 << 20;
+/// … and no more often than this (flash wears).
+const CHECKPOINT_MIN_INTERVAL: Duration = Duration::from_secs(3);
+
+/// The files of a download in the order they are fetched: the main file, then the packages a
+/// firmware manifest lists.
+fn file_order(name: &str) -> Option<usize> {
+    if name == MAIN_FILE || name.is_empty() {
+        Some(0)
+    } else {
+        name.strip_prefix("pkg-")?.parse::<usize>().ok().map(|n| n + 1)
+    }
+}
+
+/// Makes the files on disk agree with the last journaled checkpoint: bytes past it may never
+/// have reached the disk before a power cut (a file's length can cover blocks that were never
+/// written), so they are cut off and fetched again; files after the checkpointed one are
+/// started afresh.
+fn rewind_to_checkpoint(dir: &Path, checkpoint_file: &str, bytes: u64) {
+    let Some(at) = file_order(checkpoint_file) else {
+        return;
+    };
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(order) = file_order(&name) else { continue };
+        if order > at {
+            let _ = std::fs::remove_file(entry.path());
+        } else if order == at
+            && let Ok(f) = std::fs::OpenOptions::new().write(true).open(entry.path())
+            && f.metadata().is_ok_and(|m| m.len() > bytes)
+        {
+            let _ = f.set_len(bytes);
+            let _ = f.sync_all();
+        }
+    }
+}
+
 /// Fetches the file (and, for a firmware manifest, every package it lists); returns the main
-/// file, the total size and the main file's SHA-256.
+/// file, the total size and the main file's SHA-256. Resumes after the last checkpoint.
 async fn run_download(
     agent: &Agent,
+    t: &proto::TransferState,
     a: &proto::TransferAccepted,
 ) -> Result<(PathBuf, u64, String), Failure> {
     let dir = transfer_dir(agent, a);
     std::fs::create_dir_all(&dir).map_err(|e| {
-        (
-            FaultCode::InternalError.code(),
-            format!("cannot create {}: {e}", dir.display()),
-        )
+        (FaultCode::InternalError.code(), format!("cannot create {}: {e}", dir.display()))
     })?;
+    let last = t.last_stage.clone().unwrap_or_default();
+    rewind_to_checkpoint(&dir, &last.path, last.bytes_done);
     let deadline = last_window_end(a);
     let request = FetchRequest {
         url: a.url.clone(),
@@ -397,18 +435,14 @@ async fn run_download(
         idle_timeout: Duration::from_secs(60),
     };
     let main = dir.join(MAIN_FILE);
-    let fetched = fetch_bounded(agent, a, &request, &main, deadline).await?;
+    let fetched = fetch_checkpointed(agent, t, &request, &dir, MAIN_FILE, deadline).await?;
     let mut total = fetched.size;
     if is_firmware(a) {
         let head = read_head(&main);
         if looks_like_manifest(&head) {
-            let bytes = std::fs::read(&main)
-                .map_err(|e| (FaultCode::InternalError.code(), e.to_string()))?;
+            let bytes = std::fs::read(&main).map_err(|e| (FaultCode::InternalError.code(), e.to_string()))?;
             let manifest = parse_manifest(&bytes).map_err(|e| {
-                (
-                    FaultCode::FileCorrupted.code(),
-                    format!("the firmware manifest is invalid: {e}"),
-                )
+                (FaultCode::FileCorrupted.code(), format!("the firmware manifest is invalid: {e}"))
             })?;
             // Every package is downloaded and verified before anything is applied.
             for (i, url) in manifest.urls.iter().enumerate() {
@@ -417,9 +451,8 @@ async fn run_download(
                     expected_size: 0,
                     ..request.clone()
                 };
-                let got =
-                    fetch_bounded(agent, a, &package, &dir.join(format!("pkg-{i}")), deadline)
-                        .await?;
+                let name = format!("pkg-{i}");
+                let got = fetch_checkpointed(agent, t, &package, &dir, &name, deadline).await?;
                 total = total.saturating_add(got.size);
             }
         }
@@ -427,36 +460,81 @@ async fn run_download(
     Ok((fetched.path, total, fetched.sha256))
 }
 
-async fn fetch_bounded(
+/// One file of a download, with durable checkpoints: the progress callback reports what has
+/// been handed to the kernel; a checkpoint is taken at the value reported one step *earlier*
+/// (by then that write has certainly reached the kernel), after an fdatasync of the file, and
+/// journaled as `Downloading(path, bytes_done)`. A finished file is checkpointed whole.
+async fn fetch_checkpointed(
     agent: &Agent,
-    a: &proto::TransferAccepted,
+    t: &proto::TransferState,
     request: &FetchRequest,
-    dest: &Path,
+    dir: &Path,
+    name: &str,
     deadline: Option<i64>,
 ) -> Result<crate::transfer::download::Fetched, Failure> {
-    let id = a.transfer_id.clone();
-    let mut progress = |done: u64, total: Option<u64>| {
+    let dest = dir.join(name);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let id = t.accepted.as_ref().map(|a| a.transfer_id.clone()).unwrap_or_default();
+    let mut previous: u64 = 0;
+    let mut last_sent: u64 = 0;
+    let mut last_sent_at = std::time::Instant::now();
+    // `move`: the closure owns the sender, so dropping it ends the checkpoint task.
+    let mut progress = move |done: u64, total: Option<u64>| {
         agent.set_runtime(|r| {
             r.transfer_progress.insert(id.clone(), (done, total));
         });
+        let safe = previous;
+        previous = done;
+        if safe >= last_sent.saturating_add(CHECKPOINT_EVERY_BYTES)
+            && last_sent_at.elapsed() >= CHECKPOINT_MIN_INTERVAL
+        {
+            last_sent = safe;
+            last_sent_at = std::time::Instant::now();
+            let _ = tx.send(safe);
+        }
     };
-    let fut = fetch(request, dest, &mut progress);
-    let result = match deadline {
-        Some(end) => {
-            let left = u64::try_from(end.saturating_sub(unix_now())).unwrap_or(0);
-            match tokio::time::timeout(Duration::from_secs(left), fut).await {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err((
+    let checkpoints = async {
+        while let Some(bytes) = rx.recv().await {
+            journal_checkpoint(agent, t, &dest, name, bytes).await;
+        }
+    };
+    let fetching = async {
+        let fut = fetch(request, &dest, &mut progress);
+        let result = match deadline {
+            Some(end) => {
+                let left = u64::try_from(end.saturating_sub(unix_now())).unwrap_or(0);
+                match tokio::time::timeout(Duration::from_secs(left), fut).await {
+                    Ok(r) => r.map_err(|e| (e.fault_code(), e.fault_string())),
+                    Err(_) => Err((
                         FaultCode::DownloadOutsideTimeWindows.code(),
-                        "the download did not finish inside its time windows".into(),
-                    ));
+                        "the download did not finish inside its time windows".to_owned(),
+                    )),
                 }
             }
-        }
-        None => fut.await,
+            None => fut.await.map_err(|e| (e.fault_code(), e.fault_string())),
+        };
+        drop(progress);
+        result
     };
-    result.map_err(|e| (e.fault_code(), e.fault_string()))
+    let (result, ()) = tokio::join!(fetching, checkpoints);
+    let fetched = result?;
+    journal_checkpoint(agent, t, &dest, name, fetched.size).await;
+    Ok(fetched)
+}
+
+async fn journal_checkpoint(agent: &Agent, t: &proto::TransferState, file: &Path, name: &str, bytes: u64) {
+    let synced = std::fs::File::open(file).and_then(|f| f.sync_data());
+    if let Err(e) = synced {
+        tracing::warn!(file = %file.display(), error = %e, "checkpoint skipped: cannot sync");
+        return;
+    }
+    let mut d = next(t, S::Downloading);
+    d.path = name.to_owned();
+    d.bytes_done = bytes;
+    d.bytes_total = t.accepted.as_ref().map(|a| a.file_size).unwrap_or(0);
+    if let Err(e) = agent.append(vec![stage_record(d)]).await {
+        tracing::warn!(error = %format!("{e:#}"), "checkpoint not journaled");
+    }
 }
 
 fn read_head(path: &Path) -> Vec<u8> {
