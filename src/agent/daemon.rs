@@ -259,6 +259,16 @@ impl Agent {
             startup_records(&state, &boot_id, &agent.config.device.software_version)
         };
         agent.append(startup).await?;
+        let firmware = {
+            let state = lock(&agent.state);
+            let running = if state.software_version.is_empty() {
+                agent.config.device.software_version.clone()
+            } else {
+                state.software_version.clone()
+            };
+            super::transfers::startup_records(&state, &running)
+        };
+        agent.append(firmware).await?;
         // The connection-request path is part of ConnectionRequestURL: chosen once, journaled.
         if agent.settings().get("connection-request-path").is_empty() {
             let settings = agent.settings();

@@ -328,9 +328,14 @@ async fn finish_firmware(
     state: &AgentState,
     t: &proto::TransferState,
 ) -> anyhow::Result<()> {
-    let last = t.last_stage.clone().unwrap_or_default();
     let running = running_version(agent, state);
-    let record = if running != last.previous_version {
+    agent.append(vec![firmware_outcome(t, &running)]).await?;
+    Ok(())
+}
+
+fn firmware_outcome(t: &proto::TransferState, running: &str) -> proto::Record {
+    let last = t.last_stage.clone().unwrap_or_default();
+    if running != last.previous_version {
         tracing::info!(from = %last.previous_version, to = %running, "firmware upgrade completed");
         completed(t, 0, "")
     } else {
@@ -341,9 +346,25 @@ async fn finish_firmware(
                 "the device still runs {running} after applying the image and rebooting: the new firmware did not start (rolled back)"
             ),
         )
-    };
-    agent.append(vec![record]).await?;
-    Ok(())
+    }
+}
+
+/// At start-up, after the boot is recorded: firmware transfers that were applied in an earlier
+/// boot are decided now, so the first Inform of the new boot already reports them (1 BOOT,
+/// 7 TRANSFER COMPLETE and M Download together).
+pub fn startup_records(state: &AgentState, running_version: &str) -> Vec<proto::Record> {
+    state
+        .transfers
+        .values()
+        .filter(|t| t.accepted.as_ref().is_some_and(is_firmware))
+        .filter(|t| matches!(stage_of(t), S::Applying | S::Applied))
+        .filter(|t| {
+            t.last_stage
+                .as_ref()
+                .is_some_and(|s| s.boot_id != state.boot_id)
+        })
+        .map(|t| firmware_outcome(t, running_version))
+        .collect()
 }
 
 fn transfer_dir(agent: &Agent, a: &proto::TransferAccepted) -> PathBuf {
@@ -384,7 +405,10 @@ fn file_order(name: &str) -> Option<usize> {
     if name == MAIN_FILE || name.is_empty() {
         Some(0)
     } else {
-        name.strip_prefix("pkg-")?.parse::<usize>().ok().map(|n| n + 1)
+        name.strip_prefix("pkg-")?
+            .parse::<usize>()
+            .ok()
+            .map(|n| n + 1)
     }
 }
 
@@ -398,7 +422,9 @@ fn rewind_to_checkpoint(dir: &Path, checkpoint_file: &str, bytes: u64) {
     };
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(order) = file_order(&name) else { continue };
+        let Some(order) = file_order(&name) else {
+            continue;
+        };
         if order > at {
             let _ = std::fs::remove_file(entry.path());
         } else if order == at
@@ -420,7 +446,10 @@ async fn run_download(
 ) -> Result<(PathBuf, u64, String), Failure> {
     let dir = transfer_dir(agent, a);
     std::fs::create_dir_all(&dir).map_err(|e| {
-        (FaultCode::InternalError.code(), format!("cannot create {}: {e}", dir.display()))
+        (
+            FaultCode::InternalError.code(),
+            format!("cannot create {}: {e}", dir.display()),
+        )
     })?;
     let last = t.last_stage.clone().unwrap_or_default();
     rewind_to_checkpoint(&dir, &last.path, last.bytes_done);
@@ -440,9 +469,13 @@ async fn run_download(
     if is_firmware(a) {
         let head = read_head(&main);
         if looks_like_manifest(&head) {
-            let bytes = std::fs::read(&main).map_err(|e| (FaultCode::InternalError.code(), e.to_string()))?;
+            let bytes = std::fs::read(&main)
+                .map_err(|e| (FaultCode::InternalError.code(), e.to_string()))?;
             let manifest = parse_manifest(&bytes).map_err(|e| {
-                (FaultCode::FileCorrupted.code(), format!("the firmware manifest is invalid: {e}"))
+                (
+                    FaultCode::FileCorrupted.code(),
+                    format!("the firmware manifest is invalid: {e}"),
+                )
             })?;
             // Every package is downloaded and verified before anything is applied.
             for (i, url) in manifest.urls.iter().enumerate() {
@@ -474,7 +507,11 @@ async fn fetch_checkpointed(
 ) -> Result<crate::transfer::download::Fetched, Failure> {
     let dest = dir.join(name);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
-    let id = t.accepted.as_ref().map(|a| a.transfer_id.clone()).unwrap_or_default();
+    let id = t
+        .accepted
+        .as_ref()
+        .map(|a| a.transfer_id.clone())
+        .unwrap_or_default();
     let mut previous: u64 = 0;
     let mut last_sent: u64 = 0;
     let mut last_sent_at = std::time::Instant::now();
@@ -522,7 +559,13 @@ async fn fetch_checkpointed(
     Ok(fetched)
 }
 
-async fn journal_checkpoint(agent: &Agent, t: &proto::TransferState, file: &Path, name: &str, bytes: u64) {
+async fn journal_checkpoint(
+    agent: &Agent,
+    t: &proto::TransferState,
+    file: &Path,
+    name: &str,
+    bytes: u64,
+) {
     let synced = std::fs::File::open(file).and_then(|f| f.sync_data());
     if let Err(e) = synced {
         tracing::warn!(file = %file.display(), error = %e, "checkpoint skipped: cannot sync");
