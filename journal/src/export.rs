@@ -256,10 +256,15 @@ fn describe(kind: &Kind) -> String {
             line
         }
         Kind::TransferAccepted(t) => format!(
-            "transfer {} accepted: {} {} from {} (command_key {:?}{})",
+            "transfer {} accepted: {} {} {} {} (command_key {:?}{})",
             t.transfer_id,
             enum_name("kind", i64::from(t.kind)).unwrap_or_default(),
             t.file_type,
+            if t.kind == crate::proto::TransferKind::Upload as i32 {
+                "to"
+            } else {
+                "from"
+            },
             mask_url(&t.url),
             t.command_key,
             if t.autonomous { ", autonomous" } else { "" }

@@ -101,7 +101,8 @@ pub fn export(view: &View, header: &str) -> Result<String, Fault> {
             instances,
         } = entry
         {
-            if !effectively_writable(def) {
+            // DiagnosticsState is a trigger, not configuration.
+            if !effectively_writable(def) || name.ends_with(".DiagnosticsState") {
                 continue;
             }
             let value = view.read_text(def, &name, &instances)?;

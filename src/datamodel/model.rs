@@ -704,11 +704,15 @@ impl<'a> View<'a> {
 
     /// Reads one registry parameter. Hidden values (passwords) read as empty strings.
     pub fn read(&self, def: &ParamDef, name: &str, instances: &[u32]) -> Result<Value, Fault> {
-        let text = if is_hidden(def) {
+        let mut text = if is_hidden(def) {
             String::new()
         } else {
             self.read_text(def, name, instances)?
         };
+        // A dateTime is never empty on the wire: unset is the Unknown Time.
+        if text.is_empty() && def.syntax == super::registry::Syntax::DateTime {
+            text = DateTime::UNKNOWN.to_string();
+        }
         Ok(Value::new(def.syntax.xsd_type(), text))
     }
 

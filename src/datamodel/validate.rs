@@ -76,6 +76,8 @@ pub fn check_text(def: &ParamDef, text: &str) -> Result<String, Refusal> {
             Ok(n) => Ok(n.to_string()),
             _ => invalid("must be a whole number from 0".into()),
         },
+        // Empty is how an unset time is written in configuration files: the Unknown Time.
+        Syntax::DateTime if text.trim().is_empty() => Ok(DateTime::UNKNOWN.to_string()),
         Syntax::DateTime => match DateTime::parse(text.trim()) {
             Ok(d) => Ok(d.to_string()),
             Err(_) => invalid("must be an xsd:dateTime such as 2026-01-01T00:00:00Z".into()),
