@@ -6,6 +6,8 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "failpoints")]
+pub mod crash;
 pub mod control;
 pub mod cwmp;
 pub mod datamodel;

@@ -343,6 +343,8 @@ impl Agent {
             .append(records)
             .await
             .context("appending to the journal")?;
+        // Durable, not yet folded nor acted on.
+        crate::crash_point!("append.after_durable");
         {
             let mut state = lock(&self.state);
             for stored in self
@@ -355,6 +357,7 @@ impl Agent {
             }
         }
         if ack.needs_snapshot {
+            crate::crash_point!("snapshot.before");
             let (snapshot, up_to) = {
                 let state = lock(&self.state);
                 (state.to_snapshot(), state.last_seq)
@@ -364,6 +367,7 @@ impl Agent {
                 .append_snapshot(snapshot, up_to)
                 .await
                 .context("writing a snapshot")?;
+            crate::crash_point!("snapshot.after");
             lock(&self.state).last_seq = snap_ack.last_seq;
             tracing::info!(
                 seq = snap_ack.last_seq,
@@ -718,7 +722,19 @@ async fn run_session(agent: &Agent) -> anyhow::Result<()> {
         };
         match output {
             Output::Journal(records) => {
+                let acknowledges = records.iter().any(|r| {
+                    matches!(
+                        r.kind,
+                        Some(Kind::InformAcknowledged(_) | Kind::TransferCompleteAcknowledged(_))
+                    )
+                });
+                if acknowledges {
+                    // The ACS has answered; its acknowledgement is not yet journaled.
+                    crate::crash_point!("session.before_ack_journaled");
+                }
                 agent.append(records).await?;
+                // Journaled; the response (or the next request) is not yet sent.
+                crate::crash_point!("session.after_journal_before_send");
                 session.journaled();
             }
             Output::Send { body, is_inform } => {
@@ -816,6 +832,7 @@ async fn run_session(agent: &Agent) -> anyhow::Result<()> {
 
 /// Performs a reboot the ACS asked for (after the session that asked ended).
 async fn reboot(agent: &Agent, factory_reset: bool) -> anyhow::Result<RunEnd> {
+    crate::crash_point!("reboot.before_hook");
     if factory_reset {
         if let Some(cmd) = &agent.config.factory_reset_command {
             run_hook("factory-reset", cmd).await;

@@ -231,6 +231,7 @@ async fn step(
             d.start_time = now;
             d.bytes_total = a.file_size;
             agent.append(vec![stage_record(d)]).await?;
+            crate::crash_point!("transfer.after_downloading_journaled");
             Ok(Step::Acted)
         }
         S::Downloading => {
@@ -256,6 +257,7 @@ async fn step(
                     completed(t, code, why)
                 }
             };
+            crate::crash_point!("transfer.before_outcome_journaled");
             agent.append(vec![record]).await?;
             Ok(Step::Acted)
         }
@@ -264,6 +266,7 @@ async fn step(
             applying.previous_version = running_version(agent, state);
             applying.boot_id = state.boot_id.clone();
             agent.append(vec![stage_record(applying.clone())]).await?;
+            crate::crash_point!("transfer.after_applying_journaled");
             let t = proto::TransferState {
                 accepted: Some(a.clone()),
                 last_stage: Some(applying),
@@ -312,6 +315,8 @@ fn running_version(agent: &Agent, state: &AgentState) -> String {
 }
 
 /// Applied and the reboot that activates the image, in one batch.
+/// (`firmware.after_applied` is the point between it and the reboot: see the scheduler's
+/// `reboot.before_hook`.)
 fn firmware_applied(t: &proto::TransferState) -> Vec<proto::Record> {
     vec![
         stage_record(next(t, S::Applied)),
@@ -578,6 +583,7 @@ async fn journal_checkpoint(
     if let Err(e) = agent.append(vec![stage_record(d)]).await {
         tracing::warn!(error = %format!("{e:#}"), "checkpoint not journaled");
     }
+    crate::crash_point!("transfer.after_checkpoint");
 }
 
 fn read_head(path: &Path) -> Vec<u8> {
@@ -677,7 +683,10 @@ async fn apply(
         };
         for file in firmware_files(&dir, &main) {
             tracing::info!(transfer = %a.transfer_id, file = %file.display(), "applying firmware");
-            if let Err(why) = run_hook(&hook, &file, "firmware").await {
+            let applied = run_hook(&hook, &file, "firmware").await;
+            // The hook has run; Applied is not yet journaled.
+            crate::crash_point!("firmware.after_hook");
+            if let Err(why) = applied {
                 agent
                     .append(vec![completed(
                         t,
@@ -745,6 +754,7 @@ async fn apply(
         Err((code, why)) => vec![completed(t, code, why)],
     };
     // The values and the completion are one batch: a crash cannot apply without completing.
+    crate::crash_point!("config.before_apply_journaled");
     agent.append(records).await?;
     Ok(())
 }
