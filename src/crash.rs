@@ -46,7 +46,10 @@ pub fn hit(name: &str) {
         *c
     };
     if let Some(path) = &plan.log
-        && let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+        && let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
     {
         let _ = writeln!(f, "{name}");
     }

@@ -6,9 +6,9 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod control;
 #[cfg(feature = "failpoints")]
 pub mod crash;
-pub mod control;
 pub mod cwmp;
 pub mod datamodel;
 pub mod session;

@@ -76,33 +76,11 @@ impl Device {
         self.firmware.set(true);
         let dir = self.path();
         std::fs::write(dir.join("version"), "7.14\n").expect("writing version");
-        let apply = r#"#!/bin/sh
-set -e
-D="$(dirname "$0")"
-echo "$1" >> "$D/applies.log"
-line=$(head -n 1 "$1")
-case "$line" in
-  "FIRMWARE-BAD "*) : ;;
-  "FIRMWARE "*) echo "${line#FIRMWARE }" > "$D/next-version" ;;
-  *) echo "not a firmware image: $line" >&2; exit 3 ;;
-esac
-if [ -f "$D/apply-sleep" ]; then sleep "$(cat "$D/apply-sleep")"; fi
-"#;
-        let reboot = r#"#!/bin/sh
-D="$(dirname "$0")"
-if [ -f "$D/next-version" ]; then mv "$D/next-version" "$D/version"; fi
-n=$(cat "$D/boots" 2>/dev/null || echo 1)
-n=$((n + 1))
-echo "$n" > "$D/boots"
-echo "boot-$n" > "$D/boot_id"
-echo "reboot $n" >> "$D/reboots.log"
-"#;
-        std::fs::write(dir.join("fw-apply.sh"), apply).expect("writing fw-apply.sh");
-        std::fs::write(dir.join("reboot.sh"), reboot).expect("writing reboot.sh");
+        let (apply, reboot) = firmware_simulator(dir).expect("writing the firmware simulator");
         self.add_config(&format!(
             "[hooks]\nfirmware_apply = {}\nreboot = {}\n",
-            toml_str(&format!("sh {}/fw-apply.sh {{file}}", dir.display())),
-            toml_str(&format!("sh {}/reboot.sh", dir.display())),
+            toml_str(&apply),
+            toml_str(&reboot),
         ));
     }
 
@@ -381,6 +359,39 @@ impl Drop for AgentProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Writes the simulated device's firmware hooks into `dir` (see [`Device::simulate_firmware`])
+/// and returns the `(firmware_apply, reboot)` commands. The boot id lives in `dir/boot_id`, the
+/// running version in `dir/version`.
+pub fn firmware_simulator(dir: &Path) -> std::io::Result<(String, String)> {
+    let apply = r#"#!/bin/sh
+set -e
+D="$(dirname "$0")"
+echo "$1" >> "$D/applies.log"
+line=$(head -n 1 "$1")
+case "$line" in
+  "FIRMWARE-BAD "*) : ;;
+  "FIRMWARE "*) echo "${line#FIRMWARE }" > "$D/next-version" ;;
+  *) echo "not a firmware image: $line" >&2; exit 3 ;;
+esac
+if [ -f "$D/apply-sleep" ]; then sleep "$(cat "$D/apply-sleep")"; fi
+"#;
+    let reboot = r#"#!/bin/sh
+D="$(dirname "$0")"
+if [ -f "$D/next-version" ]; then mv "$D/next-version" "$D/version"; fi
+n=$(cat "$D/boots" 2>/dev/null || echo 1)
+n=$((n + 1))
+echo "$n" > "$D/boots"
+echo "boot-$n" > "$D/boot_id"
+echo "reboot $n" >> "$D/reboots.log"
+"#;
+    std::fs::write(dir.join("fw-apply.sh"), apply)?;
+    std::fs::write(dir.join("reboot.sh"), reboot)?;
+    Ok((
+        format!("sh {}/fw-apply.sh {{file}}", dir.display()),
+        format!("sh {}/reboot.sh", dir.display()),
+    ))
 }
 
 pub fn toml_str(s: &str) -> String {

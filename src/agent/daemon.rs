@@ -483,37 +483,49 @@ pub async fn run_agent(
     // Connection requests are turned into events by their own task: awaiting an append inside
     // the select below could wait for the append lock held by the (then unpolled) scheduler.
     let cr_agent = agent.clone();
-    let cr_task = tokio::spawn(async move {
+    // Side tasks hold the agent; they stop with this future, however it ends (even when the
+    // caller drops it, as the demo does to simulate a crash).
+    let mut side_tasks = AbortOnDrop(Vec::new());
+    side_tasks.0.push(tokio::spawn(async move {
         while let Some(request) = cr_rx.recv().await {
             tracing::info!(from = %request.from, "connection request accepted");
             if let Err(e) = cr_agent.raise_event(ec::CONNECTION_REQUEST, "").await {
                 tracing::error!(error = %e, "could not journal a connection request");
             }
         }
-    });
-    let control_task = agent
-        .config
-        .control_socket
-        .clone()
-        .map(|path| tokio::spawn(crate::control::agent_backend::serve(agent.clone(), path)));
-
+    }));
+    if let Some(path) = agent.config.control_socket.clone() {
+        side_tasks
+            .0
+            .push(tokio::spawn(crate::control::agent_backend::serve(
+                agent.clone(),
+                path,
+            )));
+    }
     let transfer_agent = agent.clone();
-    let transfer_task = tokio::spawn(async move {
+    side_tasks.0.push(tokio::spawn(async move {
         if let Err(e) = super::transfers::worker(transfer_agent).await {
             tracing::error!(error = %format!("{e:#}"), "the transfer worker stopped");
         }
-    });
+    }));
     let end = tokio::select! {
         end = scheduler(agent.clone(), cr_port) => end,
         _ = shutdown => Ok(RunEnd::Shutdown),
     };
-    transfer_task.abort();
-    cr_task.abort();
-    if let Some(task) = control_task {
-        task.abort();
-    }
+    drop(side_tasks);
     cr_handle.shutdown().await;
     end
+}
+
+/// Aborts the tasks when dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 /// Finds the address the host reaches the ACS from and publishes ConnectionRequestURL; when it

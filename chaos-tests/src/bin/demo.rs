@@ -5,7 +5,9 @@
 //! session, a periodic inform, a connection request, a ScheduleInform, provisioning through the
 //! data-model RPCs (SetParameterValues, AddObject, GetParameterValues, a refused
 //! SetParameterValues, SetParameterAttributes), an active VALUE CHANGE after an operator's
-//! change, a failed session with its retry and retry-count, and finally the journal timeline.
+//! change, a failed session with its retry and retry-count, a firmware upgrade through a
+//! RouterOS XML manifest that survives a crash mid-download (resumed with HTTP Range, applied
+//! once, rebooted, reported by exactly one TransferComplete), and finally the journal timeline.
 //!
 //! `cargo run -p chaos-tests --bin demo`
 
@@ -14,12 +16,16 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use chaos_tests::{AcsAuth, AcsConfig, AcsRequest, Failure, ScriptedAcs, SessionEnd, SessionLog};
+use chaos_tests::{
+    AcsAuth, AcsConfig, AcsRequest, Failure, FileServer, FileServerConfig, Mode, ScriptedAcs,
+    SessionEnd, SessionLog,
+};
 use tr069_client::agent::daemon::{Agent, DaemonConfig, run_agent};
 use tr069_client::agent::inform::DeviceIdentity;
 use tr069_client::control::agent_backend::AgentBackend;
 use tr069_client::control::{self, ControlRequest};
 use tr069_client::cwmp::rpc::add_object::AddObject;
+use tr069_client::cwmp::rpc::download::{Download, file_type as download_type};
 use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
 use tr069_client::cwmp::rpc::schedule_inform::ScheduleInform;
 use tr069_client::cwmp::rpc::set_parameter_attributes::{
@@ -124,9 +130,17 @@ async fn main() -> anyhow::Result<()> {
     config.factory_settings = factory;
     println!("agent data directory: {}\n", config.data_dir.display());
 
-    let agent = Agent::open(config.clone()).await?;
+    // The simulated device's firmware: the running version is a file the agent re-reads at every
+    // start; the apply hook installs an image, the reboot hook activates it with a new boot id.
+    std::fs::write(dir.path().join("version"), "7.14\n")?;
+    let (fw_apply, fw_reboot) = chaos_tests::device::firmware_simulator(dir.path())?;
+    config.software_version_file = Some(dir.path().join("version"));
+    config.firmware_apply_command = Some(fw_apply);
+    config.reboot_command = Some(fw_reboot);
+
+    let mut agent = Agent::open(config.clone()).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_agent(agent.clone(), async move {
+    let mut task = tokio::spawn(run_agent(agent.clone(), async move {
         let _ = stop_rx.await;
     }));
 
@@ -344,15 +358,121 @@ async fn main() -> anyhow::Result<()> {
         agent.state().retry_count
     );
 
-    let _ = stop_tx.send(());
+    println!("\n8. a firmware upgrade through a RouterOS XML manifest, with a crash mid-download");
+    let files = FileServer::start(FileServerConfig::default()).await?;
+    files.add_file(
+        "/routeros-7.15.npk",
+        firmware_image("FIRMWARE 7.15", 200_000),
+    );
+    files.add_file("/wifi-7.15.npk", firmware_image("FIRMWARE 7.15", 3 << 20));
+    files.set_mode(
+        "/wifi-7.15.npk",
+        Mode::Slow {
+            bytes_per_sec: 600_000,
+        },
+    );
+    let manifest = format!(
+        "<?xml version=\"1.0\"?>\n<upgrade version=\"1\" type=\"links\"><config/><links>\
+         <link><url>{}</url></link><link><url>{}</url></link></links></upgrade>\n",
+        files.url("/routeros-7.15.npk"),
+        files.url("/wifi-7.15.npk")
+    );
+    files.add_file("/upgrade-7.15.xml", manifest.into_bytes());
+    acs.enqueue(AcsRequest::Body(Body::Download(Download {
+        command_key: "demo-fw-7.15".into(),
+        file_type: download_type::FIRMWARE_UPGRADE_IMAGE.into(),
+        url: files.url("/upgrade-7.15.xml"),
+        username: String::new(),
+        password: String::new(),
+        file_size: 0,
+        target_file_name: String::new(),
+        delay_seconds: 0,
+        success_url: String::new(),
+        failure_url: String::new(),
+    })));
+    println!(
+        "   the ACS queues Download \"1 Firmware Upgrade Image\" {}",
+        files.url("/upgrade-7.15.xml")
+    );
+    let transfers = config.data_dir.join("transfers");
+    let partial = wait_for_file(&transfers, "pkg-1", 1_900_000).await?;
+    println!(
+        "   manifest fetched and parsed; package 1 of 2 downloaded; package 2 at {partial} bytes (slow server)"
+    );
+    println!(
+        "   CRASH: the agent is stopped abruptly mid-download (its task dropped, nothing flushed)"
+    );
+    task.abort();
+    let _ = task.await;
+    drop(agent);
+    agent = Agent::open(config.clone()).await?;
+    let (stop_tx2, stop_rx2) = tokio::sync::oneshot::channel::<()>();
+    task = tokio::spawn(run_agent(agent.clone(), async move {
+        let _ = stop_rx2.await;
+    }));
+    drop(stop_tx);
+    println!("   the agent restarts (same boot): the journal says Downloading, so it resumes");
+    let end = task.await.context("the agent task")??;
+    let ranges: Vec<String> = files
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/wifi-7.15.npk")
+        .filter_map(|r| r.range)
+        .collect();
+    println!("   resumed with HTTP Range: {ranges:?} (from the last durable checkpoint)");
+    println!(
+        "   both packages downloaded and verified before anything was applied; the firmware_apply hook ran {} time(s) — once per package; then the agent rebooted the device ({end:?})",
+        std::fs::read_to_string(dir.path().join("applies.log"))?
+            .lines()
+            .count()
+    );
+    drop(stop_tx2);
+    drop(agent);
+    let before = acs.sessions().len();
+    agent = Agent::open(config.clone()).await?;
+    let (stop_tx3, stop_rx3) = tokio::sync::oneshot::channel::<()>();
+    task = tokio::spawn(run_agent(agent.clone(), async move {
+        let _ = stop_rx3.await;
+    }));
+    let reported = wait_session(&acs, before, "the session reporting the upgrade", |s| {
+        s.has_event("7 TRANSFER COMPLETE") && s.is_ended()
+    })
+    .await?;
+    println!("   after the reboot: {}", describe(&reported));
+    println!(
+        "   SoftwareVersion in the Inform: {:?}",
+        reported.parameter("Device.DeviceInfo.SoftwareVersion")
+    );
+    let tcs: Vec<String> = acs
+        .sessions()
+        .iter()
+        .flat_map(|s| s.cpe_calls.clone())
+        .filter_map(|c| match c.body {
+            Some(Body::TransferComplete(tc)) => Some(format!(
+                "TransferComplete CommandKey={} FaultCode={} StartTime={} CompleteTime={}",
+                tc.command_key, tc.fault_struct.fault_code, tc.start_time, tc.complete_time
+            )),
+            _ => None,
+        })
+        .collect();
+    println!(
+        "   the ACS received {} TransferComplete: {}",
+        tcs.len(),
+        tcs.join("; ")
+    );
+    if tcs.len() != 1 {
+        bail!("expected exactly one TransferComplete");
+    }
+
+    let _ = stop_tx3.send(());
     task.await.context("the agent task")??;
     drop(agent);
     acs.shutdown().await;
 
-    println!("\n8. the journal timeline (what `tr069-client journal timeline` prints)");
+    println!("\n9. the journal timeline (what `tr069-client journal timeline` prints)");
     let (journal, _) = journal::Journal::open(
         config.data_dir.join("journal"),
-        journal::Options::with_boot_id("demo-boot-1"),
+        journal::Options::with_boot_id("demo-timeline"),
     )?;
     for stored in journal.iter_from(1) {
         let stored = stored?;
@@ -362,6 +482,35 @@ async fn main() -> anyhow::Result<()> {
         "\ndemo finished: every session above was recorded by the scripted ACS and journaled by the agent"
     );
     Ok(())
+}
+
+/// An image the simulated device installs: `FIRMWARE <version>` then filler.
+fn firmware_image(first_line: &str, size: usize) -> Vec<u8> {
+    let mut bytes = format!("{first_line}\n").into_bytes();
+    bytes.resize(size, 0x5a);
+    bytes
+}
+
+/// Waits until a transfer file named `name` under `dir` holds at least `bytes`; returns its size.
+async fn wait_for_file(dir: &std::path::Path, name: &str, bytes: u64) -> anyhow::Result<u64> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let size = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::metadata(e.path().join(name)).ok())
+            .map(|m| m.len())
+            .max()
+            .unwrap_or(0);
+        if size >= bytes {
+            return Ok(size);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{name} never reached {bytes} bytes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn tracing_subscriber_init() {
