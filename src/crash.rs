@@ -58,12 +58,3 @@ pub fn hit(name: &str) {
         std::process::abort();
     }
 }
-
-/// `crash_point!("name")`: a place the chaos tests may crash the agent at.
-#[macro_export]
-macro_rules! crash_point {
-    ($name:literal) => {
-        #[cfg(feature = "failpoints")]
-        $crate::crash::hit($name);
-    };
-}

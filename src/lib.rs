@@ -14,3 +14,13 @@ pub mod datamodel;
 pub mod session;
 pub mod state;
 pub mod transfer;
+
+/// `crash_point!("name")`: a place the chaos tests may crash the agent at (see `crash`); expands
+/// to nothing unless the `failpoints` feature is on.
+#[macro_export]
+macro_rules! crash_point {
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        $crate::crash::hit($name);
+    };
+}

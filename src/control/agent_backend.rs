@@ -52,6 +52,7 @@ impl ControlBackend for AgentBackend {
             next_inform_at_ms: r.next_inform_at_ms,
             session_active: r.session_active,
             connection_request_url: Some(r.connection_request_url).filter(|u| !u.is_empty()),
+            transfer_progress: r.transfer_progress,
         }
     }
 

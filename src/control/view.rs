@@ -21,6 +21,9 @@ pub struct RuntimeInfo {
     pub session_active: bool,
     /// The URL the ACS reaches the connection-request server at.
     pub connection_request_url: Option<String>,
+    /// Live byte counts of transfers moving data now: id → (done, expected when known).
+    #[serde(default)]
+    pub transfer_progress: BTreeMap<String, (u64, Option<u64>)>,
 }
 
 /// An event the next Inform carries.
@@ -213,7 +216,19 @@ impl StatusView {
             pending_transfers: state
                 .transfers
                 .iter()
-                .map(|(id, t)| transfer_view(id, t))
+                .map(|(id, t)| {
+                    let mut v = transfer_view(id, t);
+                    // Between checkpoints the journal lags; the running worker knows better.
+                    if let Some(&(done, total)) = extra.transfer_progress.get(id) {
+                        v.bytes_done = Some(done);
+                        v.bytes_total = total.or(v.bytes_total);
+                        v.percent = v
+                            .bytes_total
+                            .filter(|t| *t > 0)
+                            .map(|t| u8::try_from((done.min(t) * 100) / t).unwrap_or(100));
+                    }
+                    v
+                })
                 .collect(),
             pending_schedule_informs: state
                 .pending_schedule_informs

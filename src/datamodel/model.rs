@@ -216,6 +216,9 @@ fn internal(what: impl std::fmt::Display) -> Fault {
     Fault::with_string(FaultCode::InternalError, format!("Internal error: {what}"))
 }
 
+/// Reads one walked entry's value into the answer.
+type ReadEntry<'f> = dyn FnMut(Entry, &mut Vec<ParameterValueStruct>) -> Result<(), Fault> + 'f;
+
 /// The data model as seen at one instant: the fixed parts plus the folded state.
 pub struct View<'a> {
     pub model: &'a DataModel,
@@ -667,7 +670,7 @@ impl<'a> View<'a> {
         name: &str,
         instances: &[u32],
         out: &mut Vec<ParameterValueStruct>,
-        read_entry: &mut dyn FnMut(Entry, &mut Vec<ParameterValueStruct>) -> Result<(), Fault>,
+        read_entry: &mut ReadEntry<'_>,
     ) -> Result<(), Fault> {
         let mut external_roots = Vec::new();
         let mut entries = Vec::new();
