@@ -148,6 +148,13 @@ async fn firmware_upgrade_is_applied_once_and_reported_once() {
         check_reported_once(&acs, 1, "fw-1", 0, "7.15").await?;
         ensure!(device.log_lines("applies.log").len() == 1, "applies {:?}", device.log_lines("applies.log"));
         ensure!(device.log_lines("reboots.log").len() == 1);
+        // Once acknowledged, the transfer's files leave the flash.
+        let transfers = device.data_dir().join("transfers");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while std::fs::read_dir(&transfers).map(|d| d.count()).unwrap_or(0) > 0 {
+            ensure!(tokio::time::Instant::now() < deadline, "the transfer's files were never removed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         Ok(())
     })
     .await;
@@ -280,8 +287,9 @@ async fn killed_inside_the_apply_hook_the_image_is_never_applied_again() {
         }
         agent.kill();
         std::fs::remove_file(device.path().join("apply-sleep"))?;
-        // Same boot: a process restart. The agent must not run the hook again.
-        let mut agent = device.start().await?;
+        // Same boot: a process restart. The agent must not run the hook again; it goes straight
+        // to the reboot (so fast that it may exit before its control socket is ever polled).
+        let mut agent = device.spawn()?;
         let _agent = reboot_and_restart(&device, &mut agent).await?;
         check_reported_once(&acs, 1, "fw-hook", 0, "7.16").await?;
         let applies = device.log_lines("applies.log");

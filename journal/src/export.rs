@@ -512,7 +512,7 @@ mod tests {
         );
         assert_eq!(
             export_json(&s),
-            r#"{"boot_id":"b","record":{"bytes_done":5,"bytes_total":10,"complete_time":0,"expected_version":"","fault_code":0,"fault_string":"","path":"","sha256":"","size":0,"stage":"downloading","start_time":0,"transfer_id":"t","waiting_until":0},"seq":9,"tag":6,"time":"2026-05-22T02:11:21.123Z","type":"TransferStageChanged"}"#
+            r#"{"boot_id":"b","record":{"boot_id":"","bytes_done":5,"bytes_total":10,"complete_time":0,"expected_version":"","fault_code":0,"fault_string":"","path":"","previous_version":"","sha256":"","size":0,"stage":"downloading","start_time":0,"transfer_id":"t","waiting_until":0},"seq":9,"tag":6,"time":"2026-05-22T02:11:21.123Z","type":"TransferStageChanged"}"#
         );
         assert_eq!(
             summary(&s),

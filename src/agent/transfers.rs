@@ -157,6 +157,7 @@ pub async fn worker(agent: Arc<Agent>) -> anyhow::Result<()> {
         if acted {
             continue;
         }
+        remove_finished_files(&agent, &state);
         let sleep = wake_at.map_or(Duration::from_secs(3600), |at| {
             Duration::from_secs(
                 u64::try_from(at.saturating_sub(unix_now()))
@@ -167,6 +168,29 @@ pub async fn worker(agent: Arc<Agent>) -> anyhow::Result<()> {
         tokio::select! {
             _ = tokio::time::sleep(sleep) => {}
             _ = agent.transfer_wake.notified() => {}
+        }
+    }
+}
+
+/// Deletes the files of transfers the journal no longer holds (acknowledged or cancelled): a
+/// router's flash is small.
+fn remove_finished_files(agent: &Agent, state: &AgentState) {
+    let live: std::collections::BTreeSet<String> = state
+        .transfers
+        .values()
+        .filter_map(|t| t.accepted.as_ref())
+        .map(|a| sanitize(&a.transfer_id))
+        .collect();
+    let dir = agent.config().transfer_dir();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !live.contains(&name) && entry.path().is_dir() {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => tracing::info!(transfer = %name, "transfer files removed"),
+                Err(e) => {
+                    tracing::warn!(transfer = %name, error = %e, "cannot remove transfer files")
+                }
+            }
         }
     }
 }
