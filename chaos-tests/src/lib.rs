@@ -4,6 +4,7 @@
 pub mod acs;
 pub mod device;
 pub mod file_server;
+pub mod lazyfs;
 pub mod pki;
 
 pub use acs::{

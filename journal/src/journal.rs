@@ -561,13 +561,11 @@ impl Committer {
         let sh = self.shared.clone();
         let opts = &sh.options;
         let time_ms = crate::now_ms();
-        let blob_threshold = opts.segment_size / 4 / 2;
         let mut batch = sled::Batch::default();
         let mut next = sh.last_seq.load(Ordering::Acquire) + 1;
         let mut first_seq = sh.first_seq.load(Ordering::Acquire);
         let mut live = sh.live_bytes.load(Ordering::Acquire);
         let mut latest_snapshot = sh.latest_snapshot.load(Ordering::Acquire);
-        let mut large = false;
         let mut accepted: Vec<(Reply, u64, u64)> = Vec::with_capacity(group.len());
         for req in group {
             if let Some(base) = req.snapshot_base {
@@ -583,7 +581,6 @@ impl Committer {
             for rec in &req.records {
                 let value = frame::encode(next, rec.tag, time_ms, &opts.boot_id, &rec.payload);
                 live += 8 + value.len() as u64;
-                large |= value.len() > blob_threshold;
                 if rec.tag == SNAPSHOT_TAG {
                     latest_snapshot = next;
                 }
@@ -620,7 +617,7 @@ impl Committer {
             return;
         }
         let last = next - 1;
-        match self.write(batch, large, last) {
+        match self.write(batch, last) {
             Ok(()) => {
                 sh.first_seq.store(first_seq, Ordering::Release);
                 sh.live_bytes.store(live, Ordering::Release);
@@ -672,7 +669,7 @@ impl Committer {
         Ok((removed, removed_bytes, new_first))
     }
 
-    fn write(&mut self, batch: sled::Batch, large: bool, last: u64) -> Result<()> {
+    fn write(&mut self, batch: sled::Batch, last: u64) -> Result<()> {
         let opts = &self.shared.options;
         self.shared.db.apply_batch(batch)?;
         self.shared.db.flush()?;
@@ -684,9 +681,12 @@ impl Committer {
             self.db_file
                 .sync_data()
                 .map_err(io_err(self.shared.dir.join("db")))?;
-            if large {
-                self.blobs.sync_new()?;
-            }
+            // Every commit, not only those holding large values: sled writes ANY log message
+            // over ~16 KiB as a blob file, rewritten tree nodes included, so a batch of small
+            // records can be acknowledged by a `db` that points into an unsynced blob. Found by
+            // the power-cut campaign (chaos-tests/tests/power_cut.rs): acknowledged records lost
+            // in half of the 20-cut runs before this, none in 800 cuts after.
+            self.blobs.sync_new()?;
         }
         // The mark is written only after the data is durable, so it never claims more than what
         // is on disk.

@@ -31,8 +31,8 @@
 //! [`Journal::append`] returns only when the records are durable. sled 0.34.7's `Db::flush()`
 //! only calls `sync_file_range(2)` (measured with strace), which survives a process crash but not
 //! a power cut; so after every flush the journal calls `fdatasync` on sled's data file (`<dir>/db`,
-//! through a descriptor it keeps open), fsyncs sled's blob files when it writes values large
-//! enough to become blobs, and fsyncs directories when files are created (the store directory and
+//! through a descriptor it keeps open), fsyncs every new sled blob file at every commit (sled
+//! writes any log message over ~16 KiB as a blob, rewritten tree nodes included), and fsyncs directories when files are created (the store directory and
 //! its parent when created, the directory after sled created its files). The extra fdatasync can
 //! only be turned off through [`Options::unsafe_skip_fdatasync`], which exists for a chaos-test
 //! control experiment.
