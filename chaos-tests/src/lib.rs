@@ -2,6 +2,7 @@
 //! answers from a script, and a throw-away PKI ([`pki::test_pki`]) for the HTTPS tests.
 
 pub mod acs;
+pub mod campaign;
 pub mod device;
 pub mod file_server;
 pub mod lazyfs;
