@@ -827,7 +827,8 @@ fn basic_authorization(username: &str, password: &str) -> String {
 // Server: accept loop, TLS, connections
 // ---------------------------------------------------------------------------------------------
 
-fn server_tls_config(identity: &TlsIdentity) -> anyhow::Result<rustls::ServerConfig> {
+/// The rustls server configuration of a test-kit server (the ACS, the file server).
+pub(crate) fn server_tls_config(identity: &TlsIdentity) -> anyhow::Result<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = CertificateDer::pem_slice_iter(identity.cert_chain_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()

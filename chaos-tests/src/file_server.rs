@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use base64::Engine as _;
 use bytes::Bytes;
 use digest_auth::{AuthContext, AuthorizationHeader, HttpMethod};
@@ -29,10 +29,6 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::TokioIo;
 use rand::Rng as _;
-use rustls::RootCertStore;
-use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -221,7 +217,9 @@ impl FileServer {
     /// Binds `127.0.0.1:0` and starts serving.
     pub async fn start(config: FileServerConfig) -> anyhow::Result<FileServer> {
         let acceptor = match &config.tls {
-            Some(identity) => Some(TlsAcceptor::from(Arc::new(server_tls_config(identity)?))),
+            Some(identity) => Some(TlsAcceptor::from(Arc::new(crate::acs::server_tls_config(
+                identity,
+            )?))),
             None => None,
         };
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -329,35 +327,6 @@ fn normalize(path: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Server plumbing
 // ---------------------------------------------------------------------------------------------
-
-/// The same construction as the scripted ACS's (`acs.rs`), kept here so the two servers can
-/// evolve independently.
-fn server_tls_config(identity: &TlsIdentity) -> anyhow::Result<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain = CertificateDer::pem_slice_iter(identity.cert_chain_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .context("reading the file server certificate chain")?;
-    if chain.is_empty() {
-        bail!("no certificate in the file server identity");
-    }
-    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
-        .context("reading the file server private key")?;
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
-    let builder = match &identity.client_ca_pem {
-        Some(ca_pem) => {
-            let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-                roots.add(cert.context("reading the client CA")?)?;
-            }
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
-            builder.with_client_cert_verifier(verifier)
-        }
-        None => builder.with_no_client_auth(),
-    };
-    Ok(builder.with_single_cert(chain, key)?)
-}
 
 async fn accept_loop(
     listener: TcpListener,

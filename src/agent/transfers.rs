@@ -372,7 +372,7 @@ fn firmware_outcome(t: &proto::TransferState, running: &str) -> proto::Record {
             t,
             FaultCode::FileTransferFailure.code(),
             format!(
-                "the device still runs {running} after applying the image and rebooting: the new firmware did not start (rolled back)"
+                "the device still runs {running} after the upgrade's reboot: the new firmware is not running (the device rolled back, or the apply was interrupted)"
             ),
         )
     }
