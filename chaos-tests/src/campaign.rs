@@ -438,12 +438,7 @@ impl Supervisor {
     /// previous death learns whether this start sees a new boot id.
     pub async fn start(&mut self) -> anyhow::Result<()> {
         ensure!(self.child.is_none(), "the agent is already running");
-        if let Some(pgid) = self.last_pgid.take() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while group_alive(pgid) && Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+        self.wait_group_gone().await;
         let boot = self.boot_id();
         if let Some(d) = self.deaths.last_mut() {
             d.new_boot = boot != self.boot_at_start;
@@ -479,6 +474,21 @@ impl Supervisor {
         self.child = Some(child);
         self.ready = false;
         Ok(())
+    }
+
+    /// Waits (up to 10 s) until no process of the dead agent's group is left: a hook it started,
+    /// or a child it was spawning when it died — until that child execs, it shares the agent's
+    /// descriptors, the journal's lock included (seen for about a second under load).
+    pub async fn wait_group_gone(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        if let Some(pgid) = self.last_pgid.take() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while group_alive(pgid) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
     }
 
     /// Reaps the agent if it ended; returns how.
@@ -653,6 +663,34 @@ impl Drop for Supervisor {
             let _ = child.wait();
         }
     }
+}
+
+/// The processes with a file under `dir` open (from `/proc`): `pid cmdline -> file`.
+fn holders(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let pid = p.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path())
+                && target.starts_with(dir)
+            {
+                let cmd = std::fs::read(p.path().join("cmdline"))
+                    .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                    .unwrap_or_default();
+                out.push(format!("{pid} {} -> {}", cmd.trim(), target.display()));
+            }
+        }
+    }
+    out
 }
 
 /// Whether any process of the group is still there (`kill -0 -- -PGID`).
@@ -1157,6 +1195,8 @@ impl<'a> Flow<'a> {
                     tokio::time::sleep(TICK).await;
                     continue;
                 }
+                // The journal is read only once nothing of the dead agent is left.
+                self.sup.wait_group_gone().await;
                 if self.verify_pending {
                     // Every death leaves a journal that verifies clean.
                     self.verify_pending = false;
@@ -1166,8 +1206,16 @@ impl<'a> Flow<'a> {
                         let after = self.sup.deaths().last().map_or_else(String::new, |d| {
                             format!(" after start {} ended ({:?})", d.start, d.cause)
                         });
+                        let holders = if err.contains("locked") {
+                            format!(
+                                " [processes holding files of the data directory: {}]",
+                                holders(&self.device.data_dir()).join("; ")
+                            )
+                        } else {
+                            String::new()
+                        };
                         self.violations.push(format!(
-                            "journal verify exited {code}{after}: {}{}",
+                            "journal verify exited {code}{after}: {}{}{holders}",
                             out.trim(),
                             err.trim()
                         ));
@@ -1504,6 +1552,7 @@ impl<'a> Flow<'a> {
     ) -> anyhow::Result<()> {
         let _ = self.sup.poll()?;
         self.sup.terminate().await?;
+        self.sup.wait_group_gone().await;
         let sessions = self.acs.sessions();
         let exchanges = self.acs.exchanges();
         let deaths: Vec<Death> = self.sup.deaths().to_vec();
