@@ -40,11 +40,20 @@
 //! [connection_request]
 //! listen_address = "0.0.0.0"
 //! path = "/cr-5f2a9c"                          # optional; default: a random path, persisted
+//! failed_auth_limit = "10/10m"                 # per source: failed Digest answers, then the
+//!                                              # source is refused (429) until one refills
+//! challenge_limit = "200/1m"                   # per source: unauthenticated requests (429 beyond)
+//! global_limit = "600/1m"                      # all sources: the flood cap (503 beyond)
 //!
 //! [journal]
 //! max_live_bytes = 1048576                     # compaction bound of the journal's live data
 //! history_records = 200                        # records kept before a snapshot for post-mortem
 //! ```
+//!
+//! The `[connection_request]` limits are `COUNT/PERIOD` token buckets (a burst of COUNT, then
+//! COUNT per PERIOD; COUNT 1 to 1000000, PERIOD 1s to 1d); the values above are the defaults.
+//! An ACS that authenticates correctly never counts against the per-source limits, so bursts of
+//! connection requests are answered `200` (see `agent::connection_request::rate_limit`).
 //!
 //! Every error ([`ConfigError`]) names the file, the key and the accepted form.
 
@@ -56,6 +65,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::agent::connection_request::rate_limit::{Limit, RateLimitConfig};
 use crate::datamodel::external::ExternalProvider;
 use crate::state::settings;
 
@@ -212,6 +222,8 @@ pub struct ConnectionRequestConfig {
     pub listen_address: IpAddr,
     /// A fixed URL path (starting with `/`); `None`: a random path the agent persists.
     pub path: Option<String>,
+    /// `failed_auth_limit`, `challenge_limit`, `global_limit`.
+    pub limits: RateLimitConfig,
 }
 
 impl Default for ConnectionRequestConfig {
@@ -219,6 +231,7 @@ impl Default for ConnectionRequestConfig {
         ConnectionRequestConfig {
             listen_address: IpAddr::from([0, 0, 0, 0]),
             path: None,
+            limits: RateLimitConfig::default(),
         }
     }
 }
@@ -432,6 +445,9 @@ struct RawSession {
 struct RawConnectionRequest {
     listen_address: Option<String>,
     path: Option<String>,
+    failed_auth_limit: Option<String>,
+    challenge_limit: Option<String>,
+    global_limit: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -501,6 +517,31 @@ fn check_hook(
         return Err(ctx.invalid(key, &cmd, expected));
     }
     Ok(Some(cmd))
+}
+
+/// `COUNT/PERIOD`, e.g. `10/10m`; `None` (the default) when absent.
+fn check_limit(
+    ctx: &Ctx<'_>,
+    key: &str,
+    value: Option<String>,
+    default: Limit,
+) -> Result<Limit, ConfigError> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    let parsed = text.split_once('/').and_then(|(count, period)| {
+        let count: u32 = count.trim().parse().ok()?;
+        let secs = settings::parse_duration(period)?;
+        ((1..=1_000_000).contains(&count) && (1..=86_400).contains(&secs))
+            .then(|| Limit::new(count, Duration::from_secs(secs)))
+    });
+    parsed.ok_or_else(|| {
+        ctx.invalid(
+            key,
+            &text,
+            "a count and a period such as \"10/10m\" or \"600/1m\" (count 1 to 1000000, period 1s to 1d)",
+        )
+    })
 }
 
 impl RawConfig {
@@ -755,6 +796,28 @@ impl RawConfig {
             }
         };
 
+        let limits = RateLimitConfig {
+            failed_auth_per_source: Some(check_limit(
+                &ctx,
+                "connection_request.failed_auth_limit",
+                self.connection_request.failed_auth_limit,
+                RateLimitConfig::DEFAULT_FAILED_AUTH,
+            )?),
+            challenges_per_source: Some(check_limit(
+                &ctx,
+                "connection_request.challenge_limit",
+                self.connection_request.challenge_limit,
+                RateLimitConfig::DEFAULT_CHALLENGES,
+            )?),
+            global: Some(check_limit(
+                &ctx,
+                "connection_request.global_limit",
+                self.connection_request.global_limit,
+                RateLimitConfig::DEFAULT_GLOBAL,
+            )?),
+            ..cd.limits
+        };
+
         let jd = JournalConfig::default();
         let max_live_bytes = self.journal.max_live_bytes.unwrap_or(jd.max_live_bytes);
         if max_live_bytes < 16 * 1024 {
@@ -785,6 +848,7 @@ impl RawConfig {
             connection_request: ConnectionRequestConfig {
                 listen_address,
                 path,
+                limits,
             },
             journal,
         })
@@ -821,6 +885,8 @@ mod tests {
         let text = include_str!("../examples/config.toml");
         let c = parse(text).unwrap();
         assert_eq!(c.device.oui, "00000C");
+        // The example shows the defaults.
+        assert_eq!(c.connection_request.limits, RateLimitConfig::default());
         assert_eq!(
             c.factory_settings
                 .get("periodic-inform-interval")
@@ -883,6 +949,53 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!e.contains("x\u{1}"), "secrets never echoed: {e}");
+    }
+
+    #[test]
+    fn connection_request_limits() {
+        let c = parse("").unwrap();
+        assert_eq!(c.connection_request.limits, RateLimitConfig::default());
+        let c = parse(
+            "[connection_request]\nfailed_auth_limit = \"5/1h\"\nchallenge_limit = \"1000 / 30s\"\nglobal_limit = \"2000/60\"\n",
+        )
+        .unwrap();
+        let l = &c.connection_request.limits;
+        assert_eq!(
+            l.failed_auth_per_source,
+            Some(Limit::new(5, Duration::from_secs(3600)))
+        );
+        assert_eq!(
+            l.challenges_per_source,
+            Some(Limit::new(1000, Duration::from_secs(30)))
+        );
+        assert_eq!(l.global, Some(Limit::new(2000, Duration::from_secs(60))));
+        assert_eq!(l.max_sources, RateLimitConfig::default().max_sources);
+
+        for (key, bad) in [
+            ("failed_auth_limit", "10"),
+            ("failed_auth_limit", "0/10m"),
+            ("challenge_limit", "200/forever"),
+            ("challenge_limit", "-1/1m"),
+            ("global_limit", "600/0s"),
+            ("global_limit", "600/2d"),
+            ("global_limit", "2000000/1m"),
+        ] {
+            let e = parse(&format!("[connection_request]\n{key} = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("config.toml")
+                    && e.contains(&format!("connection_request.{key}"))
+                    && e.contains(bad)
+                    && e.contains("\"10/10m\"")
+                    && e.contains("count 1 to 1000000, period 1s to 1d"),
+                "{e}"
+            );
+        }
+        let e = parse("[connection_request]\nglobal_limit = 600\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("global_limit"), "{e}");
     }
 
     #[test]

@@ -61,6 +61,22 @@ impl Conn {
         }
     }
 
+    /// A connection from another loopback address (Linux routes all of 127/8 to `lo`).
+    async fn open_from(server: &Server, source: std::net::IpAddr) -> Conn {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(std::net::SocketAddr::new(source, 0))
+            .expect("bind source address");
+        let stream = timeout(GUARD, socket.connect(server.handle.local_addr()))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        Conn {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     async fn send(&mut self, raw: &str) -> Resp {
         timeout(GUARD, self.stream.write_all(raw.as_bytes()))
             .await
@@ -194,6 +210,39 @@ async fn connection_request(server: &Server, user: &str, pass: &str) -> (String,
     let auth = authorization_for(first.challenge(), user, pass, &server.path);
     let request = get(&server.path, &auth);
     let resp = conn.send(&request).await;
+    (request, resp)
+}
+
+/// [`connection_request`] from another source address.
+async fn connection_request_from(
+    server: &Server,
+    source: std::net::IpAddr,
+    user: &str,
+    pass: &str,
+) -> (String, Resp) {
+    let mut conn = Conn::open_from(server, source).await;
+    let first = conn.send(&get(&server.path, "")).await;
+    assert_eq!(first.status, 401, "{first:?}");
+    let auth = authorization_for(first.challenge(), user, pass, &server.path);
+    let request = get(&server.path, &auth);
+    let resp = conn.send(&request).await;
+    (request, resp)
+}
+
+/// The first step of an exchange (the unauthenticated GET), expected to be refused with
+/// `status`, from `source` (default 127.0.0.1).
+async fn connection_request_expecting(
+    server: &Server,
+    source: Option<std::net::IpAddr>,
+    status: u16,
+) -> (String, Resp) {
+    let mut conn = match source {
+        Some(ip) => Conn::open_from(server, ip).await,
+        None => Conn::open(server).await,
+    };
+    let request = get(&server.path, "");
+    let resp = conn.send(&request).await;
+    assert_eq!(resp.status, status, "{resp:?}");
     (request, resp)
 }
 
@@ -378,48 +427,186 @@ async fn query_string_and_body_are_ignored() {
     expect_signal(&mut server).await;
 }
 
+/// 50 connection requests in 5 s from one source, each the whole GenieACS exchange on a new
+/// connection (unauthenticated GET, 401 challenge, GET with Authorization), with the default
+/// limits: every one is answered 200, and nothing consumed the signals meanwhile, so they all
+/// coalesce into one pending session.
 #[tokio::test]
-async fn rate_limit_exceeded_is_503() {
+async fn burst_of_authenticated_requests_is_never_refused() {
+    let mut server = start().await;
+    for i in 0..50 {
+        let (_, resp) = connection_request(&server, USER, PASS).await;
+        assert_eq!(resp.status, 200, "request {i}: {resp:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    expect_signal(&mut server).await;
+    expect_no_signal(&mut server);
+}
+
+/// Wrong credentials, over and over, from one source (the default limits): the first
+/// `DEFAULT_FAILED_AUTH.max` wrong answers get 401, then everything from that source gets 429
+/// with Retry-After — even a right answer to a challenge it still holds. Another source with
+/// the right credentials is not affected.
+#[tokio::test]
+async fn password_guessing_is_cut_off_per_source() {
+    let mut server = start().await;
+    let budget = RateLimitConfig::DEFAULT_FAILED_AUTH.max as usize;
+    // A valid challenge fetched before the guessing, for the right answer later.
+    let held = Conn::open(&server).await.send(&get(&server.path, "")).await;
+    assert_eq!(held.status, 401);
+
+    let mut statuses = Vec::new();
+    for i in 0..(budget + 20) {
+        let mut conn = Conn::open(&server).await;
+        let first = conn.send(&get(&server.path, "")).await;
+        if first.status != 401 {
+            statuses.push(first);
+            continue;
+        }
+        let auth = authorization_for(first.challenge(), USER, &format!("guess-{i}"), &server.path);
+        statuses.push(conn.send(&get(&server.path, &auth)).await);
+    }
+    let codes: Vec<u16> = statuses.iter().map(|r| r.status).collect();
+    let wrong = codes.iter().take_while(|&&c| c == 401).count();
+    assert_eq!(wrong, budget, "{codes:?}");
+    assert!(codes[budget..].iter().all(|&c| c == 429), "{codes:?}");
+    for refused in &statuses[budget..] {
+        assert!(refused.header("www-authenticate").is_none(), "{refused:?}");
+        let retry: u64 = refused
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no Retry-After seconds in {refused:?}"));
+        assert!((1..=600).contains(&retry), "{refused:?}");
+    }
+
+    // The right credentials from the blocked source: refused without being looked at.
+    let auth = authorization_for(held.challenge(), USER, PASS, &server.path);
+    let blocked = Conn::open(&server)
+        .await
+        .send(&get(&server.path, &auth))
+        .await;
+    assert_eq!(blocked.status, 429, "{blocked:?}");
+    let (_, blocked) = connection_request_expecting(&server, None, 429).await;
+    assert_eq!(blocked.status, 429);
+    expect_no_signal(&mut server);
+
+    // Another source, right credentials: accepted.
+    let other = "127.0.0.2".parse().unwrap();
+    let (_, ok) = connection_request_from(&server, other, USER, PASS).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    expect_signal(&mut server).await;
+}
+
+/// However many connections a guesser opens at once, it gets exactly as many verified
+/// attempts as its failure budget holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_guesses_get_exactly_the_budget() {
     let path = random_path();
     let mut config = test_config(&path);
     config.rate_limit = RateLimitConfig {
-        per_source: Some(Limit::new(3, Duration::from_secs(3600))),
-        global: None,
+        failed_auth_per_source: Some(Limit::new(3, Duration::from_secs(3600))),
+        ..RateLimitConfig::default()
+    };
+    let mut server = start_with(config, settings(USER, PASS, true)).await;
+    // A nonce we never issued, with a wrong response: a failed authentication, no GET needed.
+    let forged = r#"Digest realm="tr069-client", qop="auth", algorithm=MD5, nonce="00112233445566778899aabbccddeeff", opaque="ab""#;
+    let request = get(
+        &server.path,
+        &authorization_for(forged, USER, "guess", &server.path),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let mut conn = Conn::open(&server).await;
+        let request = request.clone();
+        tasks.push(tokio::spawn(
+            async move { conn.send(&request).await.status },
+        ));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    codes.sort_unstable();
+    assert_eq!(codes, [[401; 3].as_slice(), &[429; 9]].concat());
+    expect_no_signal(&mut server);
+}
+
+/// A replayed request (an eavesdropper's) is a failed authentication like a wrong password.
+#[tokio::test]
+async fn replays_count_as_failed_authentication() {
+    let path = random_path();
+    let mut config = test_config(&path);
+    config.rate_limit = RateLimitConfig {
+        failed_auth_per_source: Some(Limit::new(2, Duration::from_secs(3600))),
+        ..RateLimitConfig::default()
+    };
+    let mut server = start_with(config, settings(USER, PASS, true)).await;
+    let (request, resp) = connection_request(&server, USER, PASS).await;
+    assert_eq!(resp.status, 200);
+    expect_signal(&mut server).await;
+    let mut conn = Conn::open(&server).await;
+    assert_eq!(conn.send(&request).await.status, 401);
+    assert_eq!(conn.send(&request).await.status, 401);
+    assert_eq!(conn.send(&request).await.status, 429);
+    expect_no_signal(&mut server);
+}
+
+/// Unauthenticated requests have a generous per-source budget of their own; past it only those
+/// are refused (429), and other sources are not affected.
+#[tokio::test]
+async fn too_many_unauthenticated_requests_are_429_for_that_source_only() {
+    let path = random_path();
+    let mut config = test_config(&path);
+    config.rate_limit = RateLimitConfig {
+        challenges_per_source: Some(Limit::new(3, Duration::from_secs(3600))),
+        ..RateLimitConfig::default()
+    };
+    let mut server = start_with(config, settings(USER, PASS, true)).await;
+    let mut conn = Conn::open(&server).await;
+    let mut last = None;
+    for _ in 0..3 {
+        let r = conn.send(&get(&server.path, "")).await;
+        assert_eq!(r.status, 401);
+        last = Some(r);
+    }
+    let refused = conn.send(&get(&server.path, "")).await;
+    assert_eq!(refused.status, 429);
+    assert!(refused.header("retry-after").is_some(), "{refused:?}");
+    // An answer to a challenge it holds still goes through.
+    let auth = authorization_for(last.unwrap().challenge(), USER, PASS, &server.path);
+    assert_eq!(conn.send(&get(&server.path, &auth)).await.status, 200);
+    expect_signal(&mut server).await;
+    let other = "127.0.0.3".parse().unwrap();
+    let (_, ok) = connection_request_from(&server, other, USER, PASS).await;
+    assert_eq!(ok.status, 200);
+}
+
+/// The global cap: 503 (the device is too busy for everyone), without Retry-After.
+#[tokio::test]
+async fn global_limit_is_503() {
+    let path = random_path();
+    let mut config = test_config(&path);
+    config.rate_limit = RateLimitConfig {
+        failed_auth_per_source: None,
+        challenges_per_source: None,
+        global: Some(Limit::new(2, Duration::from_secs(3600))),
         max_sources: 16,
     };
     let mut server = start_with(config, settings(USER, PASS, true)).await;
-
-    // One full CR (2 requests), then one more challenge: 3 tokens.
-    let (_, ok) = connection_request(&server, USER, PASS).await;
-    assert_eq!(ok.status, 200);
-    expect_signal(&mut server).await;
     let mut conn = Conn::open(&server).await;
-    let challenged = conn.send(&get(&server.path, "")).await;
-    assert_eq!(challenged.status, 401);
-
-    // Even a correctly authenticated request is now refused with 503 and triggers nothing.
-    let auth = authorization_for(challenged.challenge(), USER, PASS, &server.path);
+    let first = conn.send(&get(&server.path, "")).await;
+    assert_eq!(first.status, 401);
+    assert_eq!(conn.send(&get(&server.path, "")).await.status, 401);
+    // Even a correctly authenticated request is refused now, and triggers nothing.
+    let auth = authorization_for(first.challenge(), USER, PASS, &server.path);
     let limited = conn.send(&get(&server.path, &auth)).await;
     assert_eq!(limited.status, 503);
     assert!(limited.header("retry-after").is_none());
     assert!(limited.body.is_empty());
+    let other = "127.0.0.4".parse().unwrap();
+    let (_, limited) = connection_request_expecting(&server, Some(other), 503).await;
+    assert_eq!(limited.status, 503);
     expect_no_signal(&mut server);
-}
-
-#[tokio::test]
-async fn global_rate_limit_is_503() {
-    let path = random_path();
-    let mut config = test_config(&path);
-    config.rate_limit = RateLimitConfig {
-        per_source: None,
-        global: Some(Limit::new(2, Duration::from_secs(3600))),
-        max_sources: 16,
-    };
-    let server = start_with(config, settings(USER, PASS, true)).await;
-    let mut conn = Conn::open(&server).await;
-    assert_eq!(conn.send(&get(&server.path, "")).await.status, 401);
-    assert_eq!(conn.send(&get(&server.path, "")).await.status, 401);
-    assert_eq!(conn.send(&get(&server.path, "")).await.status, 503);
 }
 
 #[tokio::test]

@@ -346,6 +346,93 @@ async fn connection_request_starts_a_session() {
     .await;
 }
 
+/// GenieACS drives tasks back to back, one connection request per task, each the whole Digest
+/// exchange (unauthenticated GET, 401, GET with Authorization). 50 of them in 5 s from one
+/// source: every one is answered 200 (none refused as if the device were offline), and they are
+/// served by at least one and no more sessions than requests. How many sessions depends on how
+/// the requests fall relative to the sessions; it is printed, not asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_of_connection_requests_is_answered_and_coalesced() {
+    let device = Device::new(
+        "burst_of_connection_requests_is_answered_and_coalesced",
+        env!("CARGO_BIN_EXE_agent"),
+    );
+    scenario(&device, async {
+        let acs = ScriptedAcs::start(digest_acs()).await?;
+        device.write_config(&acs.url(), &[]);
+        let _agent = device.start().await?;
+        let first = check_bootstrap(&acs, &device).await?;
+        let url = first
+            .parameter("Device.ManagementServer.ConnectionRequestURL")
+            .context("ConnectionRequestURL")?
+            .to_owned();
+        device.wait_get("retry-count", |v| v == "0").await?;
+        let before = acs.sessions().len();
+
+        const REQUESTS: usize = 50;
+        // Sessions slower than the requests' pace, so that requests also arrive while a
+        // session runs (before and after its Inform is answered), where they coalesce.
+        acs.fail_next_sessions(REQUESTS, Failure::Delay(Duration::from_millis(300)));
+        let mut statuses = Vec::new();
+        for _ in 0..REQUESTS {
+            statuses.push(acs.connection_request(&url, CR_USER, CR_PASSWORD).await?);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ensure!(statuses.iter().all(|&s| s == 200), "statuses {statuses:?}");
+        let exchanges: Vec<Vec<u16>> = acs
+            .connection_requests()
+            .into_iter()
+            .map(|c| c.statuses)
+            .collect();
+        ensure!(
+            exchanges.len() == REQUESTS && exchanges.iter().all(|s| s == &[401, 200]),
+            "not every request was a full challenge/response exchange: {exchanges:?}"
+        );
+
+        // Let every session that is owed run: the daemon idle with nothing owed, and every
+        // session the ACS saw ended.
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (code, json, err) = device.cli(&["print", "--json"]).await?;
+            ensure!(code == 0, "print --json exited {code}: {err}");
+            let view: serde_json::Value = serde_json::from_str(&json)?;
+            let idle = view["session_active"] == serde_json::json!(false)
+                && view["owed_events"].as_array().is_some_and(Vec::is_empty)
+                && acs.sessions().iter().all(|s| s.is_ended());
+            if idle {
+                break;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the agent never went idle: {json}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        acs.clear_failures();
+        let sessions: Vec<SessionLog> = acs.sessions().into_iter().skip(before).collect();
+        ensure!(
+            !sessions.is_empty() && sessions.len() <= REQUESTS,
+            "{} sessions for {REQUESTS} connection requests",
+            sessions.len()
+        );
+        for s in &sessions {
+            ensure!(
+                s.event_codes() == [CONNECTION_REQUEST],
+                "session {} events {:?}",
+                s.number,
+                s.event_codes()
+            );
+            assert_completed_with_204(&acs, s)?;
+        }
+        eprintln!(
+            "{REQUESTS} connection requests, all 200, served by {} sessions",
+            sessions.len()
+        );
+        Ok(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_cli_against_the_running_daemon() {
     let device = Device::new(

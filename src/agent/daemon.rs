@@ -78,6 +78,8 @@ pub struct DaemonConfig {
     pub get_rpc_methods: bool,
     /// Address the connection-request server listens on.
     pub connection_request_listen: IpAddr,
+    /// Limits on failed authentication and floods of connection requests.
+    pub connection_request_limits: cr::rate_limit::RateLimitConfig,
     /// How often the host's address is re-read to keep ConnectionRequestURL current.
     pub address_check_interval: Duration,
     /// Journal options (tests shrink the live bound).
@@ -120,6 +122,7 @@ impl DaemonConfig {
             request_timeout: Duration::from_secs(30),
             get_rpc_methods: false,
             connection_request_listen: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            connection_request_limits: cr::rate_limit::RateLimitConfig::default(),
             address_check_interval: Duration::from_secs(60),
             journal_max_live_bytes: 1 << 20,
             host: Arc::new(LinuxHost::new()),
@@ -473,6 +476,12 @@ pub async fn run_agent(
         agent.config.connection_request_listen,
         settings.connection_request_port(),
     );
+    server_config.rate_limit = agent.config.connection_request_limits.clone();
+    if settings.connection_request_username().is_empty() {
+        tracing::warn!(
+            "connection-request-username is empty: every connection request will be refused (401)"
+        );
+    }
     let (cr_handle, mut cr_rx) =
         ConnectionRequestServer::bind(server_config, agent.cr_settings.subscribe())
             .await

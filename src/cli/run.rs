@@ -43,6 +43,7 @@ pub fn daemon_config(config: &Config) -> DaemonConfig {
     d.session_timeout = config.session.timeout;
     d.get_rpc_methods = config.session.get_rpc_methods;
     d.connection_request_listen = config.connection_request.listen_address;
+    d.connection_request_limits = config.connection_request.limits.clone();
     d.journal_max_live_bytes = config.journal.max_live_bytes;
     d
 }

@@ -93,6 +93,10 @@ pub struct StatusView {
     /// When a failed session is retried (RFC 3339 UTC).
     pub next_retry_at: Option<String>,
     pub connection_request_url: Option<String>,
+    /// Why every connection request is refused, when that follows from the settings (an empty
+    /// `connection-request-username`: nobody can authenticate); `None` when they can succeed.
+    #[serde(default)]
+    pub connection_requests_refused: Option<String>,
     pub owed_events: Vec<EventView>,
     pub pending_transfers: Vec<TransferView>,
     pub pending_schedule_informs: Vec<ScheduleInformView>,
@@ -103,6 +107,9 @@ pub struct StatusView {
     /// The journal sequence number this view is folded up to.
     pub last_seq: u64,
 }
+
+/// [`StatusView::connection_requests_refused`] when no connection-request username is set.
+pub const EMPTY_CR_USERNAME: &str = "connection-request-username is empty";
 
 /// The read-only values `get` accepts besides the settings.
 pub const READ_ONLY: &[&str] = &["status", "last-session-error", "retry-count"];
@@ -205,6 +212,10 @@ impl StatusView {
             next_inform_at_ms: extra.next_inform_at_ms,
             next_retry_at: state.next_retry_at_ms.map(journal::rfc3339_utc),
             connection_request_url: extra.connection_request_url,
+            connection_requests_refused: settings
+                .connection_request_username()
+                .is_empty()
+                .then(|| EMPTY_CR_USERNAME.to_owned()),
             owed_events: state
                 .inform_events()
                 .into_iter()
@@ -336,6 +347,9 @@ fn kv(k: &str, v: &str) -> String {
 ///      next-inform=2026-01-01T00:00:00.000Z session-active=no daemon=running
 ///      owed-events="0 BOOTSTRAP","1 BOOT"
 /// ```
+///
+/// With no `connection-request-username`, a comment line after the runtime values says that
+/// every connection request is refused.
 pub fn render_print(view: &StatusView) -> String {
     let mut out = String::from("Flags: X - disabled\n");
     let disabled = view.settings.get("enabled").is_some_and(|v| v != "yes");
@@ -381,6 +395,12 @@ pub fn render_print(view: &StatusView) -> String {
         runtime.push(kv("connection-request-url", u));
     }
     wrap(&mut out, INDENT, &runtime);
+    if let Some(why) = &view.connection_requests_refused {
+        // RouterOS's comment line: impossible to miss, and no `key=value` a script might parse.
+        out.push_str(&format!(
+            "{INDENT};;; every connection request is refused: {why}\n"
+        ));
+    }
 
     let owed = if view.owed_events.is_empty() {
         "owed-events=\"\"".to_owned()
@@ -524,6 +544,46 @@ mod tests {
         let json = serde_json::to_string(&view).unwrap();
         assert!(!json.contains("hunter2"));
         assert_eq!(serde_json::from_str::<StatusView>(&json).unwrap(), view);
+    }
+
+    #[test]
+    fn empty_connection_request_username_is_called_out() {
+        let state = AgentState::default();
+        let without = settings_with(&[("enabled", "true"), ("acs-url", "https://acs/")]);
+        let view = StatusView::build(&state, &without, RuntimeInfo::default());
+        assert_eq!(
+            view.connection_requests_refused.as_deref(),
+            Some(EMPTY_CR_USERNAME)
+        );
+        let text = render_print(&view);
+        assert!(
+            text.lines().any(|l| l
+                == "     ;;; every connection request is refused: connection-request-username is empty"),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::to_value(&view).unwrap();
+        assert_eq!(
+            json["connection_requests_refused"],
+            serde_json::json!("connection-request-username is empty")
+        );
+
+        let with = settings_with(&[
+            ("enabled", "true"),
+            ("acs-url", "https://acs/"),
+            ("connection-request-username", "acs"),
+            ("connection-request-password", "secret"),
+        ]);
+        let view = StatusView::build(&state, &with, RuntimeInfo::default());
+        assert_eq!(view.connection_requests_refused, None);
+        assert!(!render_print(&view).contains(";;;"));
+        let json: serde_json::Value = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["connection_requests_refused"], serde_json::Value::Null);
+        // A view from a build without the field still reads.
+        let mut old = json.clone();
+        old.as_object_mut()
+            .unwrap()
+            .remove("connection_requests_refused");
+        assert_eq!(serde_json::from_value::<StatusView>(old).unwrap(), view);
     }
 
     #[test]

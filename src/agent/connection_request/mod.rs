@@ -2,36 +2,75 @@
 //!
 //! Split sans-I/O style:
 //! - [`auth`]: pure Digest challenger/verifier (nonces, expiry, replay protection);
-//! - [`rate_limit`]: pure per-source and global token buckets;
+//! - [`rate_limit`]: pure limits on failed authentication and floods (token buckets);
 //! - this module: the tokio/hyper edge that owns the listening socket.
 //!
 //! # Request handling, in order
 //! 1. Path differs from the configured random path → `404` (no state touched, nothing counted).
 //! 2. Method other than `GET` → `405` with `Allow: GET`.
-//! 3. Rate limit (every request to the right path counts, so the usual challenge/answer pair costs
-//!    two tokens) → `503`, without `Retry-After` (TR-069 says it SHOULD NOT be included).
+//! 3. Limits ([`rate_limit`], configurable in the config file's `[connection_request]`):
+//!    - the source is blocked after too many *failed* authentications, or sent too many
+//!      unauthenticated requests → `429 Too Many Requests` with `Retry-After`;
+//!    - every source together exceeded the global flood cap → `503`, without `Retry-After`
+//!      (TR-069 says it SHOULD NOT be included).
+//!
+//!    A correctly authenticated request never counts against a per-source limit, so an ACS
+//!    sending a burst (GenieACS sends one request per task) is never refused below the flood
+//!    cap.
 //! 4. [`CrSettings::enabled`] false → `403`.
 //! 5. Digest verification against the *current* [`CrSettings`] → `401` with a fresh challenge on
-//!    anything wrong (including an empty username: an unauthenticated GET never starts a session).
+//!    anything wrong (including an empty username: an unauthenticated GET never starts a session,
+//!    and with no username configured every connection request is refused).
 //! 6. Success → `200` with an empty body; the agent is signalled once the response has been
 //!    handed to the connection (see below).
+//!
+//! # Why 429 for a blocked source
+//! A source that failed authentication too often is refused *everything*, the right
+//! credentials included (otherwise guessing would simply go on), until its failure bucket has
+//! a token again (one a minute with the defaults). It gets `429`:
+//! - not `503`: TR-069 uses `503` for "too busy", and GenieACS shows it as "Device is offline"
+//!   — wrong for a device that is fine and only refuses one source; `503` stays for the global
+//!   flood cap, where the device really is too busy;
+//! - not `401`: a challenge would tell a correctly configured ACS that its password is wrong,
+//!   and would cost a nonce slot per refused request;
+//! - not a dropped connection: a silent close looks like a network fault to the operator, and
+//!   saves nothing (the request head has been read by then); a `429` is a few bytes, computed
+//!   without hashing anything.
+//!
+//! `Retry-After` says when the next attempt will be looked at. The same `429` answers a source
+//! that sent too many *unauthenticated* requests (only those are refused; its answers to
+//! challenges it already holds still go through).
 //!
 //! The query string and any body are ignored (the body is never read). Headers are bounded
 //! ([`ServerConfig::max_header_bytes`], [`ServerConfig::max_headers`]), a client must send a
 //! complete request head within [`ServerConfig::header_read_timeout`] (this also bounds idle
 //! keep-alive connections), every connection is closed after [`ServerConfig::connection_timeout`],
 //! and at most [`ServerConfig::max_connections`] are served at once (extra ones are closed at
-//! once).
+//! once). Nonces are single-use per `nc` and expire ([`auth`]): a captured request cannot be
+//! replayed, and a replay counts as a failed authentication.
 //!
 //! # Signalling and coalescing
-//! An accepted request produces a [`ConnectionRequested`] on a `tokio::sync::mpsc` channel of
-//! capacity **1**, sent with `try_send`:
-//! - while a message is still queued (the agent has not picked it up, i.e. the session has not
-//!   started), further accepted requests are answered `200` but add nothing: that pending session
-//!   serves them all ("several CRs before the session starts ⇒ one session");
-//! - once the agent has received the message (it should `recv` it when it starts the session),
-//!   the next accepted request queues a new one: one more session after the current one ends,
-//!   which is what TR-069 asks when a CR arrives during a session.
+//! Every authenticated request is answered `200` at once; requests are never refused because a
+//! session is pending or running. They are coalesced in two places, and together these give
+//! "a connection request is followed by a session (but see the window below), and at most one
+//! more session is queued after the current one":
+//!
+//! 1. Here: an accepted request produces a [`ConnectionRequested`] on a `tokio::sync::mpsc`
+//!    channel of capacity **1**, sent with `try_send`. While a message is queued (the agent has
+//!    not taken it yet), further accepted requests add nothing: the queued message serves them
+//!    all. This keeps the server from ever queueing more than one wake-up, whatever the burst.
+//! 2. In the agent (the daemon takes each message at once and raises the event
+//!    `6 CONNECTION REQUEST`): an event that is already owed is not owed twice
+//!    ([`crate::state::events::coalesces`]). Before a session's Inform is acknowledged, a new
+//!    request merges into the owed event and is served by that session, whose Inform the ACS
+//!    sees after it sent its request. Once the ACS has acknowledged the Inform (the event is
+//!    delivered), a new request owes the event again: exactly one more session after the
+//!    current one, however many requests arrive during it.
+//!
+//! One narrow window remains: a request the ACS sends after it has received the Inform, that
+//! reaches the agent before the agent has journaled the InformResponse, merges into the event
+//! that response is about to clear and gets no session of its own (the ACS is in a session
+//! with the CPE at that moment).
 //!
 //! The message is sent when hyper drops the (empty) response body, which happens right after it
 //! has encoded the response head into the connection's write buffer; the agent's session then has
@@ -60,7 +99,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, WWW_AUTHENTICATE};
+use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
@@ -71,8 +110,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use self::auth::{AuthConfig, AuthOutcome, Credentials, DigestAuthenticator};
-use self::rate_limit::{Decision, RateLimitConfig, RateLimiter};
+use self::auth::{AuthConfig, AuthOutcome, Credentials, DigestAuthenticator, Rejection};
+use self::rate_limit::{
+    Decision, LimitScope, Outcome, RateLimitConfig, RateLimiter, Refusal, RequestClass,
+};
 
 /// TR-069's customary connection-request port.
 pub const DEFAULT_PORT: u16 = 7547;
@@ -83,7 +124,8 @@ pub const RANDOM_PATH_LEN: usize = 24;
 /// The agent-owned, journaled settings the server reads on every request.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct CrSettings {
-    /// `ManagementServer.ConnectionRequestUsername`; empty ⇒ every request gets `401`.
+    /// `ManagementServer.ConnectionRequestUsername`; empty ⇒ every request gets `401` (no
+    /// connection request can ever succeed; the daemon warns at start and `print` says so).
     pub username: String,
     /// `ManagementServer.ConnectionRequestPassword`.
     pub password: String,
@@ -111,7 +153,7 @@ pub struct ServerConfig {
     pub path: String,
     /// Digest settings (realm, nonce lifetime and table size, announced algorithm).
     pub auth: AuthConfig,
-    /// Rate limits.
+    /// Limits on failed authentication and floods (see [`rate_limit`]).
     pub rate_limit: RateLimitConfig,
     /// A request head must arrive completely within this (also the keep-alive idle limit).
     /// Default 5 s.
@@ -350,13 +392,21 @@ impl Shared {
             return resp;
         }
         let now = Instant::now();
-        if let Decision::Deny(scope) = lock(&self.limiter).check(peer.ip(), now) {
-            tracing::info!(%peer, ?scope, "connection request: rate limited");
-            return empty(StatusCode::SERVICE_UNAVAILABLE);
+        let class = if req.headers().contains_key(AUTHORIZATION) {
+            RequestClass::Answer
+        } else {
+            RequestClass::Unauthenticated
+        };
+        // Admission, verification and accounting under one lock: concurrent requests from a
+        // guesser cannot get more verified attempts than its bucket holds.
+        let mut limiter = lock(&self.limiter);
+        if let Decision::Deny(refusal) = limiter.admit(peer.ip(), class, now) {
+            return refused(peer, refusal);
         }
         let settings = self.settings.borrow().clone();
         if !settings.enabled {
-            tracing::info!(%peer, "connection request refused: disabled");
+            limiter.record(peer.ip(), Outcome::Challenged, now);
+            tracing::debug!(%peer, "connection request refused: disabled");
             return empty(StatusCode::FORBIDDEN);
         }
         let creds = Credentials {
@@ -370,6 +420,8 @@ impl Shared {
             .map(|v| v.to_str().unwrap_or("\u{fffd}"));
         let target = req.uri().to_string();
         let outcome = lock(&self.auth).check(now, &creds, "GET", &target, authorization);
+        limiter.record(peer.ip(), tally(&outcome), now);
+        drop(limiter);
         match outcome {
             AuthOutcome::Accepted => {
                 tracing::info!(%peer, "connection request accepted");
@@ -391,7 +443,12 @@ impl Shared {
                 challenge,
                 stale,
             } => {
-                tracing::info!(%peer, ?reason, stale, "connection request not authenticated");
+                if reason == Rejection::Missing {
+                    // The first half of every normal exchange: not worth a log line.
+                    tracing::debug!(%peer, "connection request challenged");
+                } else {
+                    tracing::info!(%peer, ?reason, stale, "connection request not authenticated");
+                }
                 let mut resp = empty(StatusCode::UNAUTHORIZED);
                 match HeaderValue::from_str(&challenge) {
                     Ok(v) => {
@@ -401,6 +458,60 @@ impl Shared {
                 }
                 resp
             }
+        }
+    }
+}
+
+/// What an authentication outcome costs the source (see [`rate_limit`]): only an answer that
+/// does not authenticate is a failure; fetching a challenge, or answering right to a nonce that
+/// went stale, is part of the normal exchange.
+fn tally(outcome: &AuthOutcome) -> Outcome {
+    match outcome {
+        AuthOutcome::Accepted => Outcome::Accepted,
+        AuthOutcome::Rejected { stale: true, .. }
+        | AuthOutcome::Rejected {
+            reason: Rejection::Missing | Rejection::NoCredentials,
+            ..
+        } => Outcome::Challenged,
+        AuthOutcome::Rejected { .. } => Outcome::Failed,
+    }
+}
+
+/// The answer to a request a limit refused (see the module docs for the choice of status).
+fn refused(peer: SocketAddr, refusal: Refusal) -> Response<CrBody> {
+    match refusal.scope {
+        LimitScope::FailedAuth | LimitScope::Challenges => {
+            if refusal.first {
+                tracing::warn!(
+                    %peer,
+                    scope = ?refusal.scope,
+                    retry_after = ?refusal.retry_after,
+                    "connection requests from this source refused (429) for now; further \
+                     refusals are logged at debug level"
+                );
+            } else {
+                tracing::debug!(%peer, scope = ?refusal.scope, "connection request refused (429)");
+            }
+            let mut resp = empty(StatusCode::TOO_MANY_REQUESTS);
+            // Whole seconds, rounded up so that a retry at that time is admitted.
+            let secs =
+                refusal.retry_after.as_secs() + u64::from(refusal.retry_after.subsec_nanos() > 0);
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            resp
+        }
+        LimitScope::Global => {
+            if refusal.first {
+                tracing::warn!(
+                    %peer,
+                    "connection request flood: every source refused (503) until the global \
+                     limit refills; further refusals are logged at debug level"
+                );
+            } else {
+                tracing::debug!(%peer, "connection request refused (503): global limit");
+            }
+            // TR-069: the rate-limit 503 SHOULD NOT carry Retry-After.
+            empty(StatusCode::SERVICE_UNAVAILABLE)
         }
     }
 }
@@ -631,6 +742,45 @@ mod tests {
             enabled: true,
         };
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn only_answers_that_fail_count_as_failed_authentication() {
+        let rejected = |reason, stale| AuthOutcome::Rejected {
+            reason,
+            challenge: String::new(),
+            stale,
+        };
+        assert_eq!(tally(&AuthOutcome::Accepted), Outcome::Accepted);
+        // The normal exchange's first GET, and states no guess can cause.
+        assert_eq!(
+            tally(&rejected(Rejection::Missing, false)),
+            Outcome::Challenged
+        );
+        assert_eq!(
+            tally(&rejected(Rejection::NoCredentials, false)),
+            Outcome::Challenged
+        );
+        // Right credentials on an old nonce.
+        for reason in [Rejection::ExpiredNonce, Rejection::UnknownNonce] {
+            assert_eq!(tally(&rejected(reason, true)), Outcome::Challenged);
+            assert_eq!(tally(&rejected(reason, false)), Outcome::Failed);
+        }
+        for reason in [
+            Rejection::BadCredentials,
+            Rejection::Replay,
+            Rejection::OpaqueMismatch,
+            Rejection::WrongRealm,
+            Rejection::WrongUri,
+            Rejection::Malformed,
+            Rejection::NotDigest,
+        ] {
+            assert_eq!(
+                tally(&rejected(reason, false)),
+                Outcome::Failed,
+                "{reason:?}"
+            );
+        }
     }
 
     #[test]
