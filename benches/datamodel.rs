@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use journal::proto::{self, record::Kind};
-use tr069_client::agent::handler::AcsRequestHandler;
+use tr069_client::cpe::handler::AcsRequestHandler;
 use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
 use tr069_client::cwmp::{Body, CwmpNamespace, Envelope, Header};
 use tr069_client::datamodel::host::{HostInterface, Ipv4Entry, StaticHost};
@@ -100,9 +100,10 @@ fn bench(c: &mut Criterion) {
     let mut handler = AcsRequestHandler {
         model: &model,
         factory_settings: &factory,
-        connection_request_url: "http://192.0.2.1:7547/cr".into(),
+        connection_request_url: "http://192.0.2.1:7547/cr",
         state: &state,
         transfers: Default::default(),
+        externals: &tr069_client::datamodel::external::RunProviders,
     };
     let response = handler.handle(&request, 0).response;
     let count = match &response {

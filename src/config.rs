@@ -29,7 +29,7 @@
 //! reboot = "/sbin/reboot"                      # by the file's path, quoted for the shell
 //! factory_reset = "/usr/sbin/factory-reset"
 //! firmware_apply = "/usr/sbin/sysupgrade {file}"
-//! config_apply = "/usr/sbin/apply-config {file}"
+//! config_apply = "/usr/sbin/apply-config {file} {mode}"   # {mode}: overwrite or alter
 //! config_export = "/usr/sbin/export-config > {file}"
 //! log_export = "logread > {file}"
 //!
@@ -53,7 +53,7 @@
 //! The `[connection_request]` limits are `COUNT/PERIOD` token buckets (a burst of COUNT, then
 //! COUNT per PERIOD; COUNT 1 to 1000000, PERIOD 1s to 1d); the values above are the defaults.
 //! An ACS that authenticates correctly never counts against the per-source limits, so bursts of
-//! connection requests are answered `200` (see `agent::connection_request::rate_limit`).
+//! connection requests are answered `200` (see `connection_request::rate_limit`).
 //!
 //! Every error ([`ConfigError`]) names the file, the key and the accepted form.
 
@@ -65,7 +65,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::agent::connection_request::rate_limit::{Limit, RateLimitConfig};
+use crate::connection_request::rate_limit::{Limit, RateLimitConfig};
 use crate::datamodel::external::ExternalProvider;
 use crate::state::settings;
 
@@ -173,7 +173,7 @@ impl Default for Device {
 /// Commands the agent runs for actions outside its own process. Each is run with `/bin/sh -c`;
 /// `{file}` is replaced by a path, single-quoted for the shell (see [`Hooks::render`]). `None`:
 /// the action is not supported and the ACS's request is answered with a fault.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hooks {
     /// Reboot the device (Reboot RPC). No placeholder.
     pub reboot: Option<String>,
@@ -188,13 +188,100 @@ pub struct Hooks {
     pub config_export: Option<String>,
     /// Write the device log for Upload ("2 Vendor Log File") to `{file}`.
     pub log_export: Option<String>,
+    /// How many runs of `reboot` that leave the boot id unchanged the agent makes before it stops
+    /// rebooting and reports the reboot as failed (default 3).
+    pub reboot_attempts: u32,
+}
+
+/// Default of [`Hooks::reboot_attempts`].
+pub const DEFAULT_REBOOT_ATTEMPTS: u32 = 3;
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            reboot: None,
+            factory_reset: None,
+            firmware_apply: None,
+            config_apply: None,
+            config_export: None,
+            log_export: None,
+            reboot_attempts: DEFAULT_REBOOT_ATTEMPTS,
+        }
+    }
+}
+
+/// The placeholders a hook receives: each required one must appear in its command, optional
+/// ones may, and nothing else in braces is accepted (a typo would reach the shell verbatim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookSpec {
+    pub required: &'static [&'static str],
+    pub optional: &'static [&'static str],
+    pub example: &'static str,
+}
+
+impl HookSpec {
+    /// The accepted form, as a config error states it.
+    pub fn accepted_form(&self) -> String {
+        let all: Vec<&str> = self.required.iter().chain(self.optional).copied().collect();
+        let what = match (self.required.is_empty(), self.optional.is_empty()) {
+            (true, true) => "a shell command without placeholders".to_owned(),
+            (false, true) => format!("a shell command containing {}", all.join(" and ")),
+            (false, false) => format!(
+                "a shell command containing {} (and optionally {})",
+                self.required.join(" and "),
+                self.optional.join(" and ")
+            ),
+            (true, false) => format!(
+                "a shell command, optionally with {}",
+                self.optional.join(" and ")
+            ),
+        };
+        format!("{what}, e.g. \"{}\"", self.example)
+    }
 }
 
 impl Hooks {
-    /// `template` with every `{file}` replaced by `file`, single-quoted for `/bin/sh`.
-    pub fn render(template: &str, file: &Path) -> String {
-        let quoted = format!("'{}'", file.to_string_lossy().replace('\'', r"'\''"));
-        template.replace("{file}", &quoted)
+    pub const REBOOT: HookSpec = HookSpec {
+        required: &[],
+        optional: &[],
+        example: "/sbin/reboot",
+    };
+    pub const FACTORY_RESET: HookSpec = HookSpec {
+        required: &[],
+        optional: &[],
+        example: "/usr/sbin/factory-reset",
+    };
+    pub const FIRMWARE_APPLY: HookSpec = HookSpec {
+        required: &["{file}"],
+        optional: &[],
+        example: "/usr/sbin/sysupgrade {file}",
+    };
+    /// `{mode}` is `overwrite` or `alter` (a file named `*.alter`).
+    pub const CONFIG_APPLY: HookSpec = HookSpec {
+        required: &["{file}"],
+        optional: &["{mode}"],
+        example: "/usr/sbin/apply-config {file} {mode}",
+    };
+    pub const CONFIG_EXPORT: HookSpec = HookSpec {
+        required: &["{file}"],
+        optional: &[],
+        example: "/usr/sbin/export-config > {file}",
+    };
+    pub const LOG_EXPORT: HookSpec = HookSpec {
+        required: &["{file}"],
+        optional: &[],
+        example: "logread > {file}",
+    };
+
+    /// `template` with `{file}` replaced by `file` (single-quoted for `/bin/sh`) and `{mode}` by
+    /// `mode`.
+    pub fn render(template: &str, file: Option<&Path>, mode: &str) -> String {
+        let mut out = template.replace("{mode}", mode);
+        if let Some(file) = file {
+            let quoted = format!("'{}'", file.to_string_lossy().replace('\'', r"'\''"));
+            out = out.replace("{file}", &quoted);
+        }
+        out
     }
 }
 
@@ -203,6 +290,9 @@ impl Hooks {
 pub struct SessionConfig {
     /// Time limit of a whole session.
     pub timeout: Duration,
+    /// How long connecting to the ACS may take, and the SessionTimeout announced in the Inform
+    /// (the agent waits at least 30 s for each ACS message, as TR-069 requires).
+    pub request_timeout: Duration,
     /// Call GetRPCMethods on the ACS at the start of a session.
     pub get_rpc_methods: bool,
 }
@@ -211,6 +301,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             timeout: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(30),
             get_rpc_methods: false,
         }
     }
@@ -224,6 +315,8 @@ pub struct ConnectionRequestConfig {
     pub path: Option<String>,
     /// `failed_auth_limit`, `challenge_limit`, `global_limit`.
     pub limits: RateLimitConfig,
+    /// How often the host's address is re-read to keep ConnectionRequestURL current.
+    pub address_check_interval: Duration,
 }
 
 impl Default for ConnectionRequestConfig {
@@ -232,6 +325,7 @@ impl Default for ConnectionRequestConfig {
             listen_address: IpAddr::from([0, 0, 0, 0]),
             path: None,
             limits: RateLimitConfig::default(),
+            address_check_interval: Duration::from_secs(60),
         }
     }
 }
@@ -346,6 +440,11 @@ impl Config {
         self
     }
 
+    /// Where transfers keep their files: `<data_dir>/transfers`.
+    pub fn transfer_dir(&self) -> PathBuf {
+        self.data_dir.join("transfers")
+    }
+
     /// The journal's directory: `<data_dir>/journal`.
     pub fn journal_dir(&self) -> PathBuf {
         self.data_dir.join(JOURNAL_DIR_NAME)
@@ -413,6 +512,7 @@ struct RawHooks {
     config_apply: Option<String>,
     config_export: Option<String>,
     log_export: Option<String>,
+    reboot_attempts: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -437,6 +537,7 @@ struct RawExternal {
 #[serde(deny_unknown_fields)]
 struct RawSession {
     timeout: Option<String>,
+    request_timeout: Option<String>,
     get_rpc_methods: Option<bool>,
 }
 
@@ -445,6 +546,7 @@ struct RawSession {
 struct RawConnectionRequest {
     listen_address: Option<String>,
     path: Option<String>,
+    address_check_interval: Option<String>,
     failed_auth_limit: Option<String>,
     challenge_limit: Option<String>,
     global_limit: Option<String>,
@@ -499,21 +601,20 @@ fn check_hook(
     ctx: &Ctx<'_>,
     key: &str,
     value: Option<String>,
-    needs_file: bool,
+    spec: HookSpec,
 ) -> Result<Option<String>, ConfigError> {
     let Some(cmd) = value else { return Ok(None) };
-    let expected = if needs_file {
-        "a shell command containing the placeholder {file}, e.g. \"/usr/sbin/sysupgrade {file}\""
-    } else {
-        "a shell command without placeholders, e.g. \"/sbin/reboot\""
-    };
+    let expected = spec.accepted_form();
     if cmd.trim().is_empty() {
         return Err(ctx.invalid(key, &cmd, expected));
     }
-    let has_file = cmd.contains("{file}");
-    let other_placeholder =
-        cmd.replace("{file}", "").contains('{') && cmd.replace("{file}", "").contains('}');
-    if has_file != needs_file || other_placeholder {
+    let missing = spec.required.iter().any(|p| !cmd.contains(p));
+    let mut rest = cmd.clone();
+    for p in spec.required.iter().chain(spec.optional) {
+        rest = rest.replace(p, "");
+    }
+    let unknown_placeholder = rest.contains('{') && rest.contains('}');
+    if missing || unknown_placeholder {
         return Err(ctx.invalid(key, &cmd, expected));
     }
     Ok(Some(cmd))
@@ -672,12 +773,43 @@ impl RawConfig {
 
         let h = self.hooks;
         let hooks = Hooks {
-            reboot: check_hook(&ctx, "hooks.reboot", h.reboot, false)?,
-            factory_reset: check_hook(&ctx, "hooks.factory_reset", h.factory_reset, false)?,
-            firmware_apply: check_hook(&ctx, "hooks.firmware_apply", h.firmware_apply, true)?,
-            config_apply: check_hook(&ctx, "hooks.config_apply", h.config_apply, true)?,
-            config_export: check_hook(&ctx, "hooks.config_export", h.config_export, true)?,
-            log_export: check_hook(&ctx, "hooks.log_export", h.log_export, true)?,
+            reboot: check_hook(&ctx, "hooks.reboot", h.reboot, Hooks::REBOOT)?,
+            factory_reset: check_hook(
+                &ctx,
+                "hooks.factory_reset",
+                h.factory_reset,
+                Hooks::FACTORY_RESET,
+            )?,
+            firmware_apply: check_hook(
+                &ctx,
+                "hooks.firmware_apply",
+                h.firmware_apply,
+                Hooks::FIRMWARE_APPLY,
+            )?,
+            config_apply: check_hook(
+                &ctx,
+                "hooks.config_apply",
+                h.config_apply,
+                Hooks::CONFIG_APPLY,
+            )?,
+            config_export: check_hook(
+                &ctx,
+                "hooks.config_export",
+                h.config_export,
+                Hooks::CONFIG_EXPORT,
+            )?,
+            log_export: check_hook(&ctx, "hooks.log_export", h.log_export, Hooks::LOG_EXPORT)?,
+            reboot_attempts: match h.reboot_attempts {
+                None => DEFAULT_REBOOT_ATTEMPTS,
+                Some(n) if (1..=100).contains(&n) => n,
+                Some(n) => {
+                    return Err(ctx.invalid(
+                        "hooks.reboot_attempts",
+                        n,
+                        "a number of attempts from 1 to 100",
+                    ));
+                }
+            },
         };
 
         let mut external: Vec<ExternalProvider> = Vec::new();
@@ -760,8 +892,22 @@ impl RawConfig {
                 }
             },
         };
+        let request_timeout = match self.session.request_timeout {
+            None => sd.request_timeout,
+            Some(t) => match settings::parse_duration(&t) {
+                Some(s) if (1..=3600).contains(&s) => Duration::from_secs(s),
+                _ => {
+                    return Err(ctx.invalid(
+                        "session.request_timeout",
+                        t,
+                        "a duration such as 30s or 2m (between 1s and 1h)",
+                    ));
+                }
+            },
+        };
         let session = SessionConfig {
             timeout,
+            request_timeout,
             get_rpc_methods: self.session.get_rpc_methods.unwrap_or(sd.get_rpc_methods),
         };
 
@@ -796,6 +942,19 @@ impl RawConfig {
             }
         };
 
+        let address_check_interval = match self.connection_request.address_check_interval {
+            None => cd.address_check_interval,
+            Some(t) => match settings::parse_duration(&t) {
+                Some(s) if (1..=86_400).contains(&s) => Duration::from_secs(s),
+                _ => {
+                    return Err(ctx.invalid(
+                        "connection_request.address_check_interval",
+                        t,
+                        "a duration such as 60s or 5m (between 1s and 1d)",
+                    ));
+                }
+            },
+        };
         let limits = RateLimitConfig {
             failed_auth_per_source: Some(check_limit(
                 &ctx,
@@ -849,6 +1008,7 @@ impl RawConfig {
                 listen_address,
                 path,
                 limits,
+                address_check_interval,
             },
             journal,
         })
@@ -1024,10 +1184,50 @@ mod tests {
     }
 
     #[test]
-    fn hook_rendering_quotes_the_file() {
+    fn hook_rendering_quotes_the_file_and_fills_the_mode() {
         assert_eq!(
-            Hooks::render("upgrade {file}", Path::new("/tmp/a b'c")),
+            Hooks::render("upgrade {file}", Some(Path::new("/tmp/a b'c")), ""),
             r"upgrade '/tmp/a b'\''c'"
         );
+        assert_eq!(
+            Hooks::render("apply {file} --{mode}", Some(Path::new("/t/f")), "alter"),
+            "apply '/t/f' --alter"
+        );
+    }
+
+    #[test]
+    fn each_hook_accepts_exactly_the_placeholders_it_receives() {
+        let ok = parse(
+            "[hooks]\nconfig_apply = \"/sbin/apply {file} {mode}\"\nconfig_export = \"x > {file}\"\nreboot_attempts = 5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            ok.hooks.config_apply.as_deref(),
+            Some("/sbin/apply {file} {mode}")
+        );
+        assert_eq!(ok.hooks.reboot_attempts, 5);
+        assert_eq!(Config::default().hooks.reboot_attempts, 3);
+        for (text, key) in [
+            (
+                "firmware_apply = \"up {file} {mode}\"",
+                "hooks.firmware_apply",
+            ),
+            ("config_apply = \"apply {mode}\"", "hooks.config_apply"),
+            (
+                "config_apply = \"apply {file} {mod}\"",
+                "hooks.config_apply",
+            ),
+            ("reboot = \"reboot {file}\"", "hooks.reboot"),
+            ("reboot_attempts = 0", "hooks.reboot_attempts"),
+        ] {
+            let e = parse(&format!("[hooks]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let e = parse("[hooks]\nconfig_apply = \"apply\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("{file}") && e.contains("{mode}"), "{e}");
     }
 }

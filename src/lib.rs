@@ -6,7 +6,9 @@
 pub mod agent;
 pub mod cli;
 pub mod config;
+pub mod connection_request;
 pub mod control;
+pub mod cpe;
 #[cfg(feature = "failpoints")]
 pub mod crash;
 pub mod cwmp;

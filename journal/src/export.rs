@@ -308,6 +308,11 @@ fn describe(kind: &Kind) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+        Kind::RebootAttempted(r) => format!("reboot hook run in boot {}", r.boot_id),
+        Kind::RebootAbandoned(r) => format!(
+            "reboot abandoned after {} attempt(s): {}",
+            r.attempts, r.reason
+        ),
         Kind::ObjectAdded(o) => format!("object added: {}{}", o.path, o.instance_number),
         Kind::ObjectDeleted(o) => format!("object deleted: {}", o.path),
         Kind::AttributesSet(a) => format!(

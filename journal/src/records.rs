@@ -8,7 +8,7 @@ pub const SNAPSHOT_TAG: u16 = 22;
 pub const JOURNAL_RECOVERED_TAG: u16 = 21;
 
 /// Names of the record types by tag (the oneof field number); index 0 is unused.
-const NAMES: [&str; 24] = [
+const NAMES: [&str; 26] = [
     "",
     "EventRaised",
     "InformAcknowledged",
@@ -33,6 +33,8 @@ const NAMES: [&str; 24] = [
     "JournalRecovered",
     "Snapshot",
     "ConfigurationApplied",
+    "RebootAttempted",
+    "RebootAbandoned",
 ];
 
 /// The record type's name for a tag, or `None` for a tag this build does not know (a record
@@ -89,6 +91,8 @@ pub(crate) fn kind_tag(kind: &Kind) -> u16 {
         Kind::JournalRecovered(_) => 21,
         Kind::Snapshot(_) => 22,
         Kind::ConfigurationApplied(_) => 23,
+        Kind::RebootAttempted(_) => 24,
+        Kind::RebootAbandoned(_) => 25,
     }
 }
 
@@ -126,6 +130,8 @@ record_from!(
     JournalRecovered => JournalRecovered,
     AgentSnapshot => Snapshot,
     ConfigurationApplied => ConfigurationApplied,
+    RebootAttempted => RebootAttempted,
+    RebootAbandoned => RebootAbandoned,
 );
 
 #[cfg(test)]

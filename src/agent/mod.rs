@@ -1,20 +1,17 @@
-//! The tokio edge: the only place that owns sockets, timers and child processes.
+//! The tokio edge: the only place that owns sockets, timers, child processes and signals. It
+//! executes what the per-device core (`cpe`) decides and feeds it the results.
 //!
+//! - [`run`]: the daemon's loop around one [`crate::cpe::Cpe`], its journal and its actions;
+//!   [`run::AgentHandle`], the channel the control socket talks to it through.
 //! - [`transport`]: the HTTP(S) client a session talks to the ACS through.
-//! - [`connection_request`]: the HTTP server the ACS wakes the CPE through.
-//! - [`retry`]: TR-069's session retry wait intervals.
-//! - [`schedule`]: when the next session is due (pure functions of state, settings and time).
-//! - [`daemon`]: the scheduler loop, sessions over the transport, reboots and hooks.
-//! - [`handler`]: the agent's answers to the ACS's requests (records + response, no I/O).
-//! - [`inform`]: building the Inform from the device identity and the folded state.
+//! - [`connection_request`]: the HTTP listener the ACS wakes the CPE through.
+//! - [`transfer_jobs`]: the I/O of transfers (fetch with checkpoints, upload, apply hooks).
+//! - [`hooks`]: running the device's hook commands.
 
 pub mod connection_request;
-pub mod daemon;
-pub mod diagnostics;
-pub mod handler;
-pub mod inform;
-pub mod notifier;
-pub mod retry;
-pub mod schedule;
-pub mod transfers;
+pub mod hooks;
+pub mod run;
+pub mod transfer_jobs;
 pub mod transport;
+
+pub use run::{Agent, AgentHandle, Ports, RunEnd, now_ms};

@@ -9,8 +9,6 @@
 mod journal_cmd;
 mod run;
 
-pub use run::daemon_config;
-
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -9,10 +9,10 @@
 //! - [`protocol`]: the request and response types (the wire format).
 //! - [`view`]: [`StatusView`], what `print` shows, and its RouterOS-style rendering.
 //! - [`backend`]: [`ControlBackend`], the seam to the agent, and [`handle`].
-//! - [`offline`]: the backend over a directly opened journal.
+//! - [`offline`]: the backend over a directly opened journal (the running daemon's is
+//!   `agent::AgentHandle`).
 //! - [`socket`]: the daemon's socket server and the CLI's blocking client.
 
-pub mod agent_backend;
 pub mod backend;
 pub mod offline;
 pub mod protocol;

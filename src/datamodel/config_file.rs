@@ -137,12 +137,7 @@ pub fn check(
             ));
             continue;
         };
-        match crate::agent::handler::set_parameter_values::check(
-            view,
-            def,
-            name,
-            &Value::untyped(text.clone()),
-        ) {
+        match super::validate::check_write(def, name, &Value::untyped(text.clone())) {
             Ok(canonical) => out.push((
                 name.clone(),
                 canonical,

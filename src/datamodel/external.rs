@@ -73,6 +73,61 @@ pub struct ExternalValue {
     pub xsd_type: XsdType,
 }
 
+/// One call to a provider: which provider (its index in the model's list) and what to do.
+///
+/// The data model never runs a provider itself: it asks an [`ExternalCalls`] port. The daemon's
+/// port runs the executable (off the async workers); the per-device core's port answers from
+/// the results the edge fed back and records the first call it could not answer, so the core
+/// stays free of I/O (see `cpe::external_memo`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalCall {
+    pub provider: usize,
+    pub op: ExternalOp,
+}
+
+/// What an [`ExternalCall`] asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalOp {
+    List(String),
+    Get(Vec<String>),
+    Set(Vec<ExternalValue>),
+    Add(String),
+    Delete(String),
+}
+
+/// A provider's successful answer to an [`ExternalCall`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalAnswer {
+    Nodes(Vec<ExternalNode>),
+    Values(Vec<ExternalValue>),
+    /// Set: whether a reboot is needed for the values to take effect.
+    Set(bool),
+    Added(u32),
+    Deleted,
+}
+
+/// A call's outcome as the data model uses it: the answer, or the fault the ACS gets.
+pub type ExternalResult = Result<ExternalAnswer, Fault>;
+
+/// Where the data model's external-provider calls go.
+pub trait ExternalCalls {
+    fn call(&self, providers: &[ExternalProvider], call: ExternalCall) -> ExternalResult;
+}
+
+/// Runs each call at once, in the calling thread (it blocks: the daemon uses it only on the
+/// blocking pool, the offline CLI and tests directly).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunProviders;
+
+impl ExternalCalls for RunProviders {
+    fn call(&self, providers: &[ExternalProvider], call: ExternalCall) -> ExternalResult {
+        let provider = providers.get(call.provider).ok_or_else(|| {
+            Fault::with_string(FaultCode::InternalError, "no such external provider")
+        })?;
+        provider.execute(&call.op)
+    }
+}
+
 /// Why a provider call failed; `to_fault` maps it to the CWMP fault the ACS gets.
 #[derive(Debug, thiserror::Error)]
 pub enum ExternalError {
@@ -348,6 +403,18 @@ impl ExternalProvider {
             .call(&Op::Delete { object })
             .map_err(without_parameters)?;
         Ok(())
+    }
+
+    /// Runs one [`ExternalOp`]; a failure is the fault the ACS gets.
+    pub fn execute(&self, op: &ExternalOp) -> ExternalResult {
+        let answer = match op {
+            ExternalOp::List(path) => self.list(path).map(ExternalAnswer::Nodes),
+            ExternalOp::Get(names) => self.get(names).map(ExternalAnswer::Values),
+            ExternalOp::Set(values) => self.set(values).map(ExternalAnswer::Set),
+            ExternalOp::Add(object) => self.add(object).map(ExternalAnswer::Added),
+            ExternalOp::Delete(object) => self.delete(object).map(|()| ExternalAnswer::Deleted),
+        };
+        answer.map_err(|e| e.to_fault())
     }
 
     /// Runs one request and decodes its answer, or the provider's refusal.

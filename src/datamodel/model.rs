@@ -12,7 +12,10 @@ use crate::cwmp::{DateTime, Fault, FaultCode, ParameterValueStruct, Value};
 use crate::state::AgentState;
 use crate::state::settings::{self, Settings};
 
-use super::external::{ExternalNode, ExternalProvider};
+use super::external::{
+    ExternalAnswer, ExternalCall, ExternalCalls, ExternalNode, ExternalOp, ExternalProvider,
+    ExternalValue,
+};
 use super::host::{HostInterface, HostSource};
 use super::path::{instantiate, last_segment, to_pattern};
 use super::registry::{
@@ -226,6 +229,8 @@ pub struct View<'a> {
     pub settings: Settings,
     pub connection_request_url: &'a str,
     pub now_ms: u64,
+    /// Where calls to external providers go (never run from here directly).
+    pub externals: &'a dyn ExternalCalls,
     interfaces: OnceCell<Result<Vec<HostInterface>, String>>,
 }
 
@@ -236,6 +241,7 @@ impl<'a> View<'a> {
         factory_settings: &BTreeMap<String, String>,
         connection_request_url: &'a str,
         now_ms: u64,
+        externals: &'a dyn ExternalCalls,
     ) -> View<'a> {
         View {
             model,
@@ -243,7 +249,76 @@ impl<'a> View<'a> {
             settings: state.effective_settings(factory_settings),
             connection_request_url,
             now_ms,
+            externals,
             interfaces: OnceCell::new(),
+        }
+    }
+
+    fn external_call(&self, provider: &ExternalProvider, op: ExternalOp) -> ExternalResultOf {
+        let index = self
+            .model
+            .externals
+            .iter()
+            .position(|p| p == provider)
+            .ok_or_else(|| internal(format_args!("unknown external provider")))?;
+        self.externals.call(
+            &self.model.externals,
+            ExternalCall {
+                provider: index,
+                op,
+            },
+        )
+    }
+
+    /// Every parameter and object of `provider` under `path`.
+    pub fn external_list(
+        &self,
+        provider: &ExternalProvider,
+        path: &str,
+    ) -> Result<Vec<ExternalNode>, Fault> {
+        match self.external_call(provider, ExternalOp::List(path.to_owned()))? {
+            ExternalAnswer::Nodes(nodes) => Ok(nodes),
+            other => Err(unexpected_answer(&other)),
+        }
+    }
+
+    /// The values of `names` (parameters or partial paths) from `provider`.
+    pub fn external_get(
+        &self,
+        provider: &ExternalProvider,
+        names: &[String],
+    ) -> Result<Vec<ExternalValue>, Fault> {
+        match self.external_call(provider, ExternalOp::Get(names.to_vec()))? {
+            ExternalAnswer::Values(values) => Ok(values),
+            other => Err(unexpected_answer(&other)),
+        }
+    }
+
+    /// Sets `values` through `provider` (all or none); whether a reboot is needed.
+    pub fn external_set(
+        &self,
+        provider: &ExternalProvider,
+        values: &[ExternalValue],
+    ) -> Result<bool, Fault> {
+        match self.external_call(provider, ExternalOp::Set(values.to_vec()))? {
+            ExternalAnswer::Set(reboot) => Ok(reboot),
+            other => Err(unexpected_answer(&other)),
+        }
+    }
+
+    /// A new instance of `provider`'s table `object`.
+    pub fn external_add(&self, provider: &ExternalProvider, object: &str) -> Result<u32, Fault> {
+        match self.external_call(provider, ExternalOp::Add(object.to_owned()))? {
+            ExternalAnswer::Added(n) => Ok(n),
+            other => Err(unexpected_answer(&other)),
+        }
+    }
+
+    /// Deletes `provider`'s instance `object`.
+    pub fn external_delete(&self, provider: &ExternalProvider, object: &str) -> Result<(), Fault> {
+        match self.external_call(provider, ExternalOp::Delete(object.to_owned()))? {
+            ExternalAnswer::Deleted => Ok(()),
+            other => Err(unexpected_answer(&other)),
         }
     }
 
@@ -401,7 +476,7 @@ impl<'a> View<'a> {
                     .model
                     .external_for(&name)
                     .ok_or_else(|| name_fault(&name))?;
-                let nodes = provider.list(&name).map_err(|e| e.to_fault())?;
+                let nodes = self.external_list(provider, &name)?;
                 if !name.ends_with('.') {
                     if next_level {
                         return Err(Fault::with_string(
@@ -553,7 +628,7 @@ impl<'a> View<'a> {
         emit: &mut dyn FnMut(Entry) -> Result<(), Fault>,
     ) -> Result<(), Fault> {
         if let Some(provider) = self.model.external_for(name) {
-            for n in provider.list(name).map_err(|e| e.to_fault())? {
+            for n in self.external_list(provider, name)? {
                 if n.name != name {
                     emit(external_entry(n))?;
                 }
@@ -636,9 +711,7 @@ impl<'a> View<'a> {
                     .model
                     .external_for(&name)
                     .ok_or_else(|| name_fault(&name))?;
-                let values = provider
-                    .get(std::slice::from_ref(&name))
-                    .map_err(|e| e.to_fault())?;
+                let values = self.external_get(provider, std::slice::from_ref(&name))?;
                 out.extend(
                     values.into_iter().map(|v| {
                         ParameterValueStruct::new(v.name, Value::new(v.xsd_type, v.value))
@@ -693,9 +766,7 @@ impl<'a> View<'a> {
             let Some(provider) = self.model.external_for(&root) else {
                 continue;
             };
-            let values = provider
-                .get(std::slice::from_ref(&root))
-                .map_err(|e| e.to_fault())?;
+            let values = self.external_get(provider, std::slice::from_ref(&root))?;
             out.extend(
                 values
                     .into_iter()
@@ -959,4 +1030,12 @@ pub fn all_parameter_patterns() -> impl Iterator<Item = &'static ParamDef> {
 /// Instantiates a pattern (re-exported for callers building names).
 pub fn name_of(pattern: &str, instances: &[u32]) -> String {
     instantiate(pattern, instances)
+}
+
+type ExternalResultOf = super::external::ExternalResult;
+
+fn unexpected_answer(answer: &ExternalAnswer) -> Fault {
+    internal(format_args!(
+        "the external provider port answered the wrong kind of result: {answer:?}"
+    ))
 }

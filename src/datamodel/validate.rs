@@ -3,7 +3,9 @@
 
 use crate::cwmp::{DateTime, FaultCode, Value, XsdType};
 
-use super::registry::{ParamDef, Syntax};
+use super::model::effectively_writable;
+use super::registry::{ParamDef, Source, Syntax};
+use crate::state::settings;
 
 /// Why a value was refused: the SetParameterValuesFault code and a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,4 +90,40 @@ pub fn check_text(def: &ParamDef, text: &str) -> Result<String, Refusal> {
 /// The xsd type a stored value is reported with.
 pub fn xsd_type(def: &ParamDef) -> XsdType {
     def.syntax.xsd_type()
+}
+
+/// The IPPing DiagnosticsState: the only value the ACS may write there is `Requested`.
+const PING_STATE: &str = "Device.IP.Diagnostics.IPPing.DiagnosticsState";
+
+/// Checks a write of `value` to the registry parameter `name` (writability on this device, the
+/// syntax, the setting's own form for settings-backed parameters) and returns the canonical text
+/// to store. Shared by SetParameterValues and configuration files.
+pub fn check_write(def: &ParamDef, name: &str, value: &Value) -> Result<String, Refusal> {
+    if !effectively_writable(def) {
+        let why = if def.writable {
+            "the host owns this value; it cannot be changed over CWMP on this device"
+        } else {
+            "read-only"
+        };
+        return Err(Refusal::new(FaultCode::NonWritableParameter, why));
+    }
+    let canonical = check(def, value)?;
+    if name == PING_STATE && canonical != "Requested" {
+        return Err(Refusal::new(
+            FaultCode::InvalidParameterValue,
+            "only Requested can be written",
+        ));
+    }
+    if def.source == Source::Setting {
+        let setting = settings::setting_for_parameter(name).ok_or_else(|| {
+            Refusal::new(FaultCode::InternalError, "no setting backs this parameter")
+        })?;
+        return settings::canonical(setting, &canonical).ok_or_else(|| {
+            Refusal::new(
+                FaultCode::InvalidParameterValue,
+                format!("expected {}", setting.accepted_form()),
+            )
+        });
+    }
+    Ok(canonical)
 }

@@ -47,7 +47,7 @@ const CPE_ONLY_METHODS: &[&str] = &[
 
 /// The CPE side of one CWMP session. See the [module documentation](super) for the protocol and
 /// for how the edge drives it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Session {
     config: SessionConfig,
     session_id: String,
@@ -79,7 +79,7 @@ pub struct Session {
     over: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Step {
     Journal(Vec<Record>),
     Send {

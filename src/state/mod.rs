@@ -38,6 +38,10 @@ pub struct PendingReboot {
     pub factory_reset: bool,
     /// Activates a firmware image: the next boot owes `1 BOOT` but no `M Reboot`.
     pub firmware: bool,
+    /// Runs of the reboot hook in boot `attempt_boot_id` (a start in that same boot means they
+    /// did not reboot the device).
+    pub attempts: u32,
+    pub attempt_boot_id: String,
 }
 
 /// A parameter value held by the agent (the data model's `store` provider).
@@ -226,7 +230,23 @@ impl AgentState {
                     command_key: r.command_key.clone(),
                     factory_reset: r.reason == REBOOT_REASON_FACTORY_RESET,
                     firmware: r.reason == REBOOT_REASON_FIRMWARE,
+                    attempts: 0,
+                    attempt_boot_id: String::new(),
                 })
+            }
+            Kind::RebootAttempted(r) => {
+                if let Some(p) = &mut self.pending_reboot {
+                    if p.attempt_boot_id == r.boot_id {
+                        p.attempts = p.attempts.saturating_add(1);
+                    } else {
+                        p.attempts = 1;
+                        p.attempt_boot_id = r.boot_id.clone();
+                    }
+                }
+            }
+            Kind::RebootAbandoned(r) => {
+                self.pending_reboot = None;
+                self.last_session_error = r.reason.clone();
             }
             Kind::FactoryResetDone(_) => {
                 self.parameters.clear();
@@ -450,11 +470,7 @@ impl AgentState {
         let completed: Vec<&proto::TransferAccepted> = self
             .transfers
             .values()
-            .filter(|t| {
-                t.last_stage
-                    .as_ref()
-                    .is_some_and(|s| s.stage == proto::TransferStage::Completed as i32)
-            })
+            .filter(|t| stage(t) == proto::TransferStage::Completed)
             .filter_map(|t| t.accepted.as_ref())
             .collect();
         // Passive changes ride the next Inform with a VALUE CHANGE of their own.
@@ -483,11 +499,10 @@ impl AgentState {
     pub fn has_owed_events(&self) -> bool {
         // Passive value changes alone never start a session: they wait for the next one.
         !self.owed_events.is_empty()
-            || self.transfers.values().any(|t| {
-                t.last_stage
-                    .as_ref()
-                    .is_some_and(|s| s.stage == proto::TransferStage::Completed as i32)
-            })
+            || self
+                .transfers
+                .values()
+                .any(|t| stage(t) == proto::TransferStage::Completed)
     }
 
     /// Rebuilds a state from a snapshot record.
@@ -530,6 +545,8 @@ impl AgentState {
                 command_key: r.command_key.clone(),
                 factory_reset: r.factory_reset,
                 firmware: r.firmware,
+                attempts: r.attempts,
+                attempt_boot_id: r.attempt_boot_id.clone(),
             }),
             parameter_key: s.parameter_key.clone(),
             parameters: s
@@ -677,6 +694,8 @@ impl AgentState {
                 command_key: r.command_key.clone(),
                 factory_reset: r.factory_reset,
                 firmware: r.firmware,
+                attempts: r.attempts,
+                attempt_boot_id: r.attempt_boot_id.clone(),
             }),
             changed_parameters: self
                 .changed_parameters
@@ -698,6 +717,15 @@ pub fn split_instance_path(path: &str) -> Option<(&str, u32)> {
     let dot = trimmed.rfind('.')?;
     let instance = trimmed[dot + 1..].parse().ok()?;
     Some((&path[..=dot], instance))
+}
+
+/// A transfer's last journaled stage (`Accepted` until the first stage record). The one place a
+/// stage is decoded from its record.
+pub fn stage(t: &proto::TransferState) -> proto::TransferStage {
+    t.last_stage
+        .as_ref()
+        .and_then(|s| proto::TransferStage::try_from(s.stage).ok())
+        .unwrap_or(proto::TransferStage::Accepted)
 }
 
 /// Builds a record from its kind.
@@ -728,10 +756,16 @@ pub fn settings_change_records(
         source: source as i32,
         secret,
     }))];
-    if name == "acs-url" && current.acs_url() != canonical_value && !canonical_value.is_empty() {
-        out.push(event_raised(ec::BOOTSTRAP, ""));
+    if name == "acs-url" {
+        out.extend(bootstrap_for_acs_url(&current.acs_url(), canonical_value));
     }
     out
+}
+
+/// The one rule for a changed ACS URL, whoever changes it (the operator's `set`, the ACS's
+/// SetParameterValues of Device.ManagementServer.URL): a new ACS is owed `0 BOOTSTRAP`.
+pub fn bootstrap_for_acs_url(current: &str, new: &str) -> Option<Record> {
+    (!new.is_empty() && new != current).then(|| event_raised(ec::BOOTSTRAP, ""))
 }
 
 /// The records of the operator's `reset-tr069-config`: forget configuration and state, and owe

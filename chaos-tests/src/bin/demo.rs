@@ -20,9 +20,8 @@ use chaos_tests::{
     AcsAuth, AcsConfig, AcsRequest, Failure, FileServer, FileServerConfig, Mode, ScriptedAcs,
     SessionEnd, SessionLog,
 };
-use tr069_client::agent::daemon::{Agent, DaemonConfig, run_agent};
-use tr069_client::agent::inform::DeviceIdentity;
-use tr069_client::control::agent_backend::AgentBackend;
+use tr069_client::agent::{Agent, AgentHandle, Ports, RunEnd};
+use tr069_client::config::{Config, Device, SoftwareVersion};
 use tr069_client::control::{self, ControlRequest};
 use tr069_client::cwmp::rpc::add_object::AddObject;
 use tr069_client::cwmp::rpc::download::{Download, file_type as download_type};
@@ -81,6 +80,18 @@ async fn wait_session(
     acs.wait_for_session(after, WAIT, what, pred).await
 }
 
+type AgentTask = tokio::task::JoinHandle<anyhow::Result<RunEnd>>;
+
+/// Opens the agent on `config` and runs it in a task until `stop`; returns its handle and task.
+async fn start(
+    config: &Config,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<(AgentHandle, AgentTask)> {
+    let agent = Agent::open(config.clone(), Ports::default()).await?;
+    let handle = agent.handle();
+    Ok((handle, tokio::spawn(agent.run(stop))))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber_init();
@@ -99,18 +110,18 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let boot_id_file = dir.path().join("boot_id");
     std::fs::write(&boot_id_file, "demo-boot-1\n")?;
-    let mut config = DaemonConfig::new(dir.path().join("data"));
+    let mut config = Config::default().with_data_dir(dir.path().join("data"));
     config.boot_id_file = boot_id_file;
-    config.connection_request_listen = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    config.address_check_interval = Duration::from_secs(3600);
-    config.request_timeout = Duration::from_secs(10);
-    config.device = DeviceIdentity {
+    config.connection_request.listen_address = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    config.connection_request.address_check_interval = Duration::from_secs(3600);
+    config.session.request_timeout = Duration::from_secs(10);
+    config.device = Device {
         manufacturer: "Example Networks".into(),
         oui: "00000C".into(),
         product_class: "DemoRouter".into(),
         serial_number: "DEMO0001".into(),
         hardware_version: "rev-a".into(),
-        software_version: "7.14".into(),
+        software_version: SoftwareVersion::Fixed("7.14".into()),
         ..Default::default()
     };
     let factory: BTreeMap<String, String> = [
@@ -134,15 +145,15 @@ async fn main() -> anyhow::Result<()> {
     // start; the apply hook installs an image, the reboot hook activates it with a new boot id.
     std::fs::write(dir.path().join("version"), "7.14\n")?;
     let (fw_apply, fw_reboot) = chaos_tests::device::firmware_simulator(dir.path())?;
-    config.software_version_file = Some(dir.path().join("version"));
-    config.firmware_apply_command = Some(fw_apply);
-    config.reboot_command = Some(fw_reboot);
+    config.device.software_version = SoftwareVersion::File(dir.path().join("version"));
+    config.hooks.firmware_apply = Some(fw_apply);
+    config.hooks.reboot = Some(fw_reboot);
 
-    let mut agent = Agent::open(config.clone()).await?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut task = tokio::spawn(run_agent(agent.clone(), async move {
+    let (mut agent, mut task) = start(&config, async move {
         let _ = stop_rx.await;
-    }));
+    })
+    .await?;
 
     println!("1. first start: the agent owes 0 BOOTSTRAP and 1 BOOT");
     let first = wait_session(&acs, 0, "the BOOTSTRAP session", |s| {
@@ -302,7 +313,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "\n6. the operator sets periodic-inform-interval=7s on the CLI; the ACS asked for active notification"
     );
-    let backend = AgentBackend::new(agent.clone());
+    let backend = agent.clone();
     let set = tokio::task::spawn_blocking(move || {
         control::backend::handle(
             &backend,
@@ -339,7 +350,7 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!("   {}", describe(&failed));
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let state = agent.state();
+    let state = agent.state().await;
     println!(
         "   retry-count = {}, last-session-error = {:?}",
         state.retry_count, state.last_session_error
@@ -355,7 +366,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(200)).await;
     println!(
         "   retry-count after the successful retry = {}",
-        agent.state().retry_count
+        agent.state().await.retry_count
     );
 
     println!("\n8. a firmware upgrade through a RouterOS XML manifest, with a crash mid-download");
@@ -404,12 +415,11 @@ async fn main() -> anyhow::Result<()> {
     );
     task.abort();
     let _ = task.await;
-    drop(agent);
-    agent = Agent::open(config.clone()).await?;
     let (stop_tx2, stop_rx2) = tokio::sync::oneshot::channel::<()>();
-    task = tokio::spawn(run_agent(agent.clone(), async move {
+    (_, task) = start(&config, async move {
         let _ = stop_rx2.await;
-    }));
+    })
+    .await?;
     drop(stop_tx);
     println!("   the agent restarts (same boot): the journal says Downloading, so it resumes");
     let end = task.await.context("the agent task")??;
@@ -427,13 +437,12 @@ async fn main() -> anyhow::Result<()> {
             .count()
     );
     drop(stop_tx2);
-    drop(agent);
     let before = acs.sessions().len();
-    agent = Agent::open(config.clone()).await?;
     let (stop_tx3, stop_rx3) = tokio::sync::oneshot::channel::<()>();
-    task = tokio::spawn(run_agent(agent.clone(), async move {
+    (agent, task) = start(&config, async move {
         let _ = stop_rx3.await;
-    }));
+    })
+    .await?;
     let reported = wait_session(&acs, before, "the session reporting the upgrade", |s| {
         s.has_event("7 TRANSFER COMPLETE") && s.is_ended()
     })

@@ -12,7 +12,7 @@ use crate::cwmp::{Body, DateTime, Fault};
 use crate::datamodel::View;
 use crate::state::record;
 
-use super::transfer_policy::{TransferSupport, check_queue, check_url, new_transfer_id};
+use super::transfer_policy::{TransferSupport, accepted, check_queue, check_url};
 
 pub fn apply(
     view: &View,
@@ -22,23 +22,23 @@ pub fn apply(
     support.check_download_type(&request.file_type)?;
     check_url(&request.url)?;
     check_queue(view.state)?;
-    let accepted = proto::TransferAccepted {
-        transfer_id: new_transfer_id(view.state, view.now_ms),
-        kind: proto::TransferKind::Download as i32,
-        command_key: request.command_key.clone(),
-        file_type: request.file_type.clone(),
-        url: request.url.trim().to_owned(),
-        username: request.username.clone(),
-        password: request.password.clone(),
-        file_size: u64::from(request.file_size),
-        target_file_name: request.target_file_name.clone(),
-        delay_seconds: request.delay_seconds,
-        success_url: request.success_url.clone(),
-        failure_url: request.failure_url.clone(),
-        time_windows: Vec::new(),
-        accepted_at_unix: i64::try_from(view.now_ms / 1000).unwrap_or(i64::MAX),
-        autonomous: false,
-    };
+    let accepted = accepted(
+        view,
+        proto::TransferKind::Download,
+        proto::TransferAccepted {
+            command_key: request.command_key.clone(),
+            file_type: request.file_type.clone(),
+            url: request.url.clone(),
+            username: request.username.clone(),
+            password: request.password.clone(),
+            file_size: u64::from(request.file_size),
+            target_file_name: request.target_file_name.clone(),
+            delay_seconds: request.delay_seconds,
+            success_url: request.success_url.clone(),
+            failure_url: request.failure_url.clone(),
+            ..Default::default()
+        },
+    );
     Ok((
         vec![record(Kind::TransferAccepted(accepted))],
         DownloadResponse {

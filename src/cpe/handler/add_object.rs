@@ -24,7 +24,7 @@ pub fn apply(view: &View, request: &AddObject) -> Result<(Vec<proto::Record>, Bo
                 .model
                 .external_for(name)
                 .ok_or_else(|| Fault::new(FaultCode::InvalidParameterName))?;
-            let instance_number = provider.add(name).map_err(|e| e.to_fault())?;
+            let instance_number = view.external_add(provider, name)?;
             // The provider holds the instance; the journal keeps the ParameterKey.
             Ok((
                 vec![parameter_key_record(&request.parameter_key)],

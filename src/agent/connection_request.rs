@@ -86,8 +86,7 @@
 //! calls it periodically (e.g. before each Inform and on a timer) and, when the address changed,
 //! updates `ConnectionRequestURL` (a value change the ACS must hear about).
 
-pub mod auth;
-pub mod rate_limit;
+pub use crate::connection_request::{auth, rate_limit};
 
 use std::convert::Infallible;
 use std::fmt;
@@ -105,7 +104,6 @@ use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use rand::Rng;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -119,7 +117,7 @@ use self::rate_limit::{
 pub const DEFAULT_PORT: u16 = 7547;
 
 /// Length of the random part of [`random_path`].
-pub const RANDOM_PATH_LEN: usize = 24;
+pub const RANDOM_PATH_LEN: usize = crate::cpe::CR_PATH_LEN;
 
 /// The agent-owned, journaled settings the server reads on every request.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -306,26 +304,10 @@ impl Drop for ConnectionRequestHandle {
 
 /// A fresh random path: `/` followed by [`RANDOM_PATH_LEN`] alphanumeric characters (~142 bits).
 pub fn random_path() -> String {
-    let mut rng = rand::rng();
-    let tail: String = (&mut rng)
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(RANDOM_PATH_LEN)
-        .map(char::from)
-        .collect();
-    format!("/{tail}")
+    crate::cpe::random_path(&mut crate::cpe::SystemEntropy)
 }
 
-/// `ManagementServer.ConnectionRequestURL`: `http://host:port/path`, IPv6 literals in brackets.
-pub fn connection_request_url(host: IpAddr, port: u16, path: &str) -> String {
-    let slash = if path.starts_with('/') { "" } else { "/" };
-    match host {
-        IpAddr::V4(v4) => format!("http://{v4}:{port}{slash}{path}"),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("http://{v4}:{port}{slash}{path}"),
-            None => format!("http://[{v6}]:{port}{slash}{path}"),
-        },
-    }
-}
+pub use crate::cpe::connection_request_url;
 
 /// The local address the host currently uses to reach `toward` (normally the ACS): a UDP socket
 /// is connected to it (no packet is sent) and its local address read. The agent calls this

@@ -1,10 +1,6 @@
 //! The agent's answers to the ACS's requests: each RPC turned into journal records and a
 //! response (the session journals the records before the response goes out). One file per
 //! data-model RPC; the lifecycle RPCs are short enough to live here.
-//!
-//! The handler reads the current state at every request, so a GetParameterValues after a
-//! SetParameterValues in the same session sees the new values (the session has journaled and
-//! folded the SetParameterValues records before it reads the next request).
 
 mod add_object;
 mod cancel_transfer;
@@ -32,6 +28,7 @@ use crate::cwmp::rpc::get_rpc_methods::GetRpcMethodsResponse;
 use crate::cwmp::rpc::reboot::RebootResponse;
 use crate::cwmp::rpc::schedule_inform::ScheduleInformResponse;
 use crate::cwmp::{Body, Fault, FaultCode};
+use crate::datamodel::external::ExternalCalls;
 use crate::datamodel::{DataModel, Entry, View};
 use crate::session::{Handled, RequestHandler};
 use crate::state::{AgentState, REBOOT_REASON_FACTORY_RESET, record};
@@ -57,24 +54,18 @@ pub const SUPPORTED_METHODS: &[&str] = &[
     "GetAllQueuedTransfers",
 ];
 
-/// Where the handler reads the agent's current state from.
-pub trait StateSource: Send + Sync {
-    fn current_state(&self) -> AgentState;
-}
-
-impl StateSource for AgentState {
-    fn current_state(&self) -> AgentState {
-        self.clone()
-    }
-}
-
-/// Answers ACS requests for one session.
+/// Answers ACS requests for one session. Built afresh for every ACS message, over the state
+/// folded so far: a GetParameterValues after a SetParameterValues in the same session sees the
+/// new values, because the session has journaled — and the core folded — the SetParameterValues
+/// records before it reads the next request.
 pub struct AcsRequestHandler<'a> {
     pub model: &'a DataModel,
     pub factory_settings: &'a BTreeMap<String, String>,
-    pub connection_request_url: String,
-    pub state: &'a dyn StateSource,
+    pub connection_request_url: &'a str,
+    pub state: &'a AgentState,
     pub transfers: TransferSupport,
+    /// Where external-provider calls go (the core's memo; a test's direct runner).
+    pub externals: &'a dyn ExternalCalls,
 }
 
 impl std::fmt::Debug for AcsRequestHandler<'_> {
@@ -94,13 +85,13 @@ pub(crate) fn parameters_under(view: &View, name: &str) -> Result<Vec<Entry>, Fa
 
 impl AcsRequestHandler<'_> {
     fn answer(&mut self, request: &Body, now_ms: u64) -> Result<(Vec<proto::Record>, Body), Fault> {
-        let state = self.state.current_state();
         let view = View::new(
             self.model,
-            &state,
+            self.state,
             self.factory_settings,
-            &self.connection_request_url,
+            self.connection_request_url,
             now_ms,
+            self.externals,
         );
         match request {
             Body::GetParameterValues(r) => Ok((Vec::new(), get_parameter_values::apply(&view, r)?)),

@@ -18,7 +18,7 @@ pub fn apply(view: &View, request: &DeleteObject) -> Result<(Vec<proto::Record>,
                 .model
                 .external_for(name)
                 .ok_or_else(|| Fault::new(FaultCode::InvalidParameterName))?;
-            provider.delete(name).map_err(|e| e.to_fault())?;
+            view.external_delete(provider, name)?;
             Ok((
                 vec![super::add_object::parameter_key_record(
                     &request.parameter_key,

@@ -15,12 +15,9 @@ use journal::proto::{self, record::Kind};
 use crate::cwmp::rpc::set_parameter_values::{SetParameterValues, SetParameterValuesResponse};
 use crate::cwmp::{Body, Fault, FaultCode, SetParameterValuesFault, XsdType};
 use crate::datamodel::external::ExternalValue;
-use crate::datamodel::model::effectively_writable;
-use crate::datamodel::registry::{ParamDef, Source};
-use crate::datamodel::validate::{self, Refusal};
+use crate::datamodel::validate;
 use crate::datamodel::{Node, View};
-use crate::state::settings;
-use crate::state::{event_raised, record};
+use crate::state::{bootstrap_for_acs_url, record};
 
 const PING: &str = "Device.IP.Diagnostics.IPPing.";
 const PING_STATE: &str = "Device.IP.Diagnostics.IPPing.DiagnosticsState";
@@ -54,17 +51,19 @@ pub fn apply(
             SetParameterValuesFault::new(&p.name, code, Some(detail))
         };
         match view.resolve(&p.name) {
-            Ok(Node::Param { name, def, .. }) => match check(view, def, &name, &p.value) {
-                Ok(canonical) => {
-                    needs_reboot |= def.needs_reboot;
-                    writes.push(proto::ParameterValue {
-                        name,
-                        value: canonical,
-                        xsd_type: def.syntax.xsd_type().name().to_owned(),
-                    });
+            Ok(Node::Param { name, def, .. }) => {
+                match validate::check_write(def, &name, &p.value) {
+                    Ok(canonical) => {
+                        needs_reboot |= def.needs_reboot;
+                        writes.push(proto::ParameterValue {
+                            name,
+                            value: canonical,
+                            xsd_type: def.syntax.xsd_type().name().to_owned(),
+                        });
+                    }
+                    Err(r) => faults.push(refuse(r.code, &r.message)),
                 }
-                Err(r) => faults.push(refuse(r.code, &r.message)),
-            },
+            }
             Ok(Node::External { name }) if !name.ends_with('.') => {
                 let Some(i) = view.model.externals.iter().position(|e| {
                     view.model
@@ -106,7 +105,7 @@ pub fn apply(
 
     for (i, values) in &external {
         let provider = &view.model.externals[*i];
-        needs_reboot |= provider.set(values).map_err(|e| e.to_fault())?;
+        needs_reboot |= view.external_set(provider, values)?;
     }
 
     let status = i32::from(needs_reboot);
@@ -121,52 +120,8 @@ pub fn apply(
         source: proto::ChangeSource::Acs as i32,
         status: u32::from(needs_reboot),
     }))];
-    // A new ACS URL means a new ACS: it is owed a BOOTSTRAP.
-    if let Some(url) = new_acs_url
-        && !url.is_empty()
-        && url != acs_url_before
-    {
-        records.push(event_raised(
-            crate::cwmp::rpc::inform::event_code::BOOTSTRAP,
-            "",
-        ));
+    if let Some(url) = new_acs_url {
+        records.extend(bootstrap_for_acs_url(&acs_url_before, &url));
     }
     Ok((records, SetParameterValuesResponse { status }.into()))
-}
-
-/// Checks one value for one registry parameter and returns its canonical stored form.
-pub fn check(
-    view: &View,
-    def: &ParamDef,
-    name: &str,
-    value: &crate::cwmp::Value,
-) -> Result<String, Refusal> {
-    let _ = view;
-    if !effectively_writable(def) {
-        let why = if def.writable {
-            "the host owns this value; it cannot be changed over CWMP on this device"
-        } else {
-            "read-only"
-        };
-        return Err(Refusal::new(FaultCode::NonWritableParameter, why));
-    }
-    let canonical = validate::check(def, value)?;
-    if name == PING_STATE && canonical != "Requested" {
-        return Err(Refusal::new(
-            FaultCode::InvalidParameterValue,
-            "only Requested can be written",
-        ));
-    }
-    if def.source == Source::Setting {
-        let setting = settings::setting_for_parameter(name).ok_or_else(|| {
-            Refusal::new(FaultCode::InternalError, "no setting backs this parameter")
-        })?;
-        return settings::canonical(setting, &canonical).ok_or_else(|| {
-            Refusal::new(
-                FaultCode::InvalidParameterValue,
-                format!("expected {}", setting.accepted_form()),
-            )
-        });
-    }
-    Ok(canonical)
 }

@@ -13,7 +13,7 @@ use crate::cwmp::{Body, Fault, FaultCode};
 use crate::datamodel::View;
 use crate::state::record;
 
-use super::transfer_policy::{TransferSupport, check_queue, check_url, new_transfer_id};
+use super::transfer_policy::{TransferSupport, accepted, check_queue, check_url};
 
 pub fn apply(
     view: &View,
@@ -47,31 +47,32 @@ pub fn apply(
             ));
         }
     }
-    let accepted = proto::TransferAccepted {
-        transfer_id: new_transfer_id(view.state, view.now_ms),
-        kind: proto::TransferKind::ScheduleDownload as i32,
-        command_key: request.command_key.clone(),
-        file_type: request.file_type.clone(),
-        url: request.url.trim().to_owned(),
-        username: request.username.clone(),
-        password: request.password.clone(),
-        file_size: u64::from(request.file_size),
-        target_file_name: request.target_file_name.clone(),
-        // The first window's start is the delay; the windows bound the rest.
-        delay_seconds: windows[0].window_start,
-        time_windows: windows
-            .iter()
-            .map(|w| proto::TimeWindow {
-                start: w.window_start,
-                end: w.window_end,
-                mode: w.window_mode.clone(),
-                user_message: w.user_message.clone(),
-                max_retries: w.max_retries,
-            })
-            .collect(),
-        accepted_at_unix: i64::try_from(view.now_ms / 1000).unwrap_or(i64::MAX),
-        ..Default::default()
-    };
+    let accepted = accepted(
+        view,
+        proto::TransferKind::ScheduleDownload,
+        proto::TransferAccepted {
+            command_key: request.command_key.clone(),
+            file_type: request.file_type.clone(),
+            url: request.url.clone(),
+            username: request.username.clone(),
+            password: request.password.clone(),
+            file_size: u64::from(request.file_size),
+            target_file_name: request.target_file_name.clone(),
+            // The first window's start is the delay; the windows bound the rest.
+            delay_seconds: windows[0].window_start,
+            time_windows: windows
+                .iter()
+                .map(|w| proto::TimeWindow {
+                    start: w.window_start,
+                    end: w.window_end,
+                    mode: w.window_mode.clone(),
+                    user_message: w.user_message.clone(),
+                    max_retries: w.max_retries,
+                })
+                .collect(),
+            ..Default::default()
+        },
+    );
     Ok((
         vec![record(Kind::TransferAccepted(accepted))],
         ScheduleDownloadResponse.into(),

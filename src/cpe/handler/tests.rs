@@ -101,12 +101,13 @@ impl Fixture {
         let mut handler = AcsRequestHandler {
             model: &self.model,
             factory_settings: &self.factory,
-            connection_request_url: "http://192.0.2.10:7547/cr".into(),
+            connection_request_url: "http://192.0.2.10:7547/cr",
             state: &state,
             transfers: TransferSupport {
                 firmware: true,
                 oui: "00000C".into(),
             },
+            externals: &crate::datamodel::external::RunProviders,
         };
         let out = handler.handle(&request, 1_700_000_000_000);
         for r in &out.records {

@@ -21,7 +21,7 @@ pub struct TransferSupport {
 impl TransferSupport {
     /// The vendor file type that replaces the factory-default configuration.
     pub fn factory_configuration_type(&self) -> String {
-        format!("X {} Factory Configuration File", self.oui)
+        crate::cpe::transfer_lifecycle::factory_configuration_type(&self.oui)
     }
 
     /// Checks a Download FileType; `Err` is the fault the ACS gets.
@@ -109,12 +109,7 @@ pub fn check_queue(state: &AgentState) -> Result<(), Fault> {
 /// A transfer's stage as GetQueuedTransfers' State: 1 not started, 2 in progress, 3 completed.
 pub fn queue_state(t: &proto::TransferState) -> i32 {
     use proto::TransferStage as S;
-    match t
-        .last_stage
-        .as_ref()
-        .and_then(|s| S::try_from(s.stage).ok())
-        .unwrap_or(S::Accepted)
-    {
+    match crate::state::stage(t) {
         S::Unspecified | S::Accepted | S::Waiting => transfer_state::NOT_STARTED,
         S::Downloading | S::Downloaded | S::Applying | S::Applied => transfer_state::IN_PROGRESS,
         S::Completed | S::Reported | S::Cancelled => transfer_state::COMPLETED,
@@ -124,4 +119,21 @@ pub fn queue_state(t: &proto::TransferState) -> i32 {
 /// A fresh transfer id: unique within the journal (its next sequence number) and readable.
 pub fn new_transfer_id(state: &AgentState, now_ms: u64) -> String {
     format!("t{}-{}", state.last_seq + 1, now_ms / 1000)
+}
+
+/// The `TransferAccepted` record of a Download, ScheduleDownload or Upload: the RPC's own fields
+/// (`fields`), plus what every accepted transfer gets here — a fresh id, its kind, the
+/// acceptance time and the trimmed URL.
+pub fn accepted(
+    view: &crate::datamodel::View,
+    kind: proto::TransferKind,
+    fields: proto::TransferAccepted,
+) -> proto::TransferAccepted {
+    proto::TransferAccepted {
+        transfer_id: new_transfer_id(view.state, view.now_ms),
+        kind: kind as i32,
+        url: fields.url.trim().to_owned(),
+        accepted_at_unix: i64::try_from(view.now_ms / 1000).unwrap_or(i64::MAX),
+        ..fields
+    }
 }
