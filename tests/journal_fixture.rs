@@ -83,7 +83,7 @@ fn check_cli(fixture: &str) {
 
 fn check_fold(fixture: &str) {
     let (_tmp, data) = copy_of(fixture);
-    let (journal, _) = journal::Journal::open(
+    let (journal, _) = tr069_client::records::Journal::open(
         data.join("journal"),
         journal::Options::with_boot_id("fixture-check"),
     )

@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use journal::proto::{self, Record, record::Kind};
-use journal::{Journal, OpenOutcome, Options};
+use journal::{OpenOutcome, Options};
 use tokio::sync::{Notify, watch};
 
 use super::connection_request::{self as cr, ConnectionRequestServer, CrSettings};
@@ -35,6 +34,8 @@ use crate::cwmp::rpc::inform::event_code as ec;
 use crate::datamodel::DataModel;
 use crate::datamodel::external::ExternalProvider;
 use crate::datamodel::host::{HostSource, LinuxHost};
+use crate::records::Journal;
+use crate::records::proto::{self, Record, record::Kind};
 use crate::session::{FailureReason, Outcome, Output, Session, SessionConfig, SessionStart};
 use crate::state::boot::{read_boot_id, startup_records};
 use crate::state::settings::Settings;
@@ -299,7 +300,7 @@ impl Agent {
     pub fn journal_timeline(&self) -> anyhow::Result<String> {
         let mut out = String::new();
         for stored in self.journal.iter_from(1) {
-            out.push_str(&journal::summary(&stored?));
+            out.push_str(&crate::records::summary(&stored?));
             out.push('\n');
         }
         Ok(out)

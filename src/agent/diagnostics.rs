@@ -2,12 +2,11 @@
 //! folded state means a test is owed (also after a crash mid-test: it simply runs again). The
 //! results, the new state and `8 DIAGNOSTICS COMPLETE` are one journal batch.
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::XsdType;
 use crate::cwmp::rpc::inform::event_code as ec;
 use crate::datamodel::View;
 use crate::datamodel::ipping::{self, PingRequest};
+use crate::records::proto::{self, record::Kind};
 use crate::state::{AgentState, event_raised, record};
 
 use super::daemon::Agent;

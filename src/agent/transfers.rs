@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use journal::proto::{self, TransferStage as S, record::Kind};
 
 use crate::config::Hooks;
 use crate::cwmp::rpc::download::file_type as download_type;
@@ -28,6 +27,7 @@ use crate::cwmp::rpc::transfer_complete::TransferComplete;
 use crate::cwmp::rpc::upload::file_type as upload_type;
 use crate::cwmp::{DateTime, FaultCode, FaultStruct};
 use crate::datamodel::{View, config_file};
+use crate::records::proto::{self, TransferStage as S, record::Kind};
 use crate::session::OwedTransferComplete;
 use crate::state::{AgentState, REBOOT_REASON_FIRMWARE, record};
 use crate::transfer::download::{FetchRequest, fetch};

@@ -40,7 +40,7 @@ impl ControlBackend for AgentBackend {
         (self.agent.state(), self.agent.settings())
     }
 
-    fn append(&self, records: Vec<journal::Record>) -> Result<(), String> {
+    fn append(&self, records: Vec<crate::records::Record>) -> Result<(), String> {
         self.runtime
             .block_on(self.agent.append(records))
             .map_err(|e| format!("{e:#}"))

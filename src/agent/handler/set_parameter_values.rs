@@ -10,8 +10,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::set_parameter_values::{SetParameterValues, SetParameterValuesResponse};
 use crate::cwmp::{Body, Fault, FaultCode, SetParameterValuesFault, XsdType};
 use crate::datamodel::external::ExternalValue;
@@ -19,6 +17,7 @@ use crate::datamodel::model::effectively_writable;
 use crate::datamodel::registry::{ParamDef, Source};
 use crate::datamodel::validate::{self, Refusal};
 use crate::datamodel::{Node, View};
+use crate::records::proto::{self, record::Kind};
 use crate::state::settings;
 use crate::state::{event_raised, record};
 
