@@ -22,6 +22,8 @@ mod export;
 mod schema;
 mod store;
 mod tags;
+#[cfg(test)]
+mod tests;
 
 /// The generated record types of `proto/journal.proto`.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
