@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use journal::proto::{self, record::Kind};
 use tr069_client::cpe::handler::AcsRequestHandler;
 use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
 use tr069_client::cwmp::{Body, CwmpNamespace, Envelope, Header};
 use tr069_client::datamodel::host::{HostInterface, Ipv4Entry, StaticHost};
 use tr069_client::datamodel::{DataModel, DeviceIdentity};
+use tr069_client::records::proto::{self, record::Kind};
 use tr069_client::session::RequestHandler;
 use tr069_client::state::{AgentState, record};
 

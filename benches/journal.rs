@@ -5,6 +5,12 @@
 //!
 //! Run: `cargo bench -p journal --bench journal`. Temporary stores go to $JOURNAL_BENCH_DIR
 //! (default: the system temp dir) — it must be a real disk for fdatasync to mean anything.
+//!
+//! The journal names no record type, so the frames come from its tests' tiny schema; the typical
+//! record's payload is the agent's encoding of a value-change event, byte for byte.
+
+#[path = "../journal/tests/support/mod.rs"]
+mod support;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -13,8 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use journal::proto::{AgentSnapshot, EventRaised, ParameterValue, ParametersSet};
-use journal::{Journal, Options, Record};
+use journal::{Frame, Journal, Options};
 
 fn bench_root() -> tempfile::TempDir {
     match std::env::var_os("JOURNAL_BENCH_DIR") {
@@ -31,13 +36,14 @@ fn opts() -> Options {
     }
 }
 
-/// A typical small record: a value-change event.
-fn record() -> Record {
-    EventRaised {
-        code: "4 VALUE CHANGE".into(),
-        command_key: "".into(),
-    }
-    .into()
+fn open(dir: impl AsRef<Path>, o: Options) -> Journal {
+    Journal::open(dir, o, support::schema()).unwrap().0
+}
+
+/// A typical small record: a value-change event (the agent's protobuf `EventRaised` with code
+/// "4 VALUE CHANGE" and no command key).
+fn record() -> Frame {
+    support::event([&[0x0a, 0x10, 0x0a, 0x0e][..], b"4 VALUE CHANGE"].concat())
 }
 
 fn frame_len(j: &Journal, seq: u64) -> usize {
@@ -62,20 +68,19 @@ fn append_latency(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
     let root = bench_root();
-    let (j, _) = Journal::open(root.path().join("j"), opts()).unwrap();
+    let j = open(root.path().join("j"), opts());
     let size = frame_len(&j, j.append_blocking(vec![record()]).unwrap().last_seq);
     g.bench_function("journal_durable_append", |b| {
         b.iter(|| j.append_blocking(vec![record()]).unwrap())
     });
     drop(j);
-    let (j, _) = Journal::open(
+    let j = open(
         root.path().join("lazy"),
         Options {
             lazy_high_water_mark: true,
             ..opts()
         },
-    )
-    .unwrap();
+    );
     g.bench_function("journal_durable_append_lazy_hwm", |b| {
         b.iter(|| j.append_blocking(vec![record()]).unwrap())
     });
@@ -98,7 +103,7 @@ fn throughput(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1));
     g.throughput(Throughput::Elements(1));
     let root = bench_root();
-    let (j, _) = Journal::open(root.path().join("j"), opts()).unwrap();
+    let j = open(root.path().join("j"), opts());
     let size = frame_len(&j, j.append_blocking(vec![record()]).unwrap().last_seq);
     let j = Arc::new(j);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -156,7 +161,7 @@ fn throughput(c: &mut Criterion) {
 }
 
 fn build_store(dir: &Path, n: u64) {
-    let (j, _) = Journal::open(dir, opts()).unwrap();
+    let j = open(dir, opts());
     let mut left = n;
     while left > 0 {
         let k = left.min(1000);
@@ -178,15 +183,12 @@ fn open_replay(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n));
         g.bench_with_input(BenchmarkId::from_parameter(n), &dir, |b, dir| {
             b.iter(|| {
-                let (j, _) = Journal::open(dir, opts()).unwrap();
+                let j = open(dir, opts());
                 let snap = j.latest_snapshot().unwrap().map_or(0, |s| s.seq);
-                // A stand-in fold: touch every decoded record.
+                // A stand-in fold: touch every record read back.
                 let (folded, bytes) = j.iter_from(snap + 1).fold((0u64, 0usize), |(k, b), r| {
                     let r = r.unwrap();
-                    (
-                        k + 1,
-                        b + r.payload.len() + usize::from(r.record.kind.is_some()),
-                    )
+                    (k + 1, b + r.payload.len() + usize::from(r.tag))
                 });
                 assert_eq!(folded, n);
                 std::hint::black_box(bytes);
@@ -228,7 +230,7 @@ fn io_report() {
         .unwrap_or_default();
     println!("io_report: bench dir {} on: {fs}", root.path().display());
     let measure = |name: &str, o: Options| {
-        let (j, _) = Journal::open(root.path().join(name), o).unwrap();
+        let j = open(root.path().join(name), o);
         j.append_blocking(vec![record()]).unwrap();
         let (wb0, wc0) = proc_io();
         for _ in 0..N {
@@ -266,23 +268,17 @@ fn io_report() {
         );
     }
     // Size on disk against live data with the agent's defaults and snapshots on request.
-    let (j, _) =
-        Journal::open(root.path().join("bounded"), Options::with_boot_id("bench")).unwrap();
+    let j = open(root.path().join("bounded"), Options::with_boot_id("bench"));
     let (mut max_live, mut max_disk, mut snapshots) = (0, 0, 0);
     for i in 0..20_000u64 {
-        let rec: Record = ParametersSet {
-            values: vec![ParameterValue {
-                name: "Device.DeviceInfo.UpTime".into(),
-                value: i.to_string(),
-                xsd_type: "xsd:unsignedInt".into(),
-            }],
-            ..Default::default()
-        }
-        .into();
+        let rec = Frame {
+            tag: 8,
+            payload: format!("Device.DeviceInfo.UpTime={i} xsd:unsignedInt").into_bytes(),
+        };
         let ack = j.append_blocking(vec![rec]).unwrap();
         max_live = max_live.max(ack.live_bytes);
         if ack.needs_snapshot {
-            j.append_snapshot_blocking(AgentSnapshot::default(), ack.last_seq)
+            j.append_snapshot_blocking(support::snapshot(""), ack.last_seq)
                 .unwrap();
             snapshots += 1;
         }

@@ -63,6 +63,30 @@ fn cli(data: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Fields `journal state` gained after the fixtures were made: additions to the JSON, which a
+/// reader of the old output never sees. Nothing else may differ.
+const FIELDS_ADDED_SINCE: &[&str] = &["connection_requests_refused"];
+
+fn same_output(args: &[&str], got: &str, want: &str) -> bool {
+    if args[0] != "state" {
+        return got == want;
+    }
+    let (Ok(mut got), Ok(want)) = (
+        serde_json::from_str::<serde_json::Value>(got),
+        serde_json::from_str::<serde_json::Value>(want),
+    ) else {
+        return false;
+    };
+    if let Some(map) = got.as_object_mut() {
+        for field in FIELDS_ADDED_SINCE {
+            if want.get(field).is_none() {
+                map.remove(*field);
+            }
+        }
+    }
+    got == want
+}
+
 fn check_cli(fixture: &str) {
     for (args, file) in [
         (&["export"][..], "export.golden"),
@@ -74,7 +98,7 @@ fn check_cli(fixture: &str) {
         let got = cli(&data, args);
         let want = golden(fixture, file);
         assert!(
-            got == want,
+            same_output(args, &got, &want),
             "{fixture}: `journal {}` differs from the pre-redesign output\n--- want\n{want}\n--- got\n{got}",
             args.join(" ")
         );
@@ -83,7 +107,7 @@ fn check_cli(fixture: &str) {
 
 fn check_fold(fixture: &str) {
     let (_tmp, data) = copy_of(fixture);
-    let (journal, _) = journal::Journal::open(
+    let (journal, _) = tr069_client::records::Journal::open(
         data.join("journal"),
         journal::Options::with_boot_id("fixture-check"),
     )

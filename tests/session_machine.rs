@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use journal::proto::record::Kind;
-use journal::proto::{EventRef, ParametersSet, Record};
 use proptest::prelude::*;
 use tr069_client::cwmp::fault::{Fault, FaultCode, FaultStruct};
 use tr069_client::cwmp::rpc::get_parameter_values::{
@@ -21,6 +19,8 @@ use tr069_client::cwmp::rpc::transfer_complete::{TransferComplete, TransferCompl
 use tr069_client::cwmp::{
     Body, CwmpNamespace, DateTime, Envelope, Header, Limits, ParameterValueStruct, Value,
 };
+use tr069_client::records::proto::record::Kind;
+use tr069_client::records::proto::{EventRef, ParametersSet, Record};
 use tr069_client::session::*;
 
 const T0: u64 = 1_700_000_000_000;
@@ -324,7 +324,7 @@ fn happy_path() {
     };
     assert_eq!(
         ended.outcome,
-        journal::proto::SessionOutcome::Succeeded as i32
+        tr069_client::records::proto::SessionOutcome::Succeeded as i32
     );
 }
 

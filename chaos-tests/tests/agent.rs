@@ -501,7 +501,8 @@ async fn daemon_start_survives_a_cli_holding_the_journal() {
         // What the offline CLI does: open the journal (read-write, locked) for a moment.
         let dir = device.data_dir().join("journal");
         std::fs::create_dir_all(&dir)?;
-        let (held, _) = journal::Journal::open(&dir, journal::Options::with_boot_id("boot-1"))?;
+        let (held, _) =
+            tr069_client::records::Journal::open(&dir, journal::Options::with_boot_id("boot-1"))?;
         let mut agent = device.spawn()?;
         tokio::time::sleep(Duration::from_millis(1000)).await;
         held.close();

@@ -42,9 +42,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chaos_tests::lazyfs::{LazyMount, MountError, workload};
-use journal::proto::record;
-use journal::{Journal, OpenOutcome};
+use journal::OpenOutcome;
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+use tr069_client::records::Journal;
+use tr069_client::records::proto::record;
 
 const LAZYFS: &str = env!("CARGO_BIN_EXE_lazyfs");
 const WRITER: &str = env!("CARGO_BIN_EXE_journal-writer");

@@ -60,14 +60,15 @@ pub enum Error {
         #[source]
         source: FrameError,
     },
-    /// A stored payload is not a valid `Record`.
+    /// A stored payload does not decode in the caller's schema. The journal itself never
+    /// decodes payloads; a typed layer over it reports its decoding errors with this.
     #[error("record {seq} does not decode: {source}")]
     Decode {
         /// Sequence number of the record.
         seq: u64,
-        /// The protobuf error.
+        /// The schema's decoding error.
         #[source]
-        source: prost::DecodeError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// `verify` found a problem that is not about one frame (gaps, order).
     #[error("verification failed at record {seq}: {reason}")]
@@ -83,11 +84,9 @@ pub enum Error {
         /// The lock file.
         path: PathBuf,
     },
-    /// A record to append has no kind set, or a raw payload has no field.
-    #[error("record has no kind")]
-    EmptyRecord,
-    /// A raw payload handed to `append_raw` is not a `Record`.
-    #[error("payload is not a Record: {0}")]
+    /// A frame to append is refused by the schema (see `Schema::check`), or a snapshot does not
+    /// carry the schema's snapshot tag.
+    #[error("invalid payload: {0}")]
     InvalidPayload(String),
     /// The configured boot id does not fit a frame.
     #[error("boot id is {len} bytes; frames hold at most 255")]

@@ -10,14 +10,14 @@ pub(crate) const FIXED_LEN: usize = 1 + 2 + 8 + 1 + 4 + 4;
 
 /// A decoded frame, borrowing the stored value.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame<'a> {
-    /// The record type: the oneof field number of `Record.kind`.
+pub struct FrameRef<'a> {
+    /// The frame's type tag, as appended.
     pub tag: u16,
     /// Wall-clock time of the commit, unix milliseconds.
     pub time_ms: u64,
     /// Kernel boot id of the writer.
     pub boot_id: &'a str,
-    /// The prost-encoded `Record`, exactly as it was appended.
+    /// The payload, exactly as it was appended.
     pub payload: &'a [u8],
 }
 
@@ -54,7 +54,7 @@ fn checksum(seq: u64, body: &[u8]) -> u32 {
 }
 
 /// Decodes and checks one frame stored under `seq`.
-pub fn decode(seq: u64, value: &[u8]) -> Result<Frame<'_>, FrameError> {
+pub fn decode(seq: u64, value: &[u8]) -> Result<FrameRef<'_>, FrameError> {
     if value.len() < FIXED_LEN {
         return Err(FrameError::TooShort { len: value.len() });
     }
@@ -84,7 +84,7 @@ pub fn decode(seq: u64, value: &[u8]) -> Result<Frame<'_>, FrameError> {
     if payload.len() != payload_len {
         return Err(FrameError::Length);
     }
-    Ok(Frame {
+    Ok(FrameRef {
         tag,
         time_ms,
         boot_id,
@@ -118,7 +118,7 @@ mod tests {
         let f = decode(42, &v).unwrap();
         assert_eq!(
             f,
-            Frame {
+            FrameRef {
                 tag: 22,
                 time_ms: 1234,
                 boot_id: "boot-1",
@@ -175,7 +175,7 @@ mod tests {
                                  payload in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             let v = encode(seq, tag, time, &boot, &payload);
             let f = decode(seq, &v).unwrap();
-            proptest::prop_assert_eq!(f, Frame { tag, time_ms: time, boot_id: &boot, payload: &payload });
+            proptest::prop_assert_eq!(f, FrameRef { tag, time_ms: time, boot_id: &boot, payload: &payload });
         }
 
         #[test]

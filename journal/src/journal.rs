@@ -7,18 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
-use prost::Message;
-
 use crate::error::{Error, Result, io_err};
 use crate::frame;
 use crate::hwm::HighWaterMark;
-use crate::proto::{AgentSnapshot, Record};
-use crate::records::{SNAPSHOT_TAG, kind_tag, payload_tag};
+use crate::schema::{Frame, Schema};
 
 /// How the journal is configured. `Options::default()` is what the agent runs with.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Boot id stamped on every record (at most 255 bytes). Defaults to the kernel's
+    /// Boot id stamped on every frame (at most 255 bytes). Defaults to the kernel's
     /// `/proc/sys/kernel/random/boot_id`; tests override it.
     pub boot_id: String,
     /// Live data bound in bytes (keys + frames of retained records). When an append leaves more
@@ -95,41 +92,32 @@ pub struct AppendAck {
     pub needs_snapshot: bool,
 }
 
-/// One record as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredRecord {
+/// One frame as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFrame {
     /// Sequence number (the sled key).
     pub seq: u64,
     /// Wall-clock commit time, unix milliseconds.
     pub time_ms: u64,
     /// Boot id of the writer.
     pub boot_id: String,
-    /// Record type tag (oneof field number of `Record.kind`).
+    /// The frame's type tag, as appended.
     pub tag: u16,
-    /// The decoded record. `kind` is `None` for a record type this build does not know.
-    pub record: Record,
-    /// The payload exactly as stored. Fields unknown to this build are only here.
+    /// The payload exactly as appended.
     pub payload: Vec<u8>,
 }
 
-impl StoredRecord {
+impl StoredFrame {
     pub(crate) fn decode(seq: u64, value: &[u8]) -> Result<Self> {
         let f = frame::decode(seq, value).map_err(|source| Error::Frame { seq, source })?;
-        let record = Record::decode(f.payload).map_err(|source| Error::Decode { seq, source })?;
-        Ok(StoredRecord {
+        Ok(StoredFrame {
             seq,
             time_ms: f.time_ms,
             boot_id: f.boot_id.to_owned(),
             tag: f.tag,
-            record,
             payload: f.payload.to_vec(),
         })
     }
-}
-
-pub(crate) struct Encoded {
-    pub(crate) tag: u16,
-    pub(crate) payload: Vec<u8>,
 }
 
 enum Reply {
@@ -148,7 +136,7 @@ impl Reply {
 }
 
 struct Request {
-    records: Vec<Encoded>,
+    frames: Vec<Frame>,
     /// Set for a snapshot: the sequence number the caller's state was folded up to.
     snapshot_base: Option<u64>,
     reply: Reply,
@@ -158,6 +146,7 @@ pub(crate) struct Shared {
     pub(crate) db: sled::Db,
     pub(crate) dir: PathBuf,
     pub(crate) options: Options,
+    pub(crate) schema: Arc<dyn Schema>,
     pub(crate) first_seq: AtomicU64,
     pub(crate) last_seq: AtomicU64,
     pub(crate) live_bytes: AtomicU64,
@@ -173,7 +162,7 @@ pub(crate) struct Started {
     pub(crate) latest_snapshot: u64,
 }
 
-/// A durable, append-only, replayable record journal. See the crate docs.
+/// A durable, append-only, replayable journal of typed frames. See the crate docs.
 pub struct Journal {
     shared: Arc<Shared>,
     tx: Option<mpsc::Sender<Request>>,
@@ -194,6 +183,7 @@ impl Journal {
         db: sled::Db,
         dir: PathBuf,
         options: Options,
+        schema: Arc<dyn Schema>,
         hwm: HighWaterMark,
         st: Started,
     ) -> Result<Journal> {
@@ -209,6 +199,7 @@ impl Journal {
             db,
             dir,
             options,
+            schema,
             first_seq: AtomicU64::new(st.first_seq),
             last_seq: AtomicU64::new(st.last_seq),
             live_bytes: AtomicU64::new(st.live_bytes),
@@ -235,85 +226,82 @@ impl Journal {
     }
 
     /// Appends a batch atomically and returns once it is durable. Concurrent callers share one
-    /// sled flush and one fdatasync (group commit).
+    /// sled flush and one fdatasync (group commit). Every frame must pass the schema's
+    /// [`Schema::check`] ([`Error::InvalidPayload`] otherwise, and nothing is appended).
     ///
     /// Cancellation: once the batch is queued, dropping the future does not withdraw it; it may
     /// still be committed. Await the acknowledgement before any side effect it guards.
-    pub async fn append(&self, batch: Vec<Record>) -> Result<AppendAck> {
-        let records = encode_all(batch)?;
-        self.submit_async(records, None).await
+    pub async fn append(&self, batch: Vec<Frame>) -> Result<AppendAck> {
+        self.check_all(&batch)?;
+        self.submit_async(batch, None).await
     }
 
     /// Blocking `append`, for callers without a runtime (the CLI). Safe to call from any thread,
     /// but it blocks the thread until the commit is durable.
-    pub fn append_blocking(&self, batch: Vec<Record>) -> Result<AppendAck> {
-        let records = encode_all(batch)?;
-        self.submit_blocking(records, None)
+    pub fn append_blocking(&self, batch: Vec<Frame>) -> Result<AppendAck> {
+        self.check_all(&batch)?;
+        self.submit_blocking(batch, None)
     }
 
-    /// Appends payloads that are already prost-encoded `Record`s (e.g. written by a newer schema,
-    /// or imported). They are stored byte-for-byte; each must decode as a `Record` and carry one
-    /// top-level field (the record kind, possibly unknown to this build).
-    pub fn append_raw_blocking(&self, payloads: Vec<Vec<u8>>) -> Result<AppendAck> {
-        let mut records = Vec::with_capacity(payloads.len());
-        for payload in payloads {
-            Record::decode(payload.as_slice()).map_err(|e| Error::InvalidPayload(e.to_string()))?;
-            let tag = payload_tag(&payload).ok_or(Error::EmptyRecord)?;
-            let tag = u16::try_from(tag)
-                .map_err(|_| Error::InvalidPayload(format!("record tag {tag} above 65535")))?;
-            if tag == 0 {
-                return Err(Error::EmptyRecord);
-            }
-            records.push(Encoded { tag, payload });
-        }
-        self.submit_blocking(records, None)
-    }
-
-    /// Appends a snapshot of the caller's folded state and compacts: records before it are
-    /// removed except the most recent `Options::history_records` (bounded to half the live
-    /// budget). `folded_up_to` is the last sequence number the state includes; if anything was
-    /// appended after it, the snapshot is refused with `Error::SnapshotStale` and nothing changes.
-    pub async fn append_snapshot(
-        &self,
-        snapshot: AgentSnapshot,
-        folded_up_to: u64,
-    ) -> Result<AppendAck> {
-        let records = encode_all(vec![snapshot.into()])?;
-        self.submit_async(records, Some(folded_up_to)).await
+    /// Appends a snapshot of the caller's folded state (a frame with the schema's snapshot tag)
+    /// and compacts: records before it are removed except the most recent
+    /// `Options::history_records` (bounded to half the live budget). `folded_up_to` is the last
+    /// sequence number the state includes; if anything was appended after it, the snapshot is
+    /// refused with `Error::SnapshotStale` and nothing changes.
+    pub async fn append_snapshot(&self, snapshot: Frame, folded_up_to: u64) -> Result<AppendAck> {
+        self.check_snapshot(&snapshot)?;
+        self.submit_async(vec![snapshot], Some(folded_up_to)).await
     }
 
     /// Blocking `append_snapshot`.
     pub fn append_snapshot_blocking(
         &self,
-        snapshot: AgentSnapshot,
+        snapshot: Frame,
         folded_up_to: u64,
     ) -> Result<AppendAck> {
-        let records = encode_all(vec![snapshot.into()])?;
-        self.submit_blocking(records, Some(folded_up_to))
+        self.check_snapshot(&snapshot)?;
+        self.submit_blocking(vec![snapshot], Some(folded_up_to))
+    }
+
+    fn check_all(&self, batch: &[Frame]) -> Result<()> {
+        for f in batch {
+            self.shared
+                .schema
+                .check(f.tag, &f.payload)
+                .map_err(|e| Error::InvalidPayload(format!("frame with tag {}: {e}", f.tag)))?;
+        }
+        Ok(())
+    }
+
+    fn check_snapshot(&self, snapshot: &Frame) -> Result<()> {
+        let want = self.shared.schema.snapshot_tag();
+        if snapshot.tag != want {
+            return Err(Error::InvalidPayload(format!(
+                "a snapshot must have tag {want}, not {}",
+                snapshot.tag
+            )));
+        }
+        self.check_all(std::slice::from_ref(snapshot))
     }
 
     async fn submit_async(
         &self,
-        records: Vec<Encoded>,
+        frames: Vec<Frame>,
         snapshot_base: Option<u64>,
     ) -> Result<AppendAck> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Request {
-            records,
+            frames,
             snapshot_base,
             reply: Reply::Async(tx),
         })?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
-    fn submit_blocking(
-        &self,
-        records: Vec<Encoded>,
-        snapshot_base: Option<u64>,
-    ) -> Result<AppendAck> {
+    fn submit_blocking(&self, frames: Vec<Frame>, snapshot_base: Option<u64>) -> Result<AppendAck> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send(Request {
-            records,
+            frames,
             snapshot_base,
             reply: Reply::Blocking(tx),
         })?;
@@ -325,18 +313,18 @@ impl Journal {
         tx.send(req).map_err(|_| Error::Closed)
     }
 
-    /// Iterates the records from `seq` on (inclusive), in order. Every item is checked (CRC,
-    /// framing, decoding); a damaged record is yielded as an error.
+    /// Iterates the frames from `seq` on (inclusive), in order. Every item's framing and CRC is
+    /// checked; a damaged frame is yielded as an error. Payloads are the caller's to decode.
     pub fn iter_from(&self, seq: u64) -> Iter {
         Iter {
             inner: self.shared.db.range(frame::key(seq)..),
         }
     }
 
-    /// The record stored under `seq`, if any.
-    pub fn get(&self, seq: u64) -> Result<Option<StoredRecord>> {
+    /// The frame stored under `seq`, if any.
+    pub fn get(&self, seq: u64) -> Result<Option<StoredFrame>> {
         match self.shared.db.get(frame::key(seq))? {
-            Some(v) => Ok(Some(StoredRecord::decode(seq, &v)?)),
+            Some(v) => Ok(Some(StoredFrame::decode(seq, &v)?)),
             None => Ok(None),
         }
     }
@@ -351,8 +339,8 @@ impl Journal {
         self.shared.first_seq.load(Ordering::Acquire)
     }
 
-    /// The latest snapshot record, if any. Fold from it, then `iter_from(seq + 1)`.
-    pub fn latest_snapshot(&self) -> Result<Option<StoredRecord>> {
+    /// The latest snapshot frame, if any. Fold from it, then `iter_from(seq + 1)`.
+    pub fn latest_snapshot(&self) -> Result<Option<StoredFrame>> {
         match self.shared.latest_snapshot.load(Ordering::Acquire) {
             0 => Ok(None),
             seq => self.get(seq),
@@ -375,11 +363,12 @@ impl Journal {
         &self.shared.dir
     }
 
-    /// Re-checks the whole store: every frame's CRC, decodability, and sequence contiguity from
-    /// the first retained record (a gap is allowed only where a `JournalRecovered` record
-    /// accounts for it exactly). Returns the number of records checked.
+    /// Re-checks the whole store: every frame's CRC, the schema's [`Schema::check`] of its
+    /// payload, and sequence contiguity from the first retained record (a gap is allowed only
+    /// where a recovery note accounts for it exactly, see [`Schema::recovery_range`]). Returns
+    /// the number of records checked.
     pub fn verify(&self) -> Result<u64> {
-        let scan = crate::open::scan_tree(&self.shared.db);
+        let scan = crate::open::scan_tree(&self.shared.db, self.shared.schema.as_ref());
         if let Some(e) = scan.iter_error {
             return Err(Error::Verify {
                 seq: scan.last_good,
@@ -390,18 +379,6 @@ impl Journal {
             return Err(Error::Verify { seq, reason });
         }
         Ok(scan.records)
-    }
-
-    /// Writes every record from `seq` on as JSON lines (see [`crate::export_json`]; secrets
-    /// masked). Returns the number of lines written.
-    pub fn export_jsonl<W: std::io::Write>(&self, seq: u64, mut out: W) -> Result<u64> {
-        let mut n = 0;
-        for rec in self.iter_from(seq) {
-            let line = crate::export_json(&rec?);
-            writeln!(out, "{line}").map_err(io_err("export output"))?;
-            n += 1;
-        }
-        Ok(n)
     }
 
     /// Stops the committer and closes sled, waiting for both. Dropping the journal does the same.
@@ -425,32 +402,19 @@ impl Drop for Journal {
     }
 }
 
-fn encode_all(batch: Vec<Record>) -> Result<Vec<Encoded>> {
-    batch
-        .into_iter()
-        .map(|r| {
-            let tag = r.kind.as_ref().map(kind_tag).ok_or(Error::EmptyRecord)?;
-            Ok(Encoded {
-                tag,
-                payload: r.encode_to_vec(),
-            })
-        })
-        .collect()
-}
-
 /// Iterator returned by `Journal::iter_from`.
 pub struct Iter {
     inner: sled::Iter,
 }
 
 impl Iterator for Iter {
-    type Item = Result<StoredRecord>;
+    type Item = Result<StoredFrame>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let item = self.inner.next()?;
         Some(item.map_err(Error::from).and_then(|(k, v)| {
             let seq = frame::seq_of(&k).map_err(|source| Error::Frame { seq: 0, source })?;
-            StoredRecord::decode(seq, &v)
+            StoredFrame::decode(seq, &v)
         }))
     }
 }
@@ -566,6 +530,7 @@ impl Committer {
         let mut first_seq = sh.first_seq.load(Ordering::Acquire);
         let mut live = sh.live_bytes.load(Ordering::Acquire);
         let mut latest_snapshot = sh.latest_snapshot.load(Ordering::Acquire);
+        let snapshot_tag = sh.schema.snapshot_tag();
         let mut accepted: Vec<(Reply, u64, u64)> = Vec::with_capacity(group.len());
         for req in group {
             if let Some(base) = req.snapshot_base {
@@ -578,10 +543,10 @@ impl Committer {
                 }
             }
             let start = next;
-            for rec in &req.records {
-                let value = frame::encode(next, rec.tag, time_ms, &opts.boot_id, &rec.payload);
+            for f in &req.frames {
+                let value = frame::encode(next, f.tag, time_ms, &opts.boot_id, &f.payload);
                 live += 8 + value.len() as u64;
-                if rec.tag == SNAPSHOT_TAG {
+                if f.tag == snapshot_tag {
                     latest_snapshot = next;
                 }
                 batch.insert(&frame::key(next), value);

@@ -1,8 +1,16 @@
-//! A durable, append-only, replayable record journal on sled.
+//! A durable, append-only, replayable journal of typed frames on sled.
 //!
 //! The journal is the agent's single source of truth: the agent's state is a fold over it. This
-//! crate knows records, not CWMP. Every record is a protobuf `Record` (see `proto/journal.proto`,
-//! compiled at build time by prost-build fed by protox) whose oneof says what happened.
+//! crate knows typed byte frames, not what they mean: it names no record type. A caller appends
+//! [`Frame`]s — a `u16` type tag and a payload of bytes — and reads back [`StoredFrame`]s with
+//! the payload exactly as appended, its sequence number, commit time and the writer's boot id.
+//! Encoding and decoding payloads is the caller's job.
+//!
+//! The few frames the journal must recognise or write itself come from the caller's [`Schema`],
+//! handed to [`Journal::open`]: which tag is a snapshot, whether a payload is well formed (checked
+//! on append, on open and by `verify`), and the recovery note — how to word one from a
+//! [`RecoveryInfo`] and how to read its lost range back. One store must always be opened with the
+//! same schema.
 //!
 //! # Framing
 //!
@@ -13,12 +21,12 @@
 //! ```text
 //! offset  size  field
 //! 0       1     version = 1
-//! 1       2     tag: the oneof field number of Record.kind (the record type)
+//! 1       2     tag: the frame's type, as appended (its meaning is the schema's)
 //! 3       8     time: wall clock at commit, unix milliseconds
 //! 11      1     n = length of the boot id
 //! 12      n     boot id (UTF-8), the kernel boot id of the writer
 //! 12+n    4     m = payload length
-//! 16+n    m     payload: the prost encoding of Record, exactly as appended
+//! 16+n    m     payload: exactly as appended
 //! 16+n+m  4     CRC32C over key (8 bytes) ‖ bytes 0..16+n+m of the value
 //! ```
 //!
@@ -60,9 +68,9 @@
 //!
 //! # Snapshots and compaction
 //!
-//! The caller folds the journal into its state and hands in a snapshot
-//! ([`Journal::append_snapshot`], which names the last sequence number the state includes, so a
-//! snapshot that missed a concurrent append is refused). In the same sled batch the journal appends
+//! The caller folds the journal into its state and hands in a snapshot, a frame with the schema's
+//! [`Schema::snapshot_tag`] ([`Journal::append_snapshot`], which names the last sequence number
+//! the state includes, so a snapshot that missed a concurrent append is refused). In the same sled batch the journal appends
 //! it and removes the records before it except the most recent [`Options::history_records`]
 //! (default 200, and at most half of the live budget) kept for post-mortem. Readers fold from
 //! [`Journal::latest_snapshot`] and then [`Journal::iter_from`]`(snapshot_seq + 1)`. Live data
@@ -75,9 +83,9 @@
 //!
 //! # Verification and recovery
 //!
-//! [`Journal::open`] scans the whole store: every frame's checksum, decodability and sequence
-//! contiguity from the first retained record (a gap is allowed only right before a
-//! `JournalRecovered` record that names exactly that range). It never panics on a damaged store
+//! [`Journal::open`] scans the whole store: every frame's checksum, its payload's
+//! [`Schema::check`] and sequence contiguity from the first retained record (a gap is allowed only
+//! right before a recovery note that names exactly that range, see [`Schema::recovery_range`]). It never panics on a damaged store
 //! (sled's panics are caught) and never resets one silently. The [`OpenReport`] says what happened:
 //!
 //! * [`OpenOutcome::Created`] / [`OpenOutcome::Clean`].
@@ -90,8 +98,8 @@
 //!   to `<dir>` (a crash between the two renames is finished by the next `open`). The new store is
 //!   seeded byte-for-byte with the latest intact
 //!   snapshot and the contiguous intact records after it (or, with no snapshot, the intact run from
-//!   sequence 1), and a `JournalRecovered` record is appended naming the reason, where the damaged
-//!   store went, the lost sequence range and the snapshot used. Its sequence number is above every
+//!   sequence 1), and the schema's recovery note ([`Schema::recovery_note`]) is appended naming
+//!   the reason, where the damaged store went, the lost sequence range and the snapshot used. Its sequence number is above every
 //!   number ever acknowledged, so numbers are never reused.
 //!
 //! Environmental errors (permission denied, disk full, the store locked by another process) are
@@ -105,35 +113,20 @@
 //! the rest hit bytes sled never reads again. The journal's own checksums almost never fire on
 //! such damage (sled checksums its log too); the high-water mark is what turns sled's silent
 //! rollbacks into reported loss.
-//!
-//! # Export
-//!
-//! [`export_json`] renders a record as one stable JSON object (seq, RFC 3339 UTC time, boot id,
-//! type name and the record's fields, enums by name), and [`summary`] as one human line; both mask
-//! secrets as `"***"`.
 
 #![warn(missing_docs)]
 
 mod error;
-mod export;
 pub mod frame;
 mod hwm;
 mod journal;
 mod open;
-mod records;
-
-/// The generated record types of `proto/journal.proto`.
-#[allow(missing_docs, clippy::all, clippy::pedantic)]
-pub mod proto {
-    include!(concat!(env!("OUT_DIR"), "/tr069.journal.v1.rs"));
-}
+mod schema;
 
 pub use error::{Error, FrameError, Result};
-pub use export::{export_json, is_secret_name, rfc3339_utc, summary};
-pub use journal::{AppendAck, Iter, Journal, Options, StoredRecord};
+pub use journal::{AppendAck, Iter, Journal, Options, StoredFrame};
 pub use open::{OpenOutcome, OpenReport};
-pub use proto::Record;
-pub use records::{JOURNAL_RECOVERED_TAG, SNAPSHOT_TAG, payload_tag, type_name};
+pub use schema::{Frame, RecoveryInfo, Schema};
 
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()

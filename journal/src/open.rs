@@ -3,15 +3,13 @@
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-
-use prost::Message;
+use std::sync::Arc;
 
 use crate::error::{Error, Result, io_err};
 use crate::frame;
 use crate::hwm::{HighWaterMark, Mark};
 use crate::journal::{Journal, Options, Started};
-use crate::proto::{JournalRecovered, Record, record::Kind};
-use crate::records::{JOURNAL_RECOVERED_TAG, SNAPSHOT_TAG, kind_tag};
+use crate::schema::{RecoveryInfo, Schema};
 
 /// What `Journal::open` found and did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +26,7 @@ pub enum OpenOutcome {
     },
     /// The store was damaged beyond its tail, could not be opened, or had silently lost
     /// acknowledged records. It was moved aside and a new store was seeded from what could be
-    /// read; a `JournalRecovered` record at `recovered_seq` says what was lost.
+    /// read; the schema's recovery note at `recovered_seq` says what was lost.
     Recovered {
         /// A human sentence.
         reason: String,
@@ -40,7 +38,7 @@ pub enum OpenOutcome {
         lost_to_seq: u64,
         /// The snapshot the new store was seeded from (0: none could be read).
         seeded_from_snapshot_seq: u64,
-        /// Sequence number of the `JournalRecovered` record.
+        /// Sequence number of the recovery note.
         recovered_seq: u64,
     },
 }
@@ -83,7 +81,7 @@ pub(crate) struct Scan {
 }
 
 /// Checks every record of `tree` in key order.
-pub(crate) fn scan_tree(tree: &sled::Tree) -> Scan {
+pub(crate) fn scan_tree(tree: &sled::Tree, schema: &dyn Schema) -> Scan {
     let mut s = Scan::default();
     let mut prev: Option<u64> = None;
     for item in tree.iter() {
@@ -106,18 +104,18 @@ pub(crate) fn scan_tree(tree: &sled::Tree) -> Scan {
         if s.first_seq == 0 {
             s.first_seq = seq;
         }
-        let checked = check_value(seq, &v).and_then(|rec| match prev {
-            Some(p) if seq != p + 1 && !accounts_for_gap(&rec, p, seq) => {
+        let checked = check_value(seq, &v, schema).and_then(|f| match prev {
+            Some(p) if seq != p + 1 && !accounts_for_gap(schema, &f, p, seq) => {
                 Err(format!("gap: record {seq} follows {p}"))
             }
-            _ => Ok(rec),
+            _ => Ok(f),
         });
         let in_prefix = s.problems.is_empty();
         match checked {
-            Ok(rec) if in_prefix => {
+            Ok(f) if in_prefix => {
                 s.last_good = seq;
                 s.live_bytes += (k.len() + v.len()) as u64;
-                if matches!(rec.kind, Some(Kind::Snapshot(_))) {
+                if f.tag == schema.snapshot_tag() {
                     s.latest_snapshot = seq;
                 }
             }
@@ -135,17 +133,24 @@ pub(crate) fn scan_tree(tree: &sled::Tree) -> Scan {
     s
 }
 
-fn check_value(seq: u64, v: &[u8]) -> Result<Record, String> {
+fn check_value<'a>(
+    seq: u64,
+    v: &'a [u8],
+    schema: &dyn Schema,
+) -> Result<frame::FrameRef<'a>, String> {
     let f = frame::decode(seq, v).map_err(|e| format!("record {seq}: {e}"))?;
-    Record::decode(f.payload).map_err(|e| format!("record {seq} does not decode: {e}"))
+    schema
+        .check(f.tag, f.payload)
+        .map_err(|e| format!("record {seq} does not decode: {e}"))?;
+    Ok(f)
 }
 
-/// A gap between `prev` and `seq` is legitimate only where recovery wrote a `JournalRecovered`
-/// record that names exactly the lost range.
-fn accounts_for_gap(rec: &Record, prev: u64, seq: u64) -> bool {
-    match &rec.kind {
-        Some(Kind::JournalRecovered(r)) => r.lost_from_seq == prev + 1 && r.lost_to_seq + 1 == seq,
-        _ => false,
+/// A gap between `prev` and `seq` is legitimate only where recovery wrote a recovery note that
+/// names exactly the lost range.
+fn accounts_for_gap(schema: &dyn Schema, f: &frame::FrameRef<'_>, prev: u64, seq: u64) -> bool {
+    match schema.recovery_range(f.tag, f.payload) {
+        Some((lost_from_seq, lost_to_seq)) => lost_from_seq == prev + 1 && lost_to_seq + 1 == seq,
+        None => false,
     }
 }
 
@@ -205,7 +210,7 @@ fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
     }
 }
 
-fn open_and_scan(dir: &Path, options: &Options) -> Result<Verdict> {
+fn open_and_scan(dir: &Path, options: &Options, schema: &dyn Schema) -> Result<Verdict> {
     let config = options.sled_config(dir);
     let db = match catch_unwind(AssertUnwindSafe(|| open_sled(&config))) {
         Ok(Ok(db)) => db,
@@ -225,7 +230,7 @@ fn open_and_scan(dir: &Path, options: &Options) -> Result<Verdict> {
             });
         }
     };
-    match catch_unwind(AssertUnwindSafe(|| scan_tree(&db))) {
+    match catch_unwind(AssertUnwindSafe(|| scan_tree(&db, schema))) {
         Ok(scan) => Ok(Verdict::Healthy(db, scan)),
         Err(p) => Ok(Verdict::Damaged {
             reason: format!("sled panicked reading the store: {}", panic_message(p)),
@@ -236,9 +241,15 @@ fn open_and_scan(dir: &Path, options: &Options) -> Result<Verdict> {
 }
 
 impl Journal {
-    /// Opens (or creates) the journal in `dir` and verifies it. Never panics on a damaged store
-    /// and never resets one silently: see `OpenOutcome` and the crate docs on recovery.
-    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<(Journal, OpenReport)> {
+    /// Opens (or creates) the journal in `dir` and verifies it, with `schema` saying which frames
+    /// are snapshots and recovery notes and which payloads are well formed. Never panics on a
+    /// damaged store and never resets one silently: see `OpenOutcome` and the crate docs on
+    /// recovery.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        options: Options,
+        schema: Arc<dyn Schema>,
+    ) -> Result<(Journal, OpenReport)> {
         let dir = dir.as_ref().to_path_buf();
         if options.boot_id.len() > 255 {
             return Err(Error::BootIdTooLong {
@@ -274,20 +285,21 @@ impl Journal {
             tracing::warn!(dir = %dir.display(), "{n}");
         }
         let hw = mark_value.unwrap_or(0);
-        let (db, scan) = match open_and_scan(&dir, &options)? {
+        let (db, scan) = match open_and_scan(&dir, &options, schema.as_ref())? {
             Verdict::Healthy(db, scan) => (db, scan),
             Verdict::Damaged {
                 reason,
                 db,
                 max_key,
             } => {
-                return recover(&dir, &options, hwm, hw, reason, db, max_key, notes);
+                return recover(&dir, &options, schema, hwm, hw, reason, db, max_key, notes);
             }
         };
         if let Some(reason) = scan.iter_error.clone() {
             return recover(
                 &dir,
                 &options,
+                schema,
                 hwm,
                 hw,
                 reason,
@@ -312,6 +324,7 @@ impl Journal {
                 return recover(
                     &dir,
                     &options,
+                    schema,
                     hwm,
                     hw,
                     reason,
@@ -347,6 +360,7 @@ impl Journal {
             return recover(
                 &dir,
                 &options,
+                schema,
                 hwm,
                 hw,
                 reason,
@@ -377,7 +391,7 @@ impl Journal {
             live_bytes: scan.live_bytes,
             latest_snapshot: scan.latest_snapshot,
         };
-        let journal = Journal::start(db, dir, options, hwm, started)?;
+        let journal = Journal::start(db, dir, options, schema, hwm, started)?;
         Ok((journal, report))
     }
 }
@@ -417,9 +431,10 @@ fn create_dir_durably(dir: &Path) -> Result<bool> {
 struct Salvaged {
     value: Vec<u8>,
     tag: u16,
+    recovery_note: bool,
 }
 
-fn salvage(db: &sled::Db) -> (BTreeMap<u64, Salvaged>, u64) {
+fn salvage(db: &sled::Db, schema: &dyn Schema) -> (BTreeMap<u64, Salvaged>, u64) {
     let mut out = BTreeMap::new();
     let mut max_key = 0;
     for item in db.iter() {
@@ -428,12 +443,13 @@ fn salvage(db: &sled::Db) -> (BTreeMap<u64, Salvaged>, u64) {
         let Ok(seq) = frame::seq_of(&k) else { continue };
         max_key = max_key.max(seq);
         if let Ok(f) = frame::decode(seq, &v) {
-            if Record::decode(f.payload).is_ok() {
+            if schema.check(f.tag, f.payload).is_ok() {
                 out.insert(
                     seq,
                     Salvaged {
                         value: v.to_vec(),
                         tag: f.tag,
+                        recovery_note: schema.recovery_range(f.tag, f.payload).is_some(),
                     },
                 );
             }
@@ -447,6 +463,7 @@ fn salvage(db: &sled::Db) -> (BTreeMap<u64, Salvaged>, u64) {
 fn recover(
     dir: &Path,
     options: &Options,
+    schema: Arc<dyn Schema>,
     hwm: HighWaterMark,
     hw: u64,
     reason: String,
@@ -457,13 +474,14 @@ fn recover(
     tracing::warn!(dir = %dir.display(), %reason, "journal damaged; recovering into a new store");
     let (salvaged, salvage_max) = match db {
         Some(db) => {
-            let r = catch_unwind(AssertUnwindSafe(|| salvage(&db))).unwrap_or_else(|p| {
-                notes.push(format!(
-                    "sled panicked while salvaging: {}",
-                    panic_message(p)
-                ));
-                (BTreeMap::new(), 0)
-            });
+            let r = catch_unwind(AssertUnwindSafe(|| salvage(&db, schema.as_ref())))
+                .unwrap_or_else(|p| {
+                    notes.push(format!(
+                        "sled panicked while salvaging: {}",
+                        panic_message(p)
+                    ));
+                    (BTreeMap::new(), 0)
+                });
             // sled must be closed (its threads joined, its lock released) before the move.
             drop(db);
             r
@@ -472,16 +490,17 @@ fn recover(
     };
     // Seed: the latest intact snapshot and the contiguous intact records after it; without a
     // snapshot, a contiguous run from the store's beginning (seq 1, or a previous recovery).
+    let snapshot_tag = schema.snapshot_tag();
     let base = salvaged
         .iter()
         .rev()
-        .find(|(_, s)| s.tag == SNAPSHOT_TAG)
+        .find(|(_, s)| s.tag == snapshot_tag)
         .map(|(seq, _)| *seq)
         .or_else(|| {
             salvaged
                 .iter()
                 .next()
-                .and_then(|(seq, s)| (*seq == 1 || s.tag == JOURNAL_RECOVERED_TAG).then_some(*seq))
+                .and_then(|(seq, s)| (*seq == 1 || s.recovery_note).then_some(*seq))
         });
     let mut seed: Vec<(u64, &Salvaged)> = Vec::new();
     if let Some(base) = base {
@@ -493,7 +512,7 @@ fn recover(
     }
     let seeded_from_snapshot_seq = seed
         .first()
-        .filter(|(_, s)| s.tag == SNAPSHOT_TAG)
+        .filter(|(_, s)| s.tag == snapshot_tag)
         .map_or(0, |(seq, _)| *seq);
     let seed_end = seed.last().map_or(0, |(seq, _)| *seq);
     let highest_known = hw.max(salvage_max).max(scan_max_key).max(seed_end);
@@ -510,22 +529,31 @@ fn recover(
         std::fs::remove_dir_all(&building).map_err(io_err(&building))?;
     }
     let moved_aside_to = aside_name(dir);
-    let record = Record {
-        kind: Some(Kind::JournalRecovered(JournalRecovered {
-            reason: reason.clone(),
-            moved_aside_to: moved_aside_to.display().to_string(),
-            lost_from_seq,
-            lost_to_seq,
-            seeded_from_snapshot_seq,
-        })),
-    };
-    let tag = record.kind.as_ref().map_or(JOURNAL_RECOVERED_TAG, kind_tag);
+    let note = schema.recovery_note(&RecoveryInfo {
+        reason: reason.clone(),
+        moved_aside_to: moved_aside_to.clone(),
+        lost_from_seq,
+        lost_to_seq,
+        seeded_from_snapshot_seq,
+    });
+    // A note the schema would not accept or not recognise would make the rebuilt store fail its
+    // own verification; refuse before anything is moved.
+    if let Err(e) = schema.check(note.tag, &note.payload) {
+        return Err(Error::Recovery(format!(
+            "the schema rejects its own recovery note: {e}"
+        )));
+    }
+    if schema.recovery_range(note.tag, &note.payload) != Some((lost_from_seq, lost_to_seq)) {
+        return Err(Error::Recovery(
+            "the schema does not read back the lost range from its own recovery note".into(),
+        ));
+    }
     let value = frame::encode(
         recovered_seq,
-        tag,
+        note.tag,
         crate::now_ms(),
         &options.boot_id,
-        &record.encode_to_vec(),
+        &note.payload,
     );
     {
         create_dir_durably(&building)?;
@@ -548,7 +576,7 @@ fn recover(
     std::fs::rename(dir, &moved_aside_to).map_err(io_err(dir))?;
     std::fs::rename(&building, dir).map_err(io_err(&building))?;
     sync_parent(dir)?;
-    let (journal, report) = Journal::open(dir, options.clone())?;
+    let (journal, report) = Journal::open(dir, options.clone(), schema)?;
     if report.outcome != OpenOutcome::Clean {
         return Err(Error::Recovery(format!(
             "the rebuilt store did not verify cleanly: {:?}",

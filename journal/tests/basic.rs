@@ -1,26 +1,28 @@
 //! Unit-level behaviour of the journal through its public API: framing on disk, reopen,
-//! iteration, group commit, snapshots and the compaction bound, schema evolution, torn tails and
-//! recovery from deterministic damage.
+//! iteration, group commit, snapshots and the compaction bound, payloads and tags kept
+//! byte-for-byte, torn tails and recovery from deterministic damage. The frames are those of the
+//! tests' own tiny schema (`support`).
+
+mod support;
 
 use std::path::Path;
 
-use journal::proto::*;
-use journal::{Journal, OpenOutcome, Options, Record, StoredRecord};
-use prost::Message;
+use journal::{Frame, Journal, OpenOutcome, OpenReport, Options, StoredFrame};
+use support::{EVENT, SNAPSHOT, frame_of, note, schema, snapshot};
 
 fn opts() -> Options {
     Options::with_boot_id("boot-A")
 }
 
-fn event(i: u64) -> Record {
-    EventRaised {
-        code: "4 VALUE CHANGE".into(),
-        command_key: format!("k{i}"),
-    }
-    .into()
+fn open(dir: impl AsRef<Path>, o: Options) -> journal::Result<(Journal, OpenReport)> {
+    Journal::open(dir, o, schema())
 }
 
-fn all(j: &Journal) -> Vec<StoredRecord> {
+fn event(i: u64) -> Frame {
+    support::event(format!("4 VALUE CHANGE k{i}"))
+}
+
+fn all(j: &Journal) -> Vec<StoredFrame> {
     j.iter_from(0).collect::<Result<Vec<_>, _>>().unwrap()
 }
 
@@ -38,7 +40,7 @@ fn raw_sled(dir: &Path) -> sled::Db {
 fn append_reopen_and_iterate() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
-    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let (j, report) = open(&dir, opts()).unwrap();
     assert_eq!(report.outcome, OpenOutcome::Created);
     assert_eq!(j.last_seq(), 0);
     let a = j
@@ -50,7 +52,7 @@ fn append_reopen_and_iterate() {
     let before = all(&j);
     drop(j);
 
-    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let (j, report) = open(&dir, opts()).unwrap();
     assert_eq!(report.outcome, OpenOutcome::Clean);
     assert_eq!(
         (report.first_seq, report.last_seq, report.records),
@@ -62,9 +64,9 @@ fn append_reopen_and_iterate() {
     for (i, r) in after.iter().enumerate() {
         assert_eq!(r.seq, i as u64 + 1);
         assert_eq!(r.boot_id, "boot-A");
-        assert_eq!(r.tag, 1);
-        assert_eq!(r.record, event(i as u64 + 1));
-        assert_eq!(r.payload, event(i as u64 + 1).encode_to_vec());
+        assert_eq!(r.tag, EVENT);
+        assert_eq!(frame_of(r), event(i as u64 + 1));
+        assert_eq!(r.payload, event(i as u64 + 1).payload);
     }
     // One batch shares one commit time.
     assert_eq!(after[0].time_ms, after[2].time_ms);
@@ -73,30 +75,41 @@ fn append_reopen_and_iterate() {
         vec![3, 4]
     );
     assert_eq!(j.verify().unwrap(), 4);
-    assert!(j.append_blocking(vec![Record { kind: None }]).is_err());
+    // A frame the schema refuses is not appended (nor anything else of its batch).
+    assert!(matches!(
+        j.append_blocking(vec![
+            event(5),
+            Frame {
+                tag: 0,
+                payload: vec![]
+            }
+        ]),
+        Err(journal::Error::InvalidPayload(_))
+    ));
+    assert_eq!(j.last_seq(), 4);
 }
 
 #[test]
 fn stored_value_is_the_documented_frame() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
-    let (j, _) = Journal::open(&dir, opts()).unwrap();
-    j.append_blocking(vec![FactoryResetDone {}.into()]).unwrap();
+    let (j, _) = open(&dir, opts()).unwrap();
+    j.append_blocking(vec![Frame {
+        tag: 15,
+        payload: vec![0x7a, 0x00],
+    }])
+    .unwrap();
     let stored = j.get(1).unwrap().unwrap();
     drop(j);
     let db = raw_sled(&dir);
     let v = db.get(1u64.to_be_bytes()).unwrap().unwrap();
     assert_eq!(v[0], 1, "version byte");
-    assert_eq!(
-        &v[1..3],
-        &15u16.to_be_bytes(),
-        "tag = oneof number of FactoryResetDone"
-    );
+    assert_eq!(&v[1..3], &15u16.to_be_bytes(), "tag, as appended");
     assert_eq!(&v[3..11], &stored.time_ms.to_be_bytes());
     assert_eq!(v[11], 6);
     assert_eq!(&v[12..18], b"boot-A");
     assert_eq!(&v[18..22], &2u32.to_be_bytes());
-    assert_eq!(&v[22..24], &[0x7a, 0x00], "payload: field 15, length 0");
+    assert_eq!(&v[22..24], &[0x7a, 0x00], "payload, as appended");
     let mut covered = 1u64.to_be_bytes().to_vec();
     covered.extend_from_slice(&v[..24]);
     assert_eq!(&v[24..], &crc32c::crc32c(&covered).to_be_bytes());
@@ -105,7 +118,7 @@ fn stored_value_is_the_documented_frame() {
 #[test]
 fn concurrent_appenders_share_commits_and_get_contiguous_sequence_numbers() {
     let tmp = tempfile::tempdir().unwrap();
-    let (j, _) = Journal::open(tmp.path().join("j"), opts()).unwrap();
+    let (j, _) = open(tmp.path().join("j"), opts()).unwrap();
     let j = std::sync::Arc::new(j);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -139,7 +152,7 @@ fn concurrent_appenders_share_commits_and_get_contiguous_sequence_numbers() {
     for (key, ack) in &acks {
         assert_eq!(ack.last_seq, ack.first_seq + 1, "a batch is contiguous");
         let r = j.get(ack.first_seq).unwrap().unwrap();
-        assert_eq!(r.record, event(*key));
+        assert_eq!(frame_of(&r), event(*key));
     }
     assert_eq!(j.verify().unwrap(), 800);
 }
@@ -148,7 +161,7 @@ fn concurrent_appenders_share_commits_and_get_contiguous_sequence_numbers() {
 fn snapshot_compacts_and_keeps_recent_history() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
-    let (j, _) = Journal::open(
+    let (j, _) = open(
         &dir,
         Options {
             history_records: 10,
@@ -159,7 +172,7 @@ fn snapshot_compacts_and_keeps_recent_history() {
     for i in 0..50 {
         j.append_blocking(vec![event(i)]).unwrap();
     }
-    let stale = j.append_snapshot_blocking(AgentSnapshot::default(), 49);
+    let stale = j.append_snapshot_blocking(snapshot(""), 49);
     assert!(matches!(
         stale,
         Err(journal::Error::SnapshotStale {
@@ -167,10 +180,12 @@ fn snapshot_compacts_and_keeps_recent_history() {
             last_seq: 50
         })
     ));
-    let snap = AgentSnapshot {
-        retry_count: 3,
-        ..Default::default()
-    };
+    // Only a frame with the schema's snapshot tag is a snapshot.
+    assert!(matches!(
+        j.append_snapshot_blocking(event(0), 50),
+        Err(journal::Error::InvalidPayload(_))
+    ));
+    let snap = snapshot("retry_count 3");
     let ack = j.append_snapshot_blocking(snap.clone(), 50).unwrap();
     assert_eq!(ack.last_seq, 51);
     assert_eq!(
@@ -180,7 +195,7 @@ fn snapshot_compacts_and_keeps_recent_history() {
     );
     let latest = j.latest_snapshot().unwrap().unwrap();
     assert_eq!(latest.seq, 51);
-    assert_eq!(latest.record, Record::from(snap));
+    assert_eq!(frame_of(&latest), snap);
     j.append_blocking(vec![event(99)]).unwrap();
     let tail: Vec<u64> = j
         .iter_from(latest.seq + 1)
@@ -189,7 +204,7 @@ fn snapshot_compacts_and_keeps_recent_history() {
     assert_eq!(tail, vec![52]);
     let live = j.live_bytes();
     drop(j);
-    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let (j, report) = open(&dir, opts()).unwrap();
     assert_eq!(report.outcome, OpenOutcome::Clean);
     assert_eq!(
         (report.first_seq, report.last_seq, report.records),
@@ -212,7 +227,7 @@ fn live_data_stays_under_the_bound_when_the_caller_snapshots_on_request() {
         history_records: 20,
         ..opts()
     };
-    let (j, _) = Journal::open(tmp.path().join("j"), o).unwrap();
+    let (j, _) = open(tmp.path().join("j"), o).unwrap();
     let mut snapshots = 0;
     let mut biggest_record = 0;
     for i in 0..2000u64 {
@@ -225,10 +240,7 @@ fn live_data_stays_under_the_bound_when_the_caller_snapshots_on_request() {
             ack.live_bytes
         );
         if ack.needs_snapshot {
-            let folded = AgentSnapshot {
-                retry_count: i as u32,
-                ..Default::default()
-            };
+            let folded = snapshot(format!("retry_count {i}"));
             let s = j.append_snapshot_blocking(folded, ack.last_seq).unwrap();
             assert!(!s.needs_snapshot);
             assert!(s.live_bytes <= max / 2 + 200);
@@ -243,139 +255,58 @@ fn live_data_stays_under_the_bound_when_the_caller_snapshots_on_request() {
     j.verify().unwrap();
 }
 
-/// The schema as an older agent knew it: SessionEnded without retry_after_seconds/http_status.
-#[derive(Clone, PartialEq, prost::Message)]
-struct OldRecord {
-    #[prost(oneof = "OldKind", tags = "4")]
-    kind: Option<OldKind>,
-}
-#[derive(Clone, PartialEq, prost::Oneof)]
-enum OldKind {
-    #[prost(message, tag = "4")]
-    SessionEnded(OldSessionEnded),
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct OldSessionEnded {
-    #[prost(string, tag = "1")]
-    session_id: String,
-    #[prost(int32, tag = "2")]
-    outcome: i32,
-    #[prost(string, tag = "3")]
-    reason: String,
-}
-
-/// A newer agent's schema: EventRaised with an extra field, and a record type this build lacks.
-#[derive(Clone, PartialEq, prost::Message)]
-struct NewRecord {
-    #[prost(oneof = "NewKind", tags = "1, 99")]
-    kind: Option<NewKind>,
-}
-#[derive(Clone, PartialEq, prost::Oneof)]
-enum NewKind {
-    #[prost(message, tag = "1")]
-    EventRaised(NewEventRaised),
-    #[prost(message, tag = "99")]
-    Future(NewEventRaised),
-}
-#[derive(Clone, PartialEq, prost::Message)]
-struct NewEventRaised {
-    #[prost(string, tag = "1")]
-    code: String,
-    #[prost(string, tag = "2")]
-    command_key: String,
-    #[prost(string, tag = "50")]
-    added_later: String,
-}
-
 #[test]
-fn evolution_old_records_read_and_unknown_fields_survive_byte_for_byte() {
+fn payloads_and_unknown_tags_survive_byte_for_byte_even_through_recovery() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
-    let old = OldRecord {
-        kind: Some(OldKind::SessionEnded(OldSessionEnded {
-            session_id: "s1".into(),
-            outcome: 2,
-            reason: "the ACS answered 503".into(),
-        })),
-    }
-    .encode_to_vec();
-    // Frozen bytes of an EventRaised{"1 BOOT", ""} as written by the first schema.
-    let golden: Vec<u8> = vec![0x0a, 0x08, 0x0a, 0x06, b'1', b' ', b'B', b'O', b'O', b'T'];
-    let newer = NewRecord {
-        kind: Some(NewKind::EventRaised(NewEventRaised {
-            code: "2 PERIODIC".into(),
-            command_key: "".into(),
-            added_later: "from the future".into(),
-        })),
-    }
-    .encode_to_vec();
-    let future = NewRecord {
-        kind: Some(NewKind::Future(NewEventRaised {
-            code: "x".into(),
-            ..Default::default()
-        })),
-    }
-    .encode_to_vec();
+    // What the journal is handed is what it returns: it decodes nothing, so payload bytes of any
+    // shape (here: protobuf encodings of an older and a newer record schema) and tags it has no
+    // name for come back as they went in.
+    let frames = vec![
+        Frame {
+            tag: 4,
+            payload: vec![
+                0x22, 0x1c, 0x0a, 0x02, b's', b'1', 0x10, 0x02, 0x1a, 0x14, b't', b'h', b'e', b' ',
+                b'A', b'C', b'S', b' ', b'a', b'n', b's', b'w', b'e', b'r', b'e', b'd', b' ', b'5',
+                b'0', b'3',
+            ],
+        },
+        Frame {
+            tag: 1,
+            payload: vec![0x0a, 0x08, 0x0a, 0x06, b'1', b' ', b'B', b'O', b'O', b'T'],
+        },
+        Frame {
+            tag: 1,
+            payload: [
+                &[0x0a, 0x1e, 0x0a, 0x0a][..],
+                b"2 PERIODIC",
+                &[0x92, 0x03, 0x0f],
+                b"from the future",
+            ]
+            .concat(),
+        },
+        Frame {
+            tag: 99,
+            payload: vec![0x9a, 0x06, 0x03, 0x0a, 0x01, b'x'],
+        },
+    ];
     {
-        let (j, _) = Journal::open(&dir, opts()).unwrap();
-        j.append_raw_blocking(vec![
-            old.clone(),
-            golden.clone(),
-            newer.clone(),
-            future.clone(),
-        ])
-        .unwrap();
+        let (j, _) = open(&dir, opts()).unwrap();
+        j.append_blocking(frames.clone()).unwrap();
     }
-    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let (j, report) = open(&dir, opts()).unwrap();
     assert_eq!(report.outcome, OpenOutcome::Clean);
     let recs = all(&j);
-    assert_eq!(
-        recs[0].record,
-        Record::from(SessionEnded {
-            session_id: "s1".into(),
-            outcome: SessionOutcome::Failed as i32,
-            reason: "the ACS answered 503".into(),
-            retry_after_seconds: None,
-            http_status: None,
-        })
-    );
-    assert_eq!(
-        recs[1].record,
-        Record::from(EventRaised {
-            code: "1 BOOT".into(),
-            command_key: "".into()
-        })
-    );
-    // Decoding drops the unknown field, but the stored payload keeps it.
-    assert_eq!(
-        recs[2].record,
-        Record::from(EventRaised {
-            code: "2 PERIODIC".into(),
-            command_key: "".into()
-        })
-    );
-    assert_ne!(recs[2].record.encode_to_vec(), newer);
-    assert_eq!(recs[2].payload, newer);
-    // An unknown record type is kept, tagged, and readable as "no kind".
-    assert_eq!((recs[3].tag, recs[3].record.kind.is_none()), (99, true));
-    assert_eq!(recs[3].payload, future);
-    assert!(journal::export_json(&recs[3]).contains(r#""type":"Unknown""#));
-    for (r, p) in recs.iter().zip([&old, &golden, &newer, &future]) {
-        assert_eq!(&r.payload, p);
-    }
-    // The raw payload still carries the newer field for a newer reader.
-    let back = NewRecord::decode(recs[2].payload.as_slice()).unwrap();
-    assert!(
-        matches!(back.kind, Some(NewKind::EventRaised(e)) if e.added_later == "from the future")
-    );
-    // Recovery copies frames byte-for-byte, so the unknown field survives it too.
+    assert_eq!(recs.iter().map(frame_of).collect::<Vec<_>>(), frames);
+    assert_eq!((recs[3].tag, &recs[3].payload), (99, &frames[3].payload));
+    // Recovery copies frames byte-for-byte, so they survive it too.
     drop(j);
     {
         let db = raw_sled(&dir);
         db.insert(2u64.to_be_bytes(), b"garbage".to_vec()).unwrap();
         db.flush().unwrap();
     }
-    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let (j, report) = open(&dir, opts()).unwrap();
     assert!(matches!(
         report.outcome,
         OpenOutcome::Recovered {
@@ -383,7 +314,39 @@ fn evolution_old_records_read_and_unknown_fields_survive_byte_for_byte() {
             ..
         }
     ));
-    assert_eq!(all(&j)[0].payload, old);
+    assert_eq!(frame_of(&all(&j)[0]), frames[0]);
+}
+
+#[test]
+fn a_payload_the_schema_rejects_is_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    {
+        let (j, _) = open(&dir, opts()).unwrap();
+        for i in 0..5 {
+            j.append_blocking(vec![event(i)]).unwrap();
+        }
+    }
+    {
+        // A well-formed frame (its checksum matches) whose payload the schema refuses.
+        let db = raw_sled(&dir);
+        let value = journal::frame::encode(3, 0, 0, "boot-A", b"");
+        db.insert(3u64.to_be_bytes(), value).unwrap();
+        db.flush().unwrap();
+    }
+    let (j, report) = open(&dir, opts()).unwrap();
+    let OpenOutcome::Recovered {
+        reason,
+        lost_from_seq,
+        lost_to_seq,
+        ..
+    } = &report.outcome
+    else {
+        panic!("expected recovery, got {:?}", report.outcome)
+    };
+    assert!(reason.contains("record 3 does not decode"), "{reason}");
+    assert_eq!((*lost_from_seq, *lost_to_seq), (3, 5));
+    j.verify().unwrap();
 }
 
 #[test]
@@ -391,7 +354,7 @@ fn unacknowledged_damaged_tail_is_truncated() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
     {
-        let (j, _) = Journal::open(&dir, opts()).unwrap();
+        let (j, _) = open(&dir, opts()).unwrap();
         for i in 0..10 {
             j.append_blocking(vec![event(i)]).unwrap();
         }
@@ -403,7 +366,7 @@ fn unacknowledged_damaged_tail_is_truncated() {
         db.insert(12u64.to_be_bytes(), vec![1, 0]).unwrap();
         db.flush().unwrap();
     }
-    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let (j, report) = open(&dir, opts()).unwrap();
     assert_eq!(
         report.outcome,
         OpenOutcome::TailTruncated {
@@ -413,7 +376,7 @@ fn unacknowledged_damaged_tail_is_truncated() {
     assert_eq!(j.last_seq(), 10);
     assert_eq!(j.append_blocking(vec![event(10)]).unwrap().first_seq, 11);
     drop(j);
-    let (_j, report) = Journal::open(&dir, opts()).unwrap();
+    let (_j, report) = open(&dir, opts()).unwrap();
     assert_eq!(report.outcome, OpenOutcome::Clean);
 }
 
@@ -422,7 +385,7 @@ fn silent_loss_of_acknowledged_records_is_reported_never_hidden() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
     {
-        let (j, _) = Journal::open(&dir, opts()).unwrap();
+        let (j, _) = open(&dir, opts()).unwrap();
         for i in 0..10 {
             j.append_blocking(vec![event(i)]).unwrap();
         }
@@ -435,7 +398,7 @@ fn silent_loss_of_acknowledged_records_is_reported_never_hidden() {
         }
         db.flush().unwrap();
     }
-    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let (j, report) = open(&dir, opts()).unwrap();
     let OpenOutcome::Recovered {
         lost_from_seq,
         lost_to_seq,
@@ -460,9 +423,7 @@ fn silent_loss_of_acknowledged_records_is_reported_never_hidden() {
         recs.iter().map(|r| r.seq).collect::<Vec<_>>(),
         vec![1, 2, 3, 4, 5, 6, 7, 11]
     );
-    let Some(record::Kind::JournalRecovered(r)) = &recs[7].record.kind else {
-        panic!()
-    };
+    let Some(r) = note(&recs[7]) else { panic!() };
     assert_eq!(
         (r.lost_from_seq, r.lost_to_seq, r.seeded_from_snapshot_seq),
         (8, 10, 0)
@@ -472,7 +433,7 @@ fn silent_loss_of_acknowledged_records_is_reported_never_hidden() {
     // Appends continue above every number ever acknowledged.
     assert_eq!(j.append_blocking(vec![event(0)]).unwrap().first_seq, 12);
     drop(j);
-    let (_j, report) = Journal::open(&dir, opts()).unwrap();
+    let (_j, report) = open(&dir, opts()).unwrap();
     assert_eq!(report.outcome, OpenOutcome::Clean);
 }
 
@@ -481,7 +442,7 @@ fn damage_before_the_tail_recovers_from_the_latest_snapshot() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
     {
-        let (j, _) = Journal::open(
+        let (j, _) = open(
             &dir,
             Options {
                 history_records: 5,
@@ -492,14 +453,8 @@ fn damage_before_the_tail_recovers_from_the_latest_snapshot() {
         for i in 0..20 {
             j.append_blocking(vec![event(i)]).unwrap();
         }
-        j.append_snapshot_blocking(
-            AgentSnapshot {
-                retry_count: 7,
-                ..Default::default()
-            },
-            20,
-        )
-        .unwrap();
+        j.append_snapshot_blocking(snapshot("retry_count 7"), 20)
+            .unwrap();
         for i in 0..3 {
             j.append_blocking(vec![event(i)]).unwrap();
         }
@@ -511,7 +466,7 @@ fn damage_before_the_tail_recovers_from_the_latest_snapshot() {
         db.insert(17u64.to_be_bytes(), v).unwrap();
         db.flush().unwrap();
     }
-    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let (j, report) = open(&dir, opts()).unwrap();
     let OpenOutcome::Recovered {
         lost_from_seq,
         lost_to_seq,
@@ -533,15 +488,16 @@ fn damage_before_the_tail_recovers_from_the_latest_snapshot() {
         vec![21, 22, 23, 24, 25]
     );
     assert_eq!(j.latest_snapshot().unwrap().unwrap().seq, 21);
+    assert_eq!(all(&j)[0].tag, SNAPSHOT);
 }
 
 #[test]
 fn a_locked_store_is_an_error_not_a_recovery() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
-    let (_j, _) = Journal::open(&dir, opts()).unwrap();
+    let (_j, _) = open(&dir, opts()).unwrap();
     assert!(matches!(
-        Journal::open(&dir, opts()),
+        open(&dir, opts()),
         Err(journal::Error::Locked { .. })
     ));
     assert!(
@@ -554,53 +510,16 @@ fn a_locked_store_is_an_error_not_a_recovery() {
 }
 
 #[test]
-fn export_writes_one_parseable_masked_line_per_record() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (j, _) = Journal::open(tmp.path().join("j"), opts()).unwrap();
-    j.append_blocking(vec![
-        SettingsChanged {
-            key: "acs_password".into(),
-            value: "s3cret".into(),
-            secret: true,
-            ..Default::default()
-        }
-        .into(),
-        SessionEnded {
-            session_id: "1".into(),
-            outcome: 1,
-            reason: "ok".into(),
-            ..Default::default()
-        }
-        .into(),
-    ])
-    .unwrap();
-    let mut out = Vec::new();
-    assert_eq!(j.export_jsonl(0, &mut out).unwrap(), 2);
-    let lines: Vec<String> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(lines.len(), 2);
-    for l in &lines {
-        assert!(!l.contains("s3cret"));
-        let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        assert_eq!(v["boot_id"], "boot-A");
-    }
-    assert!(lines[1].contains(r#""outcome":"succeeded""#));
-}
-
-#[test]
 fn a_recovery_interrupted_between_its_two_renames_is_finished_on_open() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
     {
-        let (j, _) = Journal::open(&dir, opts()).unwrap();
+        let (j, _) = open(&dir, opts()).unwrap();
         j.append_blocking(vec![event(1)]).unwrap();
     }
     // The state after "damaged store renamed aside" and before "new store renamed in".
     std::fs::rename(&dir, tmp.path().join("j.recovering")).unwrap();
-    let (j, report) = Journal::open(&dir, opts()).unwrap();
+    let (j, report) = open(&dir, opts()).unwrap();
     assert_eq!(report.outcome, OpenOutcome::Clean);
     assert!(
         report
@@ -614,7 +533,7 @@ fn a_recovery_interrupted_between_its_two_renames_is_finished_on_open() {
 #[test]
 fn an_existing_empty_directory_is_a_new_store() {
     let tmp = tempfile::tempdir().unwrap();
-    let (j, report) = Journal::open(tmp.path(), opts()).unwrap();
+    let (j, report) = open(tmp.path(), opts()).unwrap();
     assert_eq!(report.outcome, OpenOutcome::Created);
     assert!(report.notes.is_empty(), "{:?}", report.notes);
     assert!(j.disk_bytes().unwrap() > 0);

@@ -3,13 +3,15 @@
 //! Every time, `open` must not panic and must not come back silently empty or silently shorter:
 //! either the store opens, verifies, and holds exactly the acknowledged records (byte-for-byte),
 //! or it was moved aside and the new journal holds a byte-for-byte copy of an intact seed followed
-//! by a `JournalRecovered` record that says what was lost.
+//! by a recovery note that says what was lost.
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use journal::proto::*;
-use journal::{Journal, OpenOutcome, Options, Record};
+use journal::{Frame, Journal, OpenOutcome, Options};
+use support::{SNAPSHOT, schema};
 
 struct Rng(u64);
 impl Rng {
@@ -62,48 +64,34 @@ fn sled_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// then records after the last snapshot. Returns seq → payload of every record ever appended
 /// (sled may bring compacted ones back when it rolls back) and how many are retained.
 fn build_template(dir: &Path) -> (BTreeMap<u64, Vec<u8>>, usize) {
-    use prost::Message;
     let mut history = BTreeMap::new();
-    let (j, _) = Journal::open(dir, opts()).unwrap();
+    let (j, _) = Journal::open(dir, opts(), schema()).unwrap();
     for i in 0..600u64 {
-        let rec: Record = if i % 7 == 0 {
-            ParametersSet {
-                values: vec![ParameterValue {
-                    name: format!("Device.X.{i}"),
-                    value: "v".repeat((i % 50) as usize),
-                    xsd_type: "xsd:string".into(),
-                }],
-                parameter_key: format!("pk{i}"),
-                ..Default::default()
+        // Sizes like the agent's records: a parameter change now and then, value-change events.
+        let rec: Frame = if i % 7 == 0 {
+            Frame {
+                tag: 8,
+                payload: format!(
+                    "Device.X.{i}={} xsd:string pk{i}",
+                    "v".repeat((i % 50) as usize)
+                )
+                .into_bytes(),
             }
-            .into()
         } else {
-            EventRaised {
-                code: "4 VALUE CHANGE".into(),
-                command_key: format!("c{i}"),
-            }
-            .into()
+            support::event(format!("4 VALUE CHANGE c{i}"))
         };
-        history.insert(j.last_seq() + 1, rec.encode_to_vec());
+        history.insert(j.last_seq() + 1, rec.payload.clone());
         let ack = j.append_blocking(vec![rec]).unwrap();
         if ack.needs_snapshot || i == 590 {
-            let mut snap = AgentSnapshot {
-                retry_count: i as u32,
-                ..Default::default()
-            };
+            let mut state = format!("retry_count {i}\n");
             if i == 590 {
                 // Big enough for sled to store it as a blob file.
                 for p in 0..400 {
-                    snap.parameter_values.insert(
-                        format!("Device.Big.{p}"),
-                        StoredParameter {
-                            value: "x".repeat(40),
-                            xsd_type: "xsd:string".into(),
-                        },
-                    );
+                    state.push_str(&format!("Device.Big.{p}={} xsd:string\n", "x".repeat(40)));
                 }
             }
-            history.insert(ack.last_seq + 1, Record::from(snap.clone()).encode_to_vec());
+            let snap = support::snapshot(state);
+            history.insert(ack.last_seq + 1, snap.payload.clone());
             j.append_snapshot_blocking(snap, ack.last_seq).unwrap();
         }
     }
@@ -156,7 +144,7 @@ fn random_damage_is_detected_and_never_hidden() {
         };
         std::fs::write(&target, &bytes).unwrap();
 
-        let opened = Journal::open(&dir, opts());
+        let opened = Journal::open(&dir, opts(), schema());
         let (j, report) = opened.unwrap_or_else(|e| panic!("{what}: open failed: {e}"));
         let recs: Vec<_> = j
             .iter_from(0)
@@ -210,8 +198,8 @@ fn random_damage_is_detected_and_never_hidden() {
                 let (last_rec, seed) = recs.split_last().unwrap();
                 assert_eq!(last_rec.seq, *recovered_seq);
                 assert!(*recovered_seq > last, "{what}: sequence numbers reused");
-                let Some(record::Kind::JournalRecovered(r)) = &last_rec.record.kind else {
-                    panic!("{what}: last record is not JournalRecovered")
+                let Some(r) = support::note(last_rec) else {
+                    panic!("{what}: last record is not the recovery note")
                 };
                 assert_eq!(
                     (r.lost_from_seq, r.lost_to_seq, r.seeded_from_snapshot_seq),
@@ -227,10 +215,7 @@ fn random_damage_is_detected_and_never_hidden() {
                 }
                 if *seeded_from_snapshot_seq != 0 {
                     assert_eq!(seed[0].seq, *seeded_from_snapshot_seq);
-                    assert!(matches!(
-                        seed[0].record.kind,
-                        Some(record::Kind::Snapshot(_))
-                    ));
+                    assert_eq!(seed[0].tag, SNAPSHOT);
                 }
                 if seed.last().map_or(0, |s| s.seq) < last {
                     assert!(r.lost_to_seq >= last, "{what}: loss not reported");
@@ -240,7 +225,7 @@ fn random_damage_is_detected_and_never_hidden() {
         }
         j.close();
         // The result of any open is itself a healthy store.
-        let (_j, again) = Journal::open(&dir, opts()).unwrap();
+        let (_j, again) = Journal::open(&dir, opts(), schema()).unwrap();
         assert_eq!(again.outcome, OpenOutcome::Clean, "{what}");
     }
     eprintln!("outcomes over 160 damaged copies: {tally:?}");

@@ -11,8 +11,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use journal::proto::*;
+mod support;
+
 use journal::{Journal, OpenOutcome, Options};
+use support::{EVENT, schema};
 
 fn opts() -> Options {
     Options {
@@ -23,7 +25,7 @@ fn opts() -> Options {
 }
 
 fn child(dir: &str) {
-    let (j, _) = Journal::open(dir, opts()).unwrap();
+    let (j, _) = Journal::open(dir, opts(), schema()).unwrap();
     let j = Arc::new(j);
     let out = Arc::new(Mutex::new(std::io::stdout()));
     // Appenders hold it shared; the snapshotter exclusively, so its fold is current — as the
@@ -43,13 +45,7 @@ fn child(dir: &str) {
                 for n in 0u64.. {
                     let len = 1 + (n + task) % 3;
                     let batch = (0..len)
-                        .map(|k| {
-                            EventRaised {
-                                code: "X".into(),
-                                command_key: format!("{task}-{n}-{k}"),
-                            }
-                            .into()
-                        })
+                        .map(|k| support::event(format!("{task}-{n}-{k}")))
                         .collect();
                     let ack = {
                         let _shared = gate.read().await;
@@ -62,10 +58,7 @@ fn child(dir: &str) {
                     }
                     if ack.needs_snapshot && task == 0 {
                         let _exclusive = gate.write().await;
-                        let snap = AgentSnapshot {
-                            retry_count: n as u32,
-                            ..Default::default()
-                        };
+                        let snap = support::snapshot(format!("retry_count {n}"));
                         let s = j.append_snapshot(snap, j.last_seq()).await.unwrap();
                         let mut o = out.lock().unwrap();
                         writeln!(o, "SNAP {}", s.last_seq).unwrap();
@@ -131,7 +124,7 @@ fn main() {
                 total_acks += 1;
             }
         }
-        let (j, report) = Journal::open(&dir, opts()).unwrap();
+        let (j, report) = Journal::open(&dir, opts(), schema()).unwrap();
         assert!(
             matches!(report.outcome, OpenOutcome::Clean | OpenOutcome::Created),
             "round {round}: a process crash must not damage the store: {:?}",
@@ -159,11 +152,9 @@ fn main() {
                 .get(*seq)
                 .unwrap()
                 .unwrap_or_else(|| panic!("round {round}: acknowledged {seq} missing"));
-            match r.record.kind {
-                Some(record::Kind::EventRaised(e)) => {
-                    assert_eq!(&e.command_key, key, "round {round} seq {seq}")
-                }
-                other => panic!("round {round}: seq {seq} holds {other:?}"),
+            match r.tag {
+                EVENT => assert_eq!(r.payload, key.as_bytes(), "round {round} seq {seq}"),
+                other => panic!("round {round}: seq {seq} holds a frame with tag {other}"),
             }
         }
         eprintln!(

@@ -4,9 +4,10 @@
 //! `harness = false`: the binary is both the test and the child it traces. Skipped, with a
 //! message, when strace is not installed or may not trace.
 
+mod support;
+
 use std::process::Command;
 
-use journal::proto::EventRaised;
 use journal::{Journal, Options};
 
 const APPENDS: usize = 20;
@@ -16,17 +17,11 @@ fn child(dir: &str, mode: &str) {
         unsafe_skip_fdatasync: mode == "unsafe",
         ..Options::with_boot_id("trace")
     };
-    let (j, _) = Journal::open(dir, o).unwrap();
+    let (j, _) = Journal::open(dir, o, support::schema()).unwrap();
     println!("OPENED");
     for i in 0..APPENDS {
         let ack = j
-            .append_blocking(vec![
-                EventRaised {
-                    code: "X".into(),
-                    command_key: i.to_string(),
-                }
-                .into(),
-            ])
+            .append_blocking(vec![support::event(i.to_string())])
             .unwrap();
         println!("ACK {}", ack.last_seq);
     }

@@ -16,8 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use journal::proto::Record;
-use journal::{Journal, OpenOutcome};
+use journal::OpenOutcome;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::{Config, SoftwareVersion};
@@ -25,6 +24,7 @@ use crate::control::{ControlBackend, RuntimeInfo};
 use crate::cpe::{AcsEndpoint, Action, Append, Cpe, Input, Runtime, SystemEntropy, TransferEvent};
 use crate::datamodel::external::{ExternalCall, RunProviders};
 use crate::datamodel::host::{HostSource, LinuxHost};
+use crate::records::{Journal, Record};
 use crate::state::AgentState;
 use crate::state::boot::read_boot_id;
 use crate::state::settings::Settings;
@@ -629,7 +629,7 @@ fn journal_timeline(journal: &Journal) -> String {
     for stored in journal.iter_from(1) {
         match stored {
             Ok(r) => {
-                out.push_str(&journal::summary(&r));
+                out.push_str(&crate::records::summary(&r));
                 out.push('\n');
             }
             Err(e) => {

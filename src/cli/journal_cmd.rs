@@ -5,12 +5,13 @@
 //! store repairs it exactly as the daemon would (and `verify` reports that as a failure).
 
 use anyhow::{Context as _, anyhow};
-use journal::{Journal, OpenOutcome, StoredRecord};
+use journal::OpenOutcome;
 
 use super::{Failure, JournalCommand};
 use crate::config::Config;
 use crate::control::{RuntimeInfo, StatusView};
 use crate::cwmp::DateTime;
+use crate::records::{Journal, StoredRecord};
 use crate::state::AgentState;
 
 pub(super) fn run(config: &Config, cmd: JournalCommand) -> Result<(), Failure> {
@@ -51,8 +52,8 @@ fn timeline(journal: &Journal) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     for rec in records(journal) {
         let rec = rec?;
-        let time = journal::rfc3339_utc(rec.time_ms);
-        let summary = journal::summary(&rec);
+        let time = crate::records::rfc3339_utc(rec.time_ms);
+        let summary = crate::records::summary(&rec);
         // `summary` starts with "#seq time "; the columns below already show both.
         let what = summary
             .strip_prefix(&format!("#{} {} ", rec.seq, time))
@@ -69,7 +70,10 @@ fn timeline(journal: &Journal) -> Result<(), Failure> {
 fn export(journal: &Journal) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     for rec in records(journal) {
-        writeln_out(&mut out, format_args!("{}", journal::export_json(&rec?)))?;
+        writeln_out(
+            &mut out,
+            format_args!("{}", crate::records::export_json(&rec?)),
+        )?;
     }
     Ok(())
 }
@@ -120,7 +124,7 @@ fn state(config: &Config, journal: &Journal, at: Option<&str>) -> Result<(), Fai
                     break;
                 }
                 first.get_or_insert(rec.seq);
-                from_snapshot |= rec.tag == journal::SNAPSHOT_TAG;
+                from_snapshot |= rec.tag == crate::records::SNAPSHOT_TAG;
                 state.apply(rec.seq, rec.time_ms, &rec.record);
                 folded_any = true;
             }

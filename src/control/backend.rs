@@ -1,9 +1,8 @@
 //! The seam between the control protocol and the agent, and the one place requests are handled.
 
-use journal::proto::ChangeSource;
-
 use super::protocol::{ControlRequest, ControlResponse, ErrorKind};
 use super::view::{READ_ONLY, RuntimeInfo, StatusView};
+use crate::records::proto::ChangeSource;
 use crate::state::settings::{self, SETTINGS, Settings};
 use crate::state::{AgentState, config_reset_records, settings_change_records};
 
@@ -17,7 +16,7 @@ pub trait ControlBackend {
     /// The folded state and the effective settings (journaled over the factory defaults).
     fn state(&self) -> (AgentState, Settings);
     /// Appends `records` as one batch (durable when it returns `Ok`).
-    fn append(&self, records: Vec<journal::Record>) -> Result<(), String>;
+    fn append(&self, records: Vec<crate::records::Record>) -> Result<(), String>;
     /// What only the running agent knows.
     fn runtime(&self) -> RuntimeInfo;
     /// Starts a session now.
@@ -170,7 +169,7 @@ pub(crate) mod tests {
     /// A backend over an in-memory record list.
     #[derive(Default)]
     pub(crate) struct FakeBackend {
-        pub records: Mutex<Vec<journal::Record>>,
+        pub records: Mutex<Vec<crate::records::Record>>,
         pub appends: Mutex<usize>,
         pub running: bool,
     }
@@ -187,7 +186,7 @@ pub(crate) mod tests {
             let settings = state.effective_settings(&Default::default());
             (state, settings)
         }
-        fn append(&self, records: Vec<journal::Record>) -> Result<(), String> {
+        fn append(&self, records: Vec<crate::records::Record>) -> Result<(), String> {
             *self.appends.lock().unwrap() += 1;
             self.records.lock().unwrap().extend(records);
             Ok(())

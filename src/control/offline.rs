@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use journal::{Journal, Options};
+use journal::Options;
 
 use super::backend::ControlBackend;
 use super::view::RuntimeInfo;
+use crate::records::Journal;
 use crate::state::AgentState;
 use crate::state::settings::Settings;
 
@@ -143,7 +144,7 @@ impl ControlBackend for OfflineBackend {
         }
     }
 
-    fn append(&self, records: Vec<journal::Record>) -> Result<(), String> {
+    fn append(&self, records: Vec<crate::records::Record>) -> Result<(), String> {
         self.with(true, |j| match j {
             Some(j) => j
                 .append_blocking(records)

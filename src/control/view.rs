@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use journal::proto;
 use serde::{Deserialize, Serialize};
 
+use crate::records::proto;
 use crate::state::AgentState;
 use crate::state::settings::{self, SETTINGS, Settings};
 
@@ -167,7 +167,7 @@ fn transfer_view(id: &str, t: &proto::TransferState) -> TransferView {
         bytes_total,
         percent,
         waiting_until: s.filter(|_| is(proto::TransferStage::Waiting)).map(|s| {
-            journal::rfc3339_utc(
+            crate::records::rfc3339_utc(
                 u64::try_from(s.waiting_until)
                     .unwrap_or(0)
                     .saturating_mul(1000),
@@ -193,7 +193,7 @@ impl StatusView {
         // when their name says secret.
         for (k, v) in &state.settings {
             if settings::setting(k).is_none() {
-                let v = if journal::is_secret_name(k) && !v.is_empty() {
+                let v = if crate::records::is_secret_name(k) && !v.is_empty() {
                     "***".to_owned()
                 } else {
                     v.clone()
@@ -208,9 +208,9 @@ impl StatusView {
             retry_count: state.retry_count,
             daemon_running: false,
             session_active: extra.session_active,
-            next_inform_at: extra.next_inform_at_ms.map(journal::rfc3339_utc),
+            next_inform_at: extra.next_inform_at_ms.map(crate::records::rfc3339_utc),
             next_inform_at_ms: extra.next_inform_at_ms,
-            next_retry_at: state.next_retry_at_ms.map(journal::rfc3339_utc),
+            next_retry_at: state.next_retry_at_ms.map(crate::records::rfc3339_utc),
             connection_request_url: extra.connection_request_url,
             connection_requests_refused: settings
                 .connection_request_username()
@@ -246,7 +246,7 @@ impl StatusView {
                 .iter()
                 .map(|p| ScheduleInformView {
                     command_key: p.command_key.clone(),
-                    due_at: journal::rfc3339_utc(p.due_at_ms),
+                    due_at: crate::records::rfc3339_utc(p.due_at_ms),
                     due_at_ms: p.due_at_ms,
                 })
                 .collect(),
@@ -258,7 +258,7 @@ impl StatusView {
                 .recoveries
                 .iter()
                 .map(|r| RecoveryView {
-                    at: journal::rfc3339_utc(r.at_ms),
+                    at: crate::records::rfc3339_utc(r.at_ms),
                     reason: r.reason.clone(),
                     lost_from_seq: r.lost_from_seq,
                     lost_to_seq: r.lost_to_seq,
@@ -491,8 +491,8 @@ fn quote_always(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::proto::record::Kind;
     use crate::state::{event_raised, record};
-    use journal::proto::record::Kind;
 
     fn settings_with(pairs: &[(&str, &str)]) -> Settings {
         Settings::new(

@@ -3,7 +3,7 @@
 //! the request, the edge runs the system `ping`, and the results, the new state and
 //! `8 DIAGNOSTICS COMPLETE` are one journal batch.
 
-use journal::proto::{self, Record, record::Kind};
+use crate::records::proto::{self, Record, record::Kind};
 
 use crate::cwmp::XsdType;
 use crate::cwmp::rpc::inform::event_code as ec;

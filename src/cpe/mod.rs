@@ -54,7 +54,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use journal::proto::{self, Record, record::Kind};
+use crate::records::proto::{self, Record, record::Kind};
 
 use crate::config::{Config, SoftwareVersion};
 use crate::cwmp::CwmpNamespace;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use journal::proto::Record;
+use crate::records::proto::Record;
 
 use crate::datamodel::View;
 use crate::datamodel::notify::{self, ActiveThrottle};

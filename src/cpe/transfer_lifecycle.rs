@@ -22,7 +22,7 @@
 
 use std::path::{Path, PathBuf};
 
-use journal::proto::{self, TransferStage as S, record::Kind};
+use crate::records::proto::{self, TransferStage as S, record::Kind};
 
 use crate::cwmp::rpc::download::file_type as download_type;
 use crate::cwmp::rpc::transfer_complete::TransferComplete;

@@ -6,9 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::inform::event_code as ec;
+use crate::records::proto::{self, record::Kind};
 use crate::state::{AgentState, event_raised, record};
 
 use super::model::{effective_notification, is_hidden, is_host_backed, param_def};

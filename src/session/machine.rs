@@ -11,11 +11,11 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::state::record;
-use journal::proto::record::Kind;
-use journal::proto::{
+use crate::records::proto::record::Kind;
+use crate::records::proto::{
     EventRef, InformAcknowledged, Record, SessionStarted, TransferCompleteAcknowledged,
 };
+use crate::state::record;
 
 use crate::cwmp::rpc::get_rpc_methods::GetRpcMethods;
 use crate::cwmp::rpc::inform::EventStruct;

@@ -20,7 +20,8 @@
 //!
 //! * The **Inform** is always first and sent once. Its events are *delivered* the moment the
 //!   InformResponse arrives — even if the session fails a second later — so the machine journals
-//!   [`InformAcknowledged`](journal::proto::InformAcknowledged) before it sends anything else.
+//!   [`InformAcknowledged`](crate::records::proto::InformAcknowledged) before it sends anything
+//!   else.
 //! * The InformResponse fixes the session's **cwmp namespace** (version negotiation: an ACS that
 //!   answers in `cwmp-1-0` gets `cwmp-1-0` for the rest of the session), and may carry
 //!   `UseCWMPVersion` (CWMP 1.4).
@@ -74,11 +75,10 @@ pub use machine::Session;
 
 use std::time::Duration;
 
-use journal::proto::Record;
-
 use crate::cwmp::rpc::inform::Inform;
 use crate::cwmp::rpc::transfer_complete::TransferComplete;
 use crate::cwmp::{Body, CwmpNamespace, Fault, Limits};
+use crate::records::proto::Record;
 
 /// How this CPE runs its sessions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,7 +244,7 @@ impl SessionResult {
     /// The `SessionEnded` record the agent journals for this result. `retry_after_seconds` is the
     /// wait the agent chose before the next attempt (its random draw, or the ACS's Retry-After).
     pub fn ended_record(&self, session_id: &str, retry_after_seconds: Option<u32>) -> Record {
-        use journal::proto::{SessionEnded, SessionOutcome, record::Kind};
+        use crate::records::proto::{SessionEnded, SessionOutcome, record::Kind};
         let (outcome, reason, http_status) = match &self.outcome {
             Outcome::Succeeded => (SessionOutcome::Succeeded, String::new(), None),
             Outcome::Failed(reason) => (

@@ -6,10 +6,9 @@
 //! means only the agent restarted: no BOOT, pending work resumes. The very first start owes
 //! `0 BOOTSTRAP` and `1 BOOT`.
 
-use journal::proto::{self, record::Kind};
-
 use super::{AgentState, event_raised, record};
 use crate::cwmp::rpc::inform::event_code as ec;
+use crate::records::proto::{self, record::Kind};
 
 /// Where the boot id comes from: the kernel, or a file a test controls.
 pub const KERNEL_BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";

@@ -12,9 +12,8 @@ pub mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use journal::proto::{self, Record, record::Kind};
-
 use crate::cwmp::rpc::inform::{EventStruct, event_code as ec};
+use crate::records::proto::{self, Record, record::Kind};
 use settings::Settings;
 
 /// An event owed to the ACS, in the order raised.
@@ -136,7 +135,7 @@ impl AgentState {
     }
 
     /// Folds a whole journal: its latest snapshot, then every record after it.
-    pub fn from_journal(journal: &journal::Journal) -> journal::Result<AgentState> {
+    pub fn from_journal(journal: &crate::records::Journal) -> journal::Result<AgentState> {
         let mut state = AgentState::default();
         let mut from = 1;
         if let Some(snap) = journal.latest_snapshot()? {

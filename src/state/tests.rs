@@ -2,7 +2,7 @@
 
 use super::boot::startup_records;
 use super::*;
-use journal::proto::{self, record::Kind};
+use crate::records::proto::{self, record::Kind};
 
 fn fold(records: &[Record]) -> AgentState {
     let mut s = AgentState::default();

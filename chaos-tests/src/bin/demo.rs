@@ -479,13 +479,13 @@ async fn main() -> anyhow::Result<()> {
     acs.shutdown().await;
 
     println!("\n9. the journal timeline (what `tr069-client journal timeline` prints)");
-    let (journal, _) = journal::Journal::open(
+    let (journal, _) = tr069_client::records::Journal::open(
         config.data_dir.join("journal"),
         journal::Options::with_boot_id("demo-timeline"),
     )?;
     for stored in journal.iter_from(1) {
         let stored = stored?;
-        println!("   {}", journal::summary(&stored));
+        println!("   {}", tr069_client::records::summary(&stored));
     }
     println!(
         "\ndemo finished: every session above was recorded by the scripted ACS and journaled by the agent"

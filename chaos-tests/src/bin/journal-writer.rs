@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex, RwLock};
 
 use chaos_tests::lazyfs::workload;
-use journal::Journal;
-use journal::proto::{AgentSnapshot, EventRaised};
+use tr069_client::records::Journal;
+use tr069_client::records::proto::{AgentSnapshot, EventRaised};
 
 fn say(out: &Mutex<std::io::Stdout>, line: &str) {
     let out = out.lock().unwrap_or_else(|p| p.into_inner());

@@ -2,12 +2,11 @@
 //! fold keeps each table's next number even after deletes), or of a table an external provider
 //! owns. Sets ParameterKey.
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::add_object::{AddObject, AddObjectResponse};
 use crate::cwmp::{Body, Fault, FaultCode};
 use crate::datamodel::model::table_writable;
 use crate::datamodel::{Node, View};
+use crate::records::proto::{self, record::Kind};
 use crate::state::record;
 
 pub fn apply(view: &View, request: &AddObject) -> Result<(Vec<proto::Record>, Body), Fault> {

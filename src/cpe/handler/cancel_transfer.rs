@@ -2,12 +2,11 @@
 //! TransferComplete is sent for it); one already downloading or applying cannot be (9021); an
 //! unknown key is 9003.
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::cancel_transfer::{CancelTransfer, CancelTransferResponse};
 use crate::cwmp::rpc::get_queued_transfers::transfer_state;
 use crate::cwmp::{Body, Fault, FaultCode};
 use crate::datamodel::View;
+use crate::records::proto::{self, record::Kind};
 use crate::state::record;
 
 use super::transfer_policy::queue_state;

@@ -1,13 +1,12 @@
 //! DeleteObject: removes one instance (`Device.NAT.PortMapping.3.`) and everything below it.
 //! Sets ParameterKey.
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::delete_object::{DeleteObject, DeleteObjectResponse};
 use crate::cwmp::{Body, Fault, FaultCode};
 use crate::datamodel::model::table_writable;
 use crate::datamodel::registry::Instances;
 use crate::datamodel::{Node, View};
+use crate::records::proto::{self, record::Kind};
 use crate::state::record;
 
 pub fn apply(view: &View, request: &DeleteObject) -> Result<(Vec<proto::Record>, Body), Fault> {

@@ -5,11 +5,10 @@
 //! Refused at once: an unsupported FileType (9003, or 9001 for firmware without an apply hook),
 //! a URL that is not http(s) (9013), a full queue (9004).
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::download::{Download, DownloadResponse};
 use crate::cwmp::{Body, DateTime, Fault};
 use crate::datamodel::View;
+use crate::records::proto::{self, record::Kind};
 use crate::state::record;
 
 use super::transfer_policy::{TransferSupport, accepted, check_queue, check_url};

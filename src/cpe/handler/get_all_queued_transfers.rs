@@ -1,13 +1,12 @@
 //! GetAllQueuedTransfers: every transfer the ACS requested and that has not been acknowledged,
 //! with its State, direction, FileType, FileSize and TargetFileName.
 
-use journal::proto;
-
 use crate::cwmp::Body;
 use crate::cwmp::rpc::get_all_queued_transfers::{
     AllQueuedTransferStruct, GetAllQueuedTransfersResponse,
 };
 use crate::datamodel::View;
+use crate::records::proto;
 
 use super::transfer_policy::queue_state;
 

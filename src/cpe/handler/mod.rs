@@ -21,8 +21,6 @@ pub use transfer_policy::TransferSupport;
 
 use std::collections::BTreeMap;
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::factory_reset::FactoryResetResponse;
 use crate::cwmp::rpc::get_rpc_methods::GetRpcMethodsResponse;
 use crate::cwmp::rpc::reboot::RebootResponse;
@@ -30,6 +28,7 @@ use crate::cwmp::rpc::schedule_inform::ScheduleInformResponse;
 use crate::cwmp::{Body, Fault, FaultCode};
 use crate::datamodel::external::ExternalCalls;
 use crate::datamodel::{DataModel, Entry, View};
+use crate::records::proto::{self, record::Kind};
 use crate::session::{Handled, RequestHandler};
 use crate::state::{AgentState, REBOOT_REASON_FACTORY_RESET, record};
 

@@ -4,13 +4,12 @@
 //! modes are refused with 9003. A transfer that cannot finish inside its windows is reported with
 //! fault 9020.
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::schedule_download::{
     ScheduleDownload, ScheduleDownloadResponse, window_mode,
 };
 use crate::cwmp::{Body, Fault, FaultCode};
 use crate::datamodel::View;
+use crate::records::proto::{self, record::Kind};
 use crate::state::record;
 
 use super::transfer_policy::{TransferSupport, accepted, check_queue, check_url};

@@ -7,14 +7,13 @@
 //! (they change continually — counters, uptime — and would start a session every sample).
 //! Forced-active parameters cannot be turned off (9009).
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::set_parameter_attributes::{
     SetParameterAttributes, SetParameterAttributesResponse,
 };
 use crate::cwmp::{Body, Fault, FaultCode};
 use crate::datamodel::registry::ActiveNotify;
 use crate::datamodel::{Entry, View};
+use crate::records::proto::{self, record::Kind};
 use crate::state::record;
 
 pub fn apply(

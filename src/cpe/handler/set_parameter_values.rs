@@ -10,13 +10,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::set_parameter_values::{SetParameterValues, SetParameterValuesResponse};
 use crate::cwmp::{Body, Fault, FaultCode, SetParameterValuesFault, XsdType};
 use crate::datamodel::external::ExternalValue;
 use crate::datamodel::validate;
 use crate::datamodel::{Node, View};
+use crate::records::proto::{self, record::Kind};
 use crate::state::{bootstrap_for_acs_url, record};
 
 const PING: &str = "Device.IP.Diagnostics.IPPing.";

@@ -2,8 +2,6 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use journal::proto::{self, record::Kind};
-
 use super::*;
 use crate::cwmp::rpc::add_object::AddObject;
 use crate::cwmp::rpc::delete_object::DeleteObject;
@@ -20,6 +18,7 @@ use crate::cwmp::rpc::set_parameter_values::SetParameterValues;
 use crate::cwmp::{ParameterValueStruct, Value, XsdType};
 use crate::datamodel::DeviceIdentity;
 use crate::datamodel::host::{HostInterface, InterfaceStats, Ipv4Entry, StaticHost};
+use crate::records::proto::{self, record::Kind};
 
 fn host() -> StaticHost {
     StaticHost {

@@ -1,12 +1,11 @@
 //! What the transfer RPCs share: which file types this device takes, URL checks, the queue
 //! bound, and how a transfer's journaled stage reads as a TR-069 queue state.
 
-use journal::proto;
-
 use crate::cwmp::rpc::download::file_type as download_type;
 use crate::cwmp::rpc::get_queued_transfers::{MAX_QUEUED_TRANSFERS, transfer_state};
 use crate::cwmp::rpc::upload::file_type as upload_type;
 use crate::cwmp::{Fault, FaultCode};
+use crate::records::proto;
 use crate::state::AgentState;
 
 /// What the device's configuration allows (hooks present or not).

@@ -3,11 +3,10 @@
 //! configuration Download accepts; "2 Vendor Log File": the journal's timeline, secrets masked;
 //! the factory configuration) and PUTs it, then reports `M Upload` + TransferComplete.
 
-use journal::proto::{self, record::Kind};
-
 use crate::cwmp::rpc::upload::{Upload, UploadResponse};
 use crate::cwmp::{Body, DateTime, Fault};
 use crate::datamodel::View;
+use crate::records::proto::{self, record::Kind};
 use crate::state::record;
 
 use super::transfer_policy::{TransferSupport, accepted, check_queue, check_url};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
-    let proto_dir = manifest_dir.join("../proto");
+    let proto_dir = manifest_dir.join("proto");
     let proto_file = proto_dir.join("journal.proto");
     println!("cargo:rerun-if-changed={}", proto_file.display());
     println!("cargo:rerun-if-changed=build.rs");

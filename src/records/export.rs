@@ -1,10 +1,11 @@
-//! Stable JSON export and one-line summaries of records, with secrets masked.
+//! Stable JSON export and one-line summaries of records (the timeline's wording), with secrets
+//! masked.
 
 use serde_json::{Map, Value};
 
-use crate::journal::StoredRecord;
-use crate::proto::{ChangeSource, SessionOutcome, TransferKind, TransferStage, record::Kind};
-use crate::records::type_name;
+use super::proto::{ChangeSource, SessionOutcome, TransferKind, TransferStage, record::Kind};
+use super::store::StoredRecord;
+use super::tags::type_name;
 
 const MASK: &str = "***";
 
@@ -260,7 +261,7 @@ fn describe(kind: &Kind) -> String {
             t.transfer_id,
             enum_name("kind", i64::from(t.kind)).unwrap_or_default(),
             t.file_type,
-            if t.kind == crate::proto::TransferKind::Upload as i32 {
+            if t.kind == TransferKind::Upload as i32 {
                 "to"
             } else {
                 "from"
@@ -385,12 +386,12 @@ fn describe(kind: &Kind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::*;
+    use crate::records::proto::*;
 
-    fn stored(seq: u64, record: crate::Record) -> StoredRecord {
+    fn stored(seq: u64, record: Record) -> StoredRecord {
         use prost::Message;
         let payload = record.encode_to_vec();
-        let tag = crate::payload_tag(&payload).unwrap() as u16;
+        let tag = crate::records::payload_tag(&payload).unwrap() as u16;
         StoredRecord {
             seq,
             time_ms: 1_779_415_881_123,
@@ -421,7 +422,7 @@ mod tests {
 
     #[test]
     fn export_masks_every_kind_of_secret() {
-        let recs: Vec<crate::Record> = vec![
+        let recs: Vec<Record> = vec![
             TransferAccepted {
                 transfer_id: "t1".into(),
                 kind: TransferKind::Download as i32,

@@ -1,6 +1,6 @@
-//! Helpers around the generated record types.
+//! Record types and frame tags: a record's frame tag is the oneof field number of its kind.
 
-use crate::proto::{Record, record::Kind};
+use super::proto::{Record, record::Kind};
 
 /// Frame tag of `Record.kind = snapshot`.
 pub const SNAPSHOT_TAG: u16 = 22;
@@ -66,7 +66,8 @@ impl Record {
     }
 }
 
-pub(crate) fn kind_tag(kind: &Kind) -> u16 {
+/// The frame tag of a record kind: its oneof field number.
+pub fn kind_tag(kind: &Kind) -> u16 {
     match kind {
         Kind::EventRaised(_) => 1,
         Kind::InformAcknowledged(_) => 2,
@@ -98,8 +99,8 @@ pub(crate) fn kind_tag(kind: &Kind) -> u16 {
 
 macro_rules! record_from {
     ($($ty:ident => $variant:ident),* $(,)?) => {
-        $(impl From<crate::proto::$ty> for Record {
-            fn from(r: crate::proto::$ty) -> Record {
+        $(impl From<super::proto::$ty> for Record {
+            fn from(r: super::proto::$ty) -> Record {
                 Record { kind: Some(Kind::$variant(r)) }
             }
         })*
@@ -137,16 +138,17 @@ record_from!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::proto;
     use prost::Message;
 
     #[test]
     fn tag_of_the_wire_matches_the_kind() {
         let all: Vec<Record> = vec![
-            crate::proto::EventRaised::default().into(),
-            crate::proto::FactoryResetDone::default().into(),
-            crate::proto::ConfigReset::default().into(),
-            crate::proto::AgentSnapshot::default().into(),
-            crate::proto::JournalRecovered::default().into(),
+            proto::EventRaised::default().into(),
+            proto::FactoryResetDone::default().into(),
+            proto::ConfigReset::default().into(),
+            proto::AgentSnapshot::default().into(),
+            proto::JournalRecovered::default().into(),
         ];
         for r in all {
             let tag = kind_tag(r.kind.as_ref().unwrap());
