@@ -798,9 +798,11 @@ impl Cpe {
                     ));
                 }
             }
-        } else if p.factory_reset {
+        }
+        if p.factory_reset {
             records.push(event_raised(ec::BOOTSTRAP, ""));
-        } else {
+        }
+        if p.reboot_rpc {
             records.push(event_raised(ec::M_REBOOT, &p.command_key));
         }
         records
@@ -1013,10 +1015,12 @@ impl Cpe {
         }
 
         let running = self.settings.enabled() && !self.settings.acs_url().is_empty();
-        let mut wake_at = earliest(
+        let other_wake = earliest(
             self.cr_port.map(|_| self.next_address_check_ms),
             self.notifier.wake_at(&self.state, &self.settings),
         );
+        // When the next session starts (what `print` shows as next-inform).
+        let mut wake_at = None;
         if running {
             if let Some((due, key)) = next_schedule_inform(&self.state) {
                 if due <= now_ms {
@@ -1033,7 +1037,12 @@ impl Cpe {
             let base_ms = self
                 .last_periodic_raise_ms
                 .map_or(self.started_at_ms, |t| t.max(self.started_at_ms));
-            if let Some(due) = next_periodic_at(&self.state, &self.settings, now_ms, base_ms) {
+            // With a PeriodicInformTime the slots are fixed: the next one is the first after the
+            // last raise (not after now, or a wake-up a millisecond late would skip its slot).
+            let not_before = self
+                .last_periodic_raise_ms
+                .map_or(self.started_at_ms, |t| t.saturating_add(1));
+            if let Some(due) = next_periodic_at(&self.state, &self.settings, not_before, base_ms) {
                 let due = match (
                     self.settings.periodic_inform_time(),
                     self.last_periodic_raise_ms,
@@ -1061,7 +1070,7 @@ impl Cpe {
         }
         self.start_early = false;
         self.runtime.next_inform_at_ms = wake_at.filter(|_| running);
-        self.wake_at_ms = earliest(self.wake_at_ms, wake_at);
+        self.wake_at_ms = earliest(self.wake_at_ms, earliest(wake_at, other_wake));
         None
     }
 

@@ -2,22 +2,24 @@
 //!
 //! Sessions start for owed events (raised by boots, connection requests, value changes, transfers,
 //! and the timers below), when the periodic-inform timer fires, when a ScheduleInform falls due,
-//! and when a failed session's retry wait has elapsed. The scheduler in `daemon.rs` sleeps until
-//! the earliest of these and wakes early when something new is raised.
+//! and when a failed session's retry wait has elapsed. The core's scheduler (`Cpe::poll_action`)
+//! hands the edge the earliest of these as its timeout, and acts early when something new is
+//! raised.
 
 use crate::state::AgentState;
 use crate::state::settings::Settings;
 
 /// The next time a periodic inform is due (unix ms), or `None` when periodic informs are off.
 ///
-/// With a known `PeriodicInformTime` T and interval I, informs happen at T + n·I (the next one not
-/// in the past). Without one (the Unknown Time), the timer runs from the last successful session
+/// With a known `PeriodicInformTime` T and interval I, informs happen at T + n·I: the first such
+/// slot at or after `not_before_ms` (the caller passes the instant after its last periodic inform,
+/// so a slot is never skipped however late the caller wakes). Without one (the Unknown Time), the timer runs from the last successful session
 /// — RouterOS's "timer is started after every successful session" — or from `started_at_ms` when
 /// there has been none.
 pub fn next_periodic_at(
     state: &AgentState,
     settings: &Settings,
-    now_ms: u64,
+    not_before_ms: u64,
     started_at_ms: u64,
 ) -> Option<u64> {
     if !settings.periodic_inform_enabled() {
@@ -30,7 +32,7 @@ pub fn next_periodic_at(
     match settings.periodic_inform_time() {
         Some(anchor) => {
             let anchor_ms = anchor.unix_millis();
-            let now = i128::from(now_ms);
+            let now = i128::from(not_before_ms);
             let anchor = i128::from(anchor_ms);
             let interval = i128::from(interval_ms);
             // Smallest anchor + n·interval >= now.

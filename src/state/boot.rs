@@ -31,8 +31,8 @@ pub fn read_boot_id(path: &std::path::Path) -> std::io::Result<String> {
 /// * A session that was in progress when the agent stopped ended in failure (its events are
 ///   kept or dropped by the failed-session rules, the retry count grows).
 /// * First start: `BootObserved(new_boot)`, `0 BOOTSTRAP`, `1 BOOT`.
-/// * New boot id: `BootObserved(new_boot)`, `1 BOOT`, then `M Reboot <key>` for a reboot the ACS
-///   requested, or `0 BOOTSTRAP` for the reboot that followed a factory reset.
+/// * New boot id: `BootObserved(new_boot)`, `0 BOOTSTRAP` when the reboot followed a factory
+///   reset, `1 BOOT`, and `M Reboot <key>` when the ACS's Reboot was among its reasons.
 /// * Same boot id: `BootObserved(not new)` for the post-mortem timeline, nothing owed.
 pub fn startup_records(
     state: &AgentState,
@@ -60,17 +60,13 @@ pub fn startup_records(
         out.push(event_raised(ec::BOOTSTRAP, ""));
         out.push(event_raised(ec::BOOT, ""));
     } else if new_boot {
-        match &state.pending_reboot {
-            Some(r) if r.factory_reset => {
-                out.push(event_raised(ec::BOOTSTRAP, ""));
-                out.push(event_raised(ec::BOOT, ""));
-            }
-            Some(r) if r.firmware => out.push(event_raised(ec::BOOT, "")),
-            Some(r) => {
-                out.push(event_raised(ec::BOOT, ""));
-                out.push(event_raised(ec::M_REBOOT, &r.command_key));
-            }
-            None => out.push(event_raised(ec::BOOT, "")),
+        let pending = state.pending_reboot.as_ref();
+        if pending.is_some_and(|r| r.factory_reset) {
+            out.push(event_raised(ec::BOOTSTRAP, ""));
+        }
+        out.push(event_raised(ec::BOOT, ""));
+        if let Some(r) = pending.filter(|r| r.reboot_rpc) {
+            out.push(event_raised(ec::M_REBOOT, &r.command_key));
         }
     }
     out

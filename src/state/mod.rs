@@ -30,13 +30,17 @@ pub struct PendingScheduleInform {
     pub due_at_ms: u64,
 }
 
-/// A reboot the ACS asked for (Reboot or FactoryReset) that has not happened yet.
+/// A reboot that is due and has not happened yet: the ACS's Reboot or FactoryReset, or the
+/// reboot that activates a firmware image — or several of them, merged (one reboot serves all).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingReboot {
+    /// The CommandKey of the ACS's Reboot (the latest, when it asked more than once).
     pub command_key: String,
     pub factory_reset: bool,
-    /// Activates a firmware image: the next boot owes `1 BOOT` but no `M Reboot`.
+    /// Activates a firmware image.
     pub firmware: bool,
+    /// The ACS's Reboot RPC is among the reasons: the next boot owes `M Reboot <command_key>`.
+    pub reboot_rpc: bool,
     /// Runs of the reboot hook in boot `attempt_boot_id` (a start in that same boot means they
     /// did not reboot the device).
     pub attempts: u32,
@@ -225,13 +229,25 @@ impl AgentState {
                 }
             }
             Kind::RebootRequested(r) => {
-                self.pending_reboot = Some(PendingReboot {
-                    command_key: r.command_key.clone(),
-                    factory_reset: r.reason == REBOOT_REASON_FACTORY_RESET,
-                    firmware: r.reason == REBOOT_REASON_FIRMWARE,
+                // One reboot serves every reason that is pending: a FactoryReset followed by a
+                // Reboot in the same session still resets (and owes BOOTSTRAP), and the Reboot
+                // still owes M Reboot.
+                let p = self.pending_reboot.get_or_insert_with(|| PendingReboot {
+                    command_key: String::new(),
+                    factory_reset: false,
+                    firmware: false,
+                    reboot_rpc: false,
                     attempts: 0,
                     attempt_boot_id: String::new(),
-                })
+                });
+                match r.reason.as_str() {
+                    REBOOT_REASON_FACTORY_RESET => p.factory_reset = true,
+                    REBOOT_REASON_FIRMWARE => p.firmware = true,
+                    _ => {
+                        p.reboot_rpc = true;
+                        p.command_key = r.command_key.clone();
+                    }
+                }
             }
             Kind::RebootAttempted(r) => {
                 if let Some(p) = &mut self.pending_reboot {
@@ -544,6 +560,7 @@ impl AgentState {
                 command_key: r.command_key.clone(),
                 factory_reset: r.factory_reset,
                 firmware: r.firmware,
+                reboot_rpc: r.reboot_rpc || (!r.factory_reset && !r.firmware),
                 attempts: r.attempts,
                 attempt_boot_id: r.attempt_boot_id.clone(),
             }),
@@ -693,6 +710,7 @@ impl AgentState {
                 command_key: r.command_key.clone(),
                 factory_reset: r.factory_reset,
                 firmware: r.firmware,
+                reboot_rpc: r.reboot_rpc,
                 attempts: r.attempts,
                 attempt_boot_id: r.attempt_boot_id.clone(),
             }),

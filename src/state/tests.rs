@@ -120,6 +120,94 @@ fn factory_reset_reboot_owes_bootstrap_and_boot() {
 }
 
 #[test]
+fn one_reboot_serves_a_factory_reset_and_a_reboot_of_the_same_session() {
+    // Found against GenieACS: factoryReset then reboot in one session lost the reset.
+    for reasons in [
+        [REBOOT_REASON_FACTORY_RESET, "Reboot"],
+        ["Reboot", REBOOT_REASON_FACTORY_RESET],
+    ] {
+        let mut records = startup_records(&AgentState::default(), "boot-a", "1.0");
+        records.push(ack(&[("0 BOOTSTRAP", ""), ("1 BOOT", "")]));
+        for reason in reasons {
+            records.push(record(Kind::RebootRequested(proto::RebootRequested {
+                command_key: if reason == "Reboot" {
+                    "rb-1".into()
+                } else {
+                    String::new()
+                },
+                reason: reason.into(),
+            })));
+        }
+        let s = fold(&records);
+        let pending = s.pending_reboot.clone().unwrap();
+        assert!(pending.factory_reset && pending.reboot_rpc, "{reasons:?}");
+        records.extend(startup_records(&s, "boot-b", "1.0"));
+        assert_eq!(
+            codes(&fold(&records)),
+            ["0 BOOTSTRAP|", "1 BOOT|", "M Reboot|rb-1"],
+            "{reasons:?}"
+        );
+    }
+}
+
+#[test]
+fn a_firmware_reboot_with_an_acs_reboot_owes_m_reboot_too() {
+    let mut records = startup_records(&AgentState::default(), "boot-a", "1.0");
+    records.push(ack(&[("0 BOOTSTRAP", ""), ("1 BOOT", "")]));
+    for (key, reason) in [("k", "Reboot"), ("", REBOOT_REASON_FIRMWARE)] {
+        records.push(record(Kind::RebootRequested(proto::RebootRequested {
+            command_key: key.into(),
+            reason: reason.into(),
+        })));
+    }
+    let s = fold(&records);
+    records.extend(startup_records(&s, "boot-b", "2.0"));
+    assert_eq!(codes(&fold(&records)), ["1 BOOT|", "M Reboot|k"]);
+}
+
+#[test]
+fn a_pending_reboot_from_an_old_snapshot_still_owes_m_reboot() {
+    // Snapshots made before `reboot_rpc` existed hold an ACS reboot as neither factory reset
+    // nor firmware.
+    let snap = proto::AgentSnapshot {
+        boot_id: "boot-a".into(),
+        pending_reboot: Some(proto::PendingReboot {
+            command_key: "old".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let s = AgentState::from_snapshot(&snap);
+    assert!(s.pending_reboot.as_ref().is_some_and(|r| r.reboot_rpc));
+}
+
+#[test]
+fn reboot_attempts_count_per_boot_and_an_abandoned_reboot_is_no_longer_pending() {
+    let mut records = startup_records(&AgentState::default(), "boot-a", "1.0");
+    records.push(record(Kind::RebootRequested(proto::RebootRequested {
+        command_key: "k".into(),
+        reason: "Reboot".into(),
+    })));
+    for boot in ["boot-a", "boot-a", "boot-x", "boot-x"] {
+        records.push(record(Kind::RebootAttempted(proto::RebootAttempted {
+            boot_id: boot.into(),
+        })));
+    }
+    let s = fold(&records);
+    let p = s.pending_reboot.clone().unwrap();
+    assert_eq!((p.attempts, p.attempt_boot_id.as_str()), (2, "boot-x"));
+    let snap = AgentState::from_snapshot(&s.to_snapshot());
+    assert_eq!(snap.pending_reboot, s.pending_reboot);
+    records.push(record(Kind::RebootAbandoned(proto::RebootAbandoned {
+        reason: "no reboot".into(),
+        attempts: 3,
+    })));
+    let s = fold(&records);
+    assert_eq!(s.pending_reboot, None);
+    assert_eq!(s.last_session_error, "no reboot");
+}
+
+#[test]
 fn a_session_cut_short_by_a_crash_counts_as_failed() {
     let mut records = startup_records(&AgentState::default(), "boot-a", "1.0");
     records.push(event_raised(ec::CONNECTION_REQUEST, ""));

@@ -1,0 +1,269 @@
+//! The per-device core driven without I/O: a fake clock, an in-memory journal, a scripted ACS
+//! and fake I/O results (`tests/support/cpe_harness.rs`). Whole flows, start to finish, with
+//! crashes and reboots in between.
+
+#[path = "support/cpe_harness.rs"]
+mod harness;
+
+use harness::{Harness, RebootBehaviour, T0, config, firmware_download, spv};
+use tr069_client::cwmp::Body;
+use tr069_client::cwmp::rpc::factory_reset::FactoryReset;
+use tr069_client::cwmp::rpc::reboot::Reboot;
+
+const MINUTE: u64 = 60_000;
+
+/// The whole provisioning + firmware flow; returns the harness for more checks.
+pub fn provisioning_and_firmware(seed: u64) -> Harness {
+    let mut h = Harness::new(config(), seed);
+    h.provisioning_and_firmware_flow();
+    assert_eq!(h.sessions[0].events(), ["0 BOOTSTRAP", "1 BOOT"]);
+    let provisioning = &h.sessions[1];
+    assert_eq!(provisioning.events(), ["6 CONNECTION REQUEST"]);
+    assert_eq!(
+        provisioning.responses.len(),
+        4,
+        "{:?}",
+        provisioning.responses
+    );
+    assert!(matches!(
+        &provisioning.responses[3],
+        Body::DownloadResponse(r) if r.status == 1
+    ));
+    // The download, the apply and the reboot happened; the first session of the new boot
+    // reports the upgrade.
+    assert_eq!(h.firmware_applies, 1);
+    assert_eq!(h.reboot_hook_runs, 1);
+    let report = h
+        .sessions
+        .iter()
+        .find(|s| !s.transfer_completes.is_empty())
+        .expect("a session reported the transfer");
+    assert_eq!(
+        report.events(),
+        ["1 BOOT", "7 TRANSFER COMPLETE", "M Download fw-2.0"]
+    );
+    let tcs: Vec<_> = h
+        .sessions
+        .iter()
+        .flat_map(|s| s.transfer_completes.iter())
+        .collect();
+    assert_eq!(tcs.len(), 1, "exactly one TransferComplete");
+    assert_eq!(tcs[0].fault_struct.fault_code, 0);
+    assert_eq!(tcs[0].command_key, "fw-2.0");
+    let state = h.state();
+    assert!(
+        state.transfers.is_empty(),
+        "acknowledged transfers are gone"
+    );
+    assert_eq!(state.software_version, "2.0");
+    assert_eq!(state.parameter_key, "p3");
+    assert_eq!(
+        state.parameters["Device.NAT.PortMapping.1.ExternalPort"].value,
+        "8443"
+    );
+    assert!(!state.has_owed_events());
+    h
+}
+
+#[test]
+fn a_whole_provisioning_and_firmware_flow() {
+    provisioning_and_firmware(1);
+}
+
+#[test]
+fn the_flow_holds_for_many_seeds() {
+    for seed in 0..50 {
+        let h = provisioning_and_firmware(seed * 7919);
+        // Every record folds to the same state a fresh fold of the journal gives.
+        let mut fresh = tr069_client::state::AgentState::default();
+        for (seq, time, r) in &h.journal {
+            fresh.apply(*seq, *time, r);
+        }
+        assert_eq!(&fresh, h.state(), "seed {seed}");
+    }
+}
+
+#[test]
+fn periodic_informs_at_periodic_inform_time_are_never_skipped() {
+    // Found against GenieACS (which always sets PeriodicInformTime): a wake-up just after the
+    // slot computed the following slot, and no periodic Inform was ever sent.
+    let mut c = config();
+    c.factory_settings
+        .insert("periodic-inform-time".into(), "2026-12-01T00:00:30Z".into());
+    c.factory_settings
+        .insert("periodic-inform-interval".into(), "60".into());
+    let mut h = Harness::new(c, 3);
+    h.lateness_ms = 250;
+    h.run_for(10 * MINUTE + 1_000);
+    let periodic: Vec<u64> = h
+        .sessions
+        .iter()
+        .filter(|s| s.events().contains(&"2 PERIODIC".to_owned()))
+        .map(|s| s.inform.as_ref().unwrap().current_time.unix_millis() as u64)
+        .collect();
+    assert_eq!(periodic.len(), 10, "{periodic:?}");
+    for (i, at) in periodic.iter().enumerate() {
+        let slot = T0 + 30_000 + i as u64 * MINUTE;
+        assert!(
+            *at >= slot && *at < slot + 1_000,
+            "inform {i} at {at}, slot {slot}"
+        );
+    }
+    assert_eq!(h.state().retry_count, 0, "every periodic session succeeded");
+}
+
+#[test]
+fn a_connection_request_during_a_session_gets_one_session_after_it() {
+    let mut h = Harness::new(config(), 5);
+    h.run_for(1_000);
+    h.connection_requests_during_next_inform = 3;
+    h.connection_request();
+    h.run_for(MINUTE);
+    let events: Vec<Vec<String>> = h.sessions.iter().skip(1).map(|s| s.events()).collect();
+    assert_eq!(
+        events,
+        [["6 CONNECTION REQUEST"], ["6 CONNECTION REQUEST"]],
+        "three requests during the session coalesce into one more session"
+    );
+}
+
+#[test]
+fn a_factory_reset_and_a_reboot_in_one_session_are_both_done() {
+    let mut h = Harness::new(config(), 9);
+    h.run_for(1_000);
+    h.acs_queue.extend([
+        spv("before-reset", &[("Device.Time.NTPServer1", "ntp.example")]),
+        Body::FactoryReset(FactoryReset),
+        Body::Reboot(Reboot {
+            command_key: "rb-7".into(),
+        }),
+    ]);
+    h.connection_request();
+    h.run_for(MINUTE);
+    assert_eq!(h.reboot_hook_runs, 1, "one reboot serves both");
+    let after = h.sessions.last().unwrap();
+    assert_eq!(after.events(), ["0 BOOTSTRAP", "1 BOOT", "M Reboot rb-7"]);
+    assert!(
+        !h.state().parameters.contains_key("Device.Time.NTPServer1"),
+        "the reset wiped the ACS's values"
+    );
+}
+
+#[test]
+fn a_reboot_hook_that_never_reboots_is_given_up_after_three_attempts() {
+    let mut h = Harness::new(config(), 11);
+    h.reboots = RebootBehaviour::NeverReboots;
+    h.run_for(1_000);
+    h.acs_queue.push_back(Body::Reboot(Reboot {
+        command_key: "rb-1".into(),
+    }));
+    h.connection_request();
+    h.run_for(60 * MINUTE);
+    assert_eq!(h.reboot_hook_runs, 3, "three attempts, then no more");
+    assert!(h.state().pending_reboot.is_none());
+    let last = h.sessions.last().unwrap();
+    assert_eq!(
+        last.events(),
+        ["M Reboot rb-1"],
+        "the ACS hears what became of its Reboot"
+    );
+    let abandon_at = h
+        .journal
+        .iter()
+        .position(|(_, _, r)| {
+            matches!(
+                r.kind,
+                Some(tr069_client::records::proto::record::Kind::RebootAbandoned(
+                    _
+                ))
+            )
+        })
+        .expect("the abandon is journaled");
+    // Until a later session succeeds, the operator's last-session-error says why.
+    let mut at_abandon = tr069_client::state::AgentState::default();
+    for (seq, time, r) in &h.journal[..=abandon_at] {
+        at_abandon.apply(*seq, *time, r);
+    }
+    assert!(
+        at_abandon.last_session_error.contains("3 time(s)"),
+        "{}",
+        at_abandon.last_session_error
+    );
+    let abandoned = h
+        .journal
+        .iter()
+        .filter(|(_, _, r)| {
+            matches!(
+                r.kind,
+                Some(tr069_client::records::proto::record::Kind::RebootAbandoned(
+                    _
+                ))
+            )
+        })
+        .count();
+    assert_eq!(abandoned, 1, "recorded once, not at every start");
+}
+
+#[test]
+fn a_firmware_reboot_that_never_happens_is_reported_as_failed_once() {
+    let mut h = Harness::new(config(), 13);
+    h.reboots = RebootBehaviour::NeverReboots;
+    h.run_for(1_000);
+    h.acs_queue.push_back(firmware_download("fw-x"));
+    h.connection_request();
+    h.run_for(60 * MINUTE);
+    assert_eq!(h.firmware_applies, 1, "the image is never applied twice");
+    assert_eq!(h.reboot_hook_runs, 3);
+    let tcs: Vec<_> = h
+        .sessions
+        .iter()
+        .flat_map(|s| s.transfer_completes.iter())
+        .collect();
+    assert_eq!(tcs.len(), 1);
+    assert_eq!(tcs[0].fault_struct.fault_code, 9010);
+    assert!(
+        tcs[0].fault_struct.fault_string.contains("never activated"),
+        "{}",
+        tcs[0].fault_struct.fault_string
+    );
+}
+
+#[test]
+fn a_failed_session_is_retried_with_the_retry_count_inside_the_tr069_wait() {
+    let mut h = Harness::new(config(), 17);
+    h.fail_sessions = 2;
+    h.run_for(10 * MINUTE);
+    let counts: Vec<u32> = h
+        .sessions
+        .iter()
+        .map(|s| s.inform.as_ref().unwrap().retry_count)
+        .collect();
+    assert_eq!(&counts[..3], [0, 1, 2]);
+    let times: Vec<u64> = h
+        .sessions
+        .iter()
+        .map(|s| s.inform.as_ref().unwrap().current_time.unix_millis() as u64)
+        .collect();
+    // Waits: 5–10 s after the first failure, 10–20 s after the second.
+    let first_wait = times[1] - times[0];
+    let second_wait = times[2] - times[1];
+    assert!((5_000..=10_001).contains(&first_wait), "{first_wait}");
+    assert!((10_000..=20_001).contains(&second_wait), "{second_wait}");
+    assert_eq!(h.sessions[2].events(), ["0 BOOTSTRAP", "1 BOOT"]);
+    assert_eq!(h.state().retry_count, 0);
+}
+
+#[test]
+fn a_crash_mid_flow_resumes_from_the_journal() {
+    let mut h = Harness::new(config(), 19);
+    h.run_for(1_000);
+    h.acs_queue.push_back(firmware_download("fw-c"));
+    h.connection_request();
+    // Stop after the Download was accepted, before anything else: a process crash.
+    h.crash_after_records = Some(h.journal.len() + 6);
+    h.run_for(10 * MINUTE);
+    assert!(h.crashes >= 1);
+    assert_eq!(h.firmware_applies, 1);
+    let tcs: usize = h.sessions.iter().map(|s| s.transfer_completes.len()).sum();
+    assert_eq!(tcs, 1);
+}

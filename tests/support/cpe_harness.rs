@@ -1,0 +1,487 @@
+//! Drives one per-device core (`cpe::Cpe`) with a fake clock, an in-memory journal, a scripted
+//! ACS answering in real CWMP envelopes, and fake I/O results — no socket, file, thread or timer.
+//! Shared by `tests/cpe_core.rs` and `benches/cpe_flow.rs`.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tr069_client::config::{Config, Device, SoftwareVersion};
+use tr069_client::cpe::{
+    Action, Cpe, Downloaded, Input, Job, SeededEntropy, TransferEvent, UploadSource,
+};
+use tr069_client::cwmp::rpc::add_object::AddObject;
+use tr069_client::cwmp::rpc::download::{Download, file_type};
+use tr069_client::cwmp::rpc::inform::{Inform, InformResponse};
+use tr069_client::cwmp::rpc::set_parameter_values::SetParameterValues;
+use tr069_client::cwmp::rpc::transfer_complete::{TransferComplete, TransferCompleteResponse};
+use tr069_client::cwmp::{
+    Body, CwmpNamespace, Envelope, Header, Limits, ParameterValueStruct, Value,
+};
+use tr069_client::datamodel::host::StaticHost;
+use tr069_client::datamodel::ipping::PingResult;
+use tr069_client::records::Record;
+use tr069_client::state::AgentState;
+
+/// The start of the fake clock (2026-12-01T00:00:00Z).
+pub const T0: u64 = 1_796_083_200_000;
+
+/// One session as the fake ACS saw it.
+#[derive(Debug, Clone, Default)]
+pub struct SeenSession {
+    pub inform: Option<Inform>,
+    pub transfer_completes: Vec<TransferComplete>,
+    /// The CPE's answers to the ACS's requests, in order.
+    pub responses: Vec<Body>,
+    /// The ACS refused the session (answered 500 to the Inform).
+    pub failed: bool,
+}
+
+impl SeenSession {
+    pub fn events(&self) -> Vec<String> {
+        self.inform
+            .as_ref()
+            .map(|i| {
+                i.event
+                    .iter()
+                    .map(|e| {
+                        if e.command_key.is_empty() {
+                            e.event_code.clone()
+                        } else {
+                            format!("{} {}", e.event_code, e.command_key)
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// What the simulated device does when the core asks for a reboot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebootBehaviour {
+    /// Reboots: a new boot id, and the firmware the apply hook installed now runs.
+    Reboots,
+    /// The hook returns but nothing happens: the agent restarts in the same boot.
+    NeverReboots,
+}
+
+pub struct Harness {
+    pub config: Arc<Config>,
+    pub cpe: Cpe,
+    /// The durable journal: (seq, time, record).
+    pub journal: Vec<(u64, u64, Record)>,
+    pub now: u64,
+    pub boot: u32,
+    pub running_version: String,
+    /// The version the firmware apply installed (runs after the next real reboot).
+    pub installed_version: Option<String>,
+    pub firmware_applies: u32,
+    pub reboot_hook_runs: u32,
+    pub reboots: RebootBehaviour,
+    /// ACS requests to send in the next session, after the Inform.
+    pub acs_queue: VecDeque<Body>,
+    /// Fail the next N sessions with HTTP 500.
+    pub fail_sessions: u32,
+    pub sessions: Vec<SeenSession>,
+    /// What the next firmware download "contains": the version it installs.
+    pub next_image_version: String,
+    /// Inputs to deliver the next time the core waits (connection requests, results).
+    pub pending_inputs: VecDeque<Input>,
+    /// How late the fake clock wakes the core after its timeout.
+    pub lateness_ms: u64,
+    /// Connection requests that arrive while the next Inform is being answered.
+    pub connection_requests_during_next_inform: u32,
+    /// Crash the process (a restart in the same boot) once the journal holds this many records.
+    pub crash_after_records: Option<usize>,
+    pub crashes: u32,
+    in_session: bool,
+    last_request_id: u64,
+    seed: u64,
+}
+
+fn host() -> Arc<StaticHost> {
+    Arc::new(StaticHost {
+        uptime_secs: 100,
+        memory_kib: (65_536, 30_000),
+        cpu_usage_percent: 3,
+        time_synchronized: Some(true),
+        interfaces: Vec::new(),
+    })
+}
+
+pub fn config() -> Config {
+    let mut c = Config::default().with_data_dir("/nonexistent/sim");
+    c.device = Device {
+        manufacturer: "Sim".into(),
+        oui: "00000C".into(),
+        product_class: "SimRouter".into(),
+        serial_number: "SIM0001".into(),
+        software_version: SoftwareVersion::Fixed("1.0".into()),
+        ..Default::default()
+    };
+    c.hooks.firmware_apply = Some("apply {file}".into());
+    c.hooks.reboot = Some("reboot".into());
+    for (k, v) in [
+        ("enabled", "true"),
+        ("acs-url", "http://acs.example/cwmp"),
+        ("periodic-inform-interval", "3600"),
+        ("connection-request-username", "acs"),
+        ("connection-request-password", "secret"),
+    ] {
+        c.factory_settings.insert(k.into(), v.into());
+    }
+    c
+}
+
+impl Harness {
+    pub fn new(config: Config, seed: u64) -> Harness {
+        let config = Arc::new(config);
+        let cpe = Cpe::new(config.clone(), host(), Box::new(SeededEntropy::new(seed)));
+        let mut h = Harness {
+            config,
+            cpe,
+            journal: Vec::new(),
+            now: T0,
+            boot: 1,
+            running_version: "1.0".into(),
+            installed_version: None,
+            firmware_applies: 0,
+            reboot_hook_runs: 0,
+            reboots: RebootBehaviour::Reboots,
+            acs_queue: VecDeque::new(),
+            fail_sessions: 0,
+            sessions: Vec::new(),
+            next_image_version: "2.0".into(),
+            pending_inputs: VecDeque::new(),
+            lateness_ms: 0,
+            connection_requests_during_next_inform: 0,
+            crash_after_records: None,
+            crashes: 0,
+            in_session: false,
+            last_request_id: 0,
+            seed,
+        };
+        h.start();
+        h
+    }
+
+    fn boot_id(&self) -> String {
+        format!("boot-{}", self.boot)
+    }
+
+    /// A process start (after a crash, a restart or a reboot): a fresh core folds the journal.
+    fn start(&mut self) {
+        self.seed = self.seed.wrapping_add(1);
+        let mut cpe = Cpe::new(
+            self.config.clone(),
+            host(),
+            Box::new(SeededEntropy::new(self.seed)),
+        );
+        for (seq, time, record) in &self.journal {
+            cpe.restore(*seq, *time, record);
+        }
+        cpe.start(self.now, &self.boot_id(), &self.running_version);
+        cpe.handle(Input::Listening { cr_port: 7547 }, self.now);
+        self.cpe = cpe;
+        self.in_session = false;
+    }
+
+    pub fn state(&self) -> &AgentState {
+        self.cpe.state()
+    }
+
+    fn append(&mut self, records: Vec<Record>) {
+        let first = self.journal.last().map_or(1, |r| r.0 + 1);
+        let stored: Vec<(u64, u64, Record)> = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (first + i as u64, self.now, r))
+            .collect();
+        self.journal.extend(stored.iter().cloned());
+        self.cpe.handle(Input::Appended(stored), self.now);
+    }
+
+    fn decode(body: &[u8]) -> Envelope {
+        Envelope::decode(body, &Limits::default()).expect("the CPE sent a valid envelope")
+    }
+
+    fn reply(&mut self, body: Option<Body>) {
+        self.last_request_id += 1;
+        let (status, bytes) = match body {
+            Some(b) => (
+                200,
+                Envelope::new(
+                    CwmpNamespace::Cwmp12,
+                    Header::with_id(format!("acs-{}", self.last_request_id)),
+                    b,
+                )
+                .encode()
+                .into_bytes(),
+            ),
+            None => (204, Vec::new()),
+        };
+        self.cpe.handle(
+            Input::AcsReply {
+                status,
+                body: bytes,
+                retry_after: None,
+            },
+            self.now,
+        );
+    }
+
+    /// The fake ACS answers one POST.
+    fn on_send(&mut self, body: Option<Vec<u8>>) {
+        let Some(body) = body else {
+            // The empty POST: the ACS's turn.
+            let next = self.acs_queue.pop_front();
+            return self.reply(next);
+        };
+        let envelope = Self::decode(&body);
+        match envelope.body {
+            Body::Inform(inform) => {
+                let failed = self.fail_sessions > 0;
+                self.sessions.push(SeenSession {
+                    inform: Some(inform),
+                    failed,
+                    ..Default::default()
+                });
+                for _ in 0..std::mem::take(&mut self.connection_requests_during_next_inform) {
+                    self.cpe.handle(Input::ConnectionRequest, self.now);
+                }
+                if failed {
+                    self.fail_sessions -= 1;
+                    self.cpe.handle(
+                        Input::AcsReply {
+                            status: 500,
+                            body: Vec::new(),
+                            retry_after: None,
+                        },
+                        self.now,
+                    );
+                } else {
+                    self.reply(Some(InformResponse { max_envelopes: 1 }.into()));
+                }
+            }
+            Body::TransferComplete(tc) => {
+                if let Some(s) = self.sessions.last_mut() {
+                    s.transfer_completes.push(tc);
+                }
+                self.reply(Some(TransferCompleteResponse.into()));
+            }
+            other => {
+                if let Some(s) = self.sessions.last_mut() {
+                    s.responses.push(other);
+                }
+                let next = self.acs_queue.pop_front();
+                self.reply(next);
+            }
+        }
+    }
+
+    fn on_transfer(&mut self, job: tr069_client::cpe::TransferJob) {
+        let id = job.transfer_id.clone();
+        let event = |e| Input::Transfer {
+            transfer_id: id.clone(),
+            event: e,
+        };
+        match job.job {
+            Job::Download => {
+                self.pending_inputs
+                    .push_back(event(TransferEvent::Checkpoint {
+                        file: "download".into(),
+                        bytes: 1 << 20,
+                    }));
+                self.pending_inputs
+                    .push_back(event(TransferEvent::Downloaded(Ok(Downloaded {
+                        path: job.dir.join("download"),
+                        size: 2 << 20,
+                        sha256: "00".repeat(32),
+                    }))));
+            }
+            Job::Upload => {
+                assert!(job.upload.is_some());
+                let ok = !matches!(job.upload, Some(UploadSource::Text(ref t)) if t.is_empty());
+                self.pending_inputs
+                    .push_back(event(TransferEvent::Finished(if ok {
+                        Ok(())
+                    } else {
+                        Err((9011, "empty".into()))
+                    })));
+            }
+            Job::ApplyFirmware => {
+                self.firmware_applies += 1;
+                self.installed_version = Some(self.next_image_version.clone());
+                self.pending_inputs
+                    .push_back(event(TransferEvent::FirmwareApplied(Ok(()))));
+            }
+            Job::ApplyConfiguration | Job::InstallFactoryConfiguration => self
+                .pending_inputs
+                .push_back(event(TransferEvent::ConfigText(Ok(
+                    "Device.Time.NTPServer1 = ntp.example\n".into(),
+                )))),
+        }
+    }
+
+    fn reboot(&mut self) {
+        self.reboot_hook_runs += 1;
+        self.pending_inputs.clear();
+        if self.reboots == RebootBehaviour::Reboots {
+            self.boot += 1;
+            if let Some(v) = self.installed_version.take() {
+                self.running_version = v;
+            }
+        }
+        self.start();
+    }
+
+    /// Runs every action the core has now; `false` when it waits.
+    fn pump(&mut self) -> bool {
+        let mut acted = false;
+        while let Some(action) = self.cpe.poll_action(self.now) {
+            acted = true;
+            match action {
+                Action::Append(a) => {
+                    self.append(a.records);
+                    if self
+                        .crash_after_records
+                        .is_some_and(|n| self.journal.len() >= n)
+                    {
+                        self.crash_after_records = None;
+                        self.crashes += 1;
+                        self.pending_inputs.clear();
+                        self.start();
+                        return true;
+                    }
+                }
+                Action::OpenSession(_) => self.in_session = true,
+                Action::Send { body, .. } => self.on_send(body),
+                Action::CloseSession => self.in_session = false,
+                Action::Transfer(job) => self.on_transfer(job),
+                Action::WriteFactoryConfiguration { transfer_id, .. } => {
+                    self.pending_inputs.push_back(Input::Transfer {
+                        transfer_id,
+                        event: TransferEvent::Finished(Ok(())),
+                    })
+                }
+                Action::RemoveTransferFiles { .. } => {}
+                Action::Ping(_) => self
+                    .pending_inputs
+                    .push_back(Input::PingFinished(PingResult {
+                        state: "Complete",
+                        success_count: 4,
+                        failure_count: 0,
+                        average_ms: 1,
+                        minimum_ms: 1,
+                        maximum_ms: 2,
+                    })),
+                Action::FindLocalAddress { .. } => self
+                    .pending_inputs
+                    .push_back(Input::LocalAddress(Some([192, 0, 2, 10].into()))),
+                Action::External(call) => self.pending_inputs.push_back(Input::External(
+                    call,
+                    Err(tr069_client::cwmp::Fault::with_string(
+                        tr069_client::cwmp::FaultCode::InternalError,
+                        "no providers in the harness",
+                    )),
+                )),
+                Action::FactoryReset { .. } => {
+                    self.pending_inputs.push_back(Input::FactoryResetDone {
+                        factory_configuration: None,
+                    })
+                }
+                Action::Reboot { .. } => {
+                    self.reboot();
+                    return true;
+                }
+            }
+        }
+        acted
+    }
+
+    /// Runs until the core waits for the clock, then moves the clock to its timeout (at most
+    /// `limit_ms` ahead). Returns whether the clock reached the limit.
+    pub fn run_until(&mut self, limit: u64) {
+        while self.now < limit {
+            loop {
+                let acted = self.pump();
+                if let Some(input) = self.pending_inputs.pop_front() {
+                    self.cpe.handle(input, self.now);
+                    continue;
+                }
+                if !acted {
+                    break;
+                }
+            }
+            match self.cpe.poll_timeout() {
+                Some(at) if at > self.now => self.now = (at + self.lateness_ms).min(limit),
+                Some(_) => self.now += 1,
+                None => self.now = limit,
+            }
+        }
+    }
+
+    /// Runs for `ms` of fake time.
+    pub fn run_for(&mut self, ms: u64) {
+        let limit = self.now + ms;
+        self.run_until(limit);
+    }
+
+    /// A connection request arrives now.
+    pub fn connection_request(&mut self) {
+        self.cpe.handle(Input::ConnectionRequest, self.now);
+    }
+}
+
+pub fn spv(key: &str, pairs: &[(&str, &str)]) -> Body {
+    Body::SetParameterValues(SetParameterValues {
+        parameter_list: pairs
+            .iter()
+            .map(|(n, v)| ParameterValueStruct::new(*n, Value::untyped(*v)))
+            .collect(),
+        parameter_key: key.into(),
+    })
+}
+
+pub fn firmware_download(key: &str) -> Body {
+    Body::Download(Download {
+        command_key: key.into(),
+        file_type: file_type::FIRMWARE_UPGRADE_IMAGE.into(),
+        url: "http://files.example/fw-2.0.bin".into(),
+        username: String::new(),
+        password: String::new(),
+        file_size: 0,
+        target_file_name: String::new(),
+        delay_seconds: 0,
+        success_url: String::new(),
+        failure_url: String::new(),
+    })
+}
+
+impl Harness {
+    /// The provisioning + firmware flow: the BOOTSTRAP session; a connection request whose
+    /// session sets values, adds a port mapping, sets its values and downloads a firmware image;
+    /// the transfer's stages, the apply, the reboot, and the session reporting the upgrade.
+    pub fn provisioning_and_firmware_flow(&mut self) {
+        self.run_for(1_000);
+        self.acs_queue.extend([
+            spv("p1", &[("Device.Time.NTPServer1", "pool.ntp.org")]),
+            Body::AddObject(AddObject {
+                object_name: "Device.NAT.PortMapping.".into(),
+                parameter_key: "p2".into(),
+            }),
+            spv(
+                "p3",
+                &[
+                    ("Device.NAT.PortMapping.1.Enable", "true"),
+                    ("Device.NAT.PortMapping.1.ExternalPort", "8443"),
+                ],
+            ),
+            firmware_download("fw-2.0"),
+        ]);
+        self.connection_request();
+        self.run_for(10 * 60_000);
+    }
+}
