@@ -11,6 +11,7 @@ pub mod control;
 pub mod crash;
 pub mod cwmp;
 pub mod datamodel;
+pub mod http;
 pub mod session;
 pub mod state;
 pub mod transfer;

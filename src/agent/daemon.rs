@@ -27,14 +27,12 @@ use super::inform::{DeviceIdentity, build_inform};
 use super::notifier::Notifier;
 use super::retry::RetryPolicy;
 use super::schedule::{next_periodic_at, next_schedule_inform, owed_session_at};
-use super::transport::{
-    ClientCertificate, ErrorKind, SessionConnection, TlsSettings, TransportConfig,
-};
 use crate::cwmp::CwmpNamespace;
 use crate::cwmp::rpc::inform::event_code as ec;
 use crate::datamodel::DataModel;
 use crate::datamodel::external::ExternalProvider;
 use crate::datamodel::host::{HostSource, LinuxHost};
+use crate::http::{ClientCertificate, ErrorKind, SessionConnection, TlsSettings, TransportConfig};
 use crate::session::{FailureReason, Outcome, Output, Session, SessionConfig, SessionStart};
 use crate::state::boot::{read_boot_id, startup_records};
 use crate::state::settings::Settings;

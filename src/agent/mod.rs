@@ -1,6 +1,5 @@
 //! The tokio edge: the only place that owns sockets, timers and child processes.
 //!
-//! - [`transport`]: the HTTP(S) client a session talks to the ACS through.
 //! - [`connection_request`]: the HTTP server the ACS wakes the CPE through.
 //! - [`retry`]: TR-069's session retry wait intervals.
 //! - [`schedule`]: when the next session is due (pure functions of state, settings and time).
@@ -17,4 +16,3 @@ pub mod notifier;
 pub mod retry;
 pub mod schedule;
 pub mod transfers;
-pub mod transport;

@@ -28,6 +28,7 @@ use crate::cwmp::rpc::transfer_complete::TransferComplete;
 use crate::cwmp::rpc::upload::file_type as upload_type;
 use crate::cwmp::{DateTime, FaultCode, FaultStruct};
 use crate::datamodel::{View, config_file};
+use crate::http::TlsSettings;
 use crate::session::OwedTransferComplete;
 use crate::state::{AgentState, REBOOT_REASON_FIRMWARE, record};
 use crate::transfer::download::{FetchRequest, fetch};
@@ -35,7 +36,6 @@ use crate::transfer::manifest::{looks_like_manifest, parse_manifest};
 use crate::transfer::upload::{PutRequest, put_file};
 
 use super::daemon::{Agent, now_ms};
-use super::transport::TlsSettings;
 
 /// The file a Download's main body is fetched into.
 const MAIN_FILE: &str = "download";
