@@ -21,7 +21,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tr069_client::agent::transport::{
+use tr069_client::http::{
     ClientCertificate, ErrorKind, SessionConnection, TlsSettings, TransportConfig,
 };
 

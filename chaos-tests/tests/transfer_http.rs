@@ -9,7 +9,7 @@ use std::time::Duration;
 use chaos_tests::file_server::{DigestAlgorithm, FileAuth, FileServer, FileServerConfig, Mode};
 use chaos_tests::pki::test_pki;
 use sha2::{Digest, Sha256};
-use tr069_client::agent::transport::TlsSettings;
+use tr069_client::http::TlsSettings;
 use tr069_client::transfer::{FetchRequest, Fetched, PutRequest, TransferError, fetch, put_file};
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -3,7 +3,6 @@
 //!
 //! - [`run`]: the daemon's loop around one [`crate::cpe::Cpe`], its journal and its actions;
 //!   [`run::AgentHandle`], the channel the control socket talks to it through.
-//! - [`transport`]: the HTTP(S) client a session talks to the ACS through.
 //! - [`connection_request`]: the HTTP listener the ACS wakes the CPE through.
 //! - [`transfer_jobs`]: the I/O of transfers (fetch with checkpoints, upload, apply hooks).
 //! - [`hooks`]: running the device's hook commands.
@@ -12,6 +11,5 @@ pub mod connection_request;
 pub mod hooks;
 pub mod run;
 pub mod transfer_jobs;
-pub mod transport;
 
 pub use run::{Agent, AgentHandle, Ports, RunEnd, now_ms};

@@ -32,7 +32,7 @@ use crate::state::settings::Settings;
 use super::connection_request::{self as cr, ConnectionRequestServer, CrSettings};
 use super::hooks::run_hook;
 use super::transfer_jobs;
-use super::transport::{ErrorKind, SessionConnection, TransportConfig};
+use crate::http::{ErrorKind, SessionConnection, TransportConfig};
 
 /// Why the daemon stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

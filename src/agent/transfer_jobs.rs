@@ -17,7 +17,7 @@ use crate::transfer::manifest::{looks_like_manifest, parse_manifest};
 use crate::transfer::upload::{PutRequest, put_file};
 
 use super::hooks::run_hook;
-use super::transport::{ClientCertificate, TlsSettings};
+use crate::http::{ClientCertificate, TlsSettings};
 
 /// Checkpoints are taken at most this often while bytes arrive …
 const CHECKPOINT_EVERY_BYTES: u64 = 1 << 20;

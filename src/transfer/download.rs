@@ -28,11 +28,8 @@ use hyper::body::Incoming;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::{
-    Answer, HttpClient, Redirects, RequestSpec, TransferError, display_url, empty_body, hex,
-    parse_url,
-};
-use crate::agent::transport::TlsSettings;
+use super::{Answer, Redirects, RequestSpec, TransferError, hex, new_client, parse_url, request};
+use crate::http::{TlsSettings, empty_body};
 
 /// Read size when hashing the bytes already in a partial file.
 const HASH_CHUNK: usize = 256 * 1024;
@@ -113,7 +110,7 @@ async fn run(
     if expected > 0 {
         check_free_space(&part.path, expected.saturating_sub(part.len))?;
     }
-    let mut client = HttpClient::new(&req.tls, req.connect_timeout, req.idle_timeout);
+    let mut client = new_client(&req.tls, req.connect_timeout, req.idle_timeout);
     let mut allow_range = true;
     let mut resumed_from = part.len;
     loop {
@@ -135,10 +132,8 @@ async fn run(
             response,
             target,
             sent_credentials,
-        } = client
-            .request(&spec, &mut || Ok((empty_body(), None)))
-            .await?;
-        let url = display_url(&target);
+        } = request(&mut client, &spec, &mut || Ok((empty_body(), None))).await?;
+        let url = target.display_url();
         let status = response.status();
         match (status.as_u16(), range_from) {
             (206, Some(from)) => {

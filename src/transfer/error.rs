@@ -22,8 +22,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::agent::transport::error::human;
 use crate::cwmp::FaultCode;
+use crate::http::error::{human, reason_suffix};
 
 /// TR-069's FaultString is a string(256).
 pub const MAX_FAULT_STRING_CHARS: usize = 256;
@@ -141,10 +141,6 @@ impl TransferError {
             Self::Truncated { .. } | Self::Timeout { .. } | Self::ConnectionLost { .. }
         )
     }
-}
-
-fn reason_suffix(reason: &Option<&'static str>) -> String {
-    reason.map(|r| format!(" {r}")).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -26,10 +26,9 @@ use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::{
-    Answer, HttpClient, Redirects, ReqBody, RequestSpec, SendProgress, TransferError, display_url,
-    parse_url,
+    Answer, Redirects, RequestSpec, SendProgress, TransferError, new_client, parse_url, request,
 };
-use crate::agent::transport::TlsSettings;
+use crate::http::{Body, TlsSettings};
 
 /// Read size of the upload body.
 const UPLOAD_CHUNK: usize = 64 * 1024;
@@ -109,8 +108,8 @@ async fn upload(req: &PutRequest, file: &Path, content_type: &str) -> Result<u64
         redirects: Redirects::PreserveMethod,
         progress: Some(progress.clone()),
     };
-    let mut client = HttpClient::new(&req.tls, req.connect_timeout, req.idle_timeout);
-    let mut make_body = || -> Result<(ReqBody, Option<u64>), TransferError> {
+    let mut client = new_client(&req.tls, req.connect_timeout, req.idle_timeout);
+    let mut make_body = || -> Result<(Body, Option<u64>), TransferError> {
         let std_file = std::fs::File::open(file).map_err(|source| TransferError::Io {
             action: "open",
             path: file.to_path_buf(),
@@ -128,7 +127,7 @@ async fn upload(req: &PutRequest, file: &Path, content_type: &str) -> Result<u64
         response,
         target,
         sent_credentials,
-    } = client.request(&spec, &mut make_body).await?;
+    } = request(&mut client, &spec, &mut make_body).await?;
     let status = response.status();
     // The answer's body carries nothing the agent needs, but reading it lets the server finish.
     client.drain(response).await;
@@ -137,7 +136,7 @@ async fn upload(req: &PutRequest, file: &Path, content_type: &str) -> Result<u64
     }
     match status.as_u16() {
         200..=299 => {
-            tracing::info!(url = %display_url(&target), %method, bytes = length, "upload done");
+            tracing::info!(url = %target.display_url(), %method, bytes = length, "upload done");
             Ok(length)
         }
         403 if sent_credentials => Err(TransferError::AuthFailed {
@@ -145,14 +144,14 @@ async fn upload(req: &PutRequest, file: &Path, content_type: &str) -> Result<u64
             reason: "HTTP 403 Forbidden with the transfer's credentials".into(),
         }),
         code @ 400..=499 => Err(TransferError::UnableToAccess {
-            url: display_url(&target),
+            url: target.display_url(),
             reason: match status.canonical_reason() {
                 Some(r) => format!("HTTP {code} {r}"),
                 None => format!("HTTP {code}"),
             },
         }),
         code => Err(TransferError::ServerError {
-            url: display_url(&target),
+            url: target.display_url(),
             status: code,
             reason: status.canonical_reason(),
         }),

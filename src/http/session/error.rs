@@ -1,7 +1,14 @@
 //! Transport errors: each Display is one sentence an operator can act on (it becomes the
 //! `last-session-error`), and [`TransportError::kind`] is what the scheduler branches on.
 
+use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+use crate::http::error::{
+    ConnectError, connection_dropped, describe_tls_for, find_rustls_error, human, reason_suffix,
+};
+use crate::http::{AuthFailure, InvalidUrl, Target, TlsConfigError};
 
 /// Coarse classification of a [`TransportError`] for the session scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,7 +48,7 @@ pub enum TransportError {
     ConnectRefused { target: String },
     #[error("could not connect to {target}: {reason}")]
     ConnectFailed { target: String, reason: String },
-    #[error("could not connect to {target} within {}", human_ref(.after))]
+    #[error("could not connect to {target} within {}", human(*.after))]
     ConnectTimeout { target: String, after: Duration },
     #[error("TLS: {0}")]
     Tls(String),
@@ -51,7 +58,7 @@ pub enum TransportError {
     AuthMissingCredentials,
     #[error("ACS answered 401 with an authentication challenge the agent cannot answer: {0}")]
     AuthUnsupported(String),
-    #[error("no answer from the ACS within {}", human_ref(.after))]
+    #[error("no answer from the ACS within {}", human(*.after))]
     Timeout { after: Duration },
     #[error("ACS response larger than {limit} bytes")]
     TooLarge { limit: usize },
@@ -107,23 +114,91 @@ impl TransportError {
     }
 }
 
-/// "30 s", "300 ms", "1.5 s".
-pub(crate) fn human(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{} s", d.as_secs())
-    } else if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else {
-        format!("{:.1} s", d.as_secs_f64())
+impl From<InvalidUrl> for TransportError {
+    fn from(e: InvalidUrl) -> Self {
+        Self::InvalidUrl {
+            url: e.url,
+            reason: e.reason,
+        }
     }
 }
 
-fn human_ref(d: &Duration) -> String {
-    human(*d)
+impl From<TlsConfigError> for TransportError {
+    fn from(e: TlsConfigError) -> Self {
+        Self::Config(e.0)
+    }
 }
 
-fn reason_suffix(reason: &Option<&'static str>) -> String {
-    reason.map(|r| format!(" {r}")).unwrap_or_default()
+impl From<AuthFailure> for TransportError {
+    fn from(e: AuthFailure) -> Self {
+        match e {
+            AuthFailure::Unsupported(offered) => Self::AuthUnsupported(offered),
+            AuthFailure::NoChallenge => {
+                Self::AuthUnsupported("the 401 carried no WWW-Authenticate challenge".into())
+            }
+            AuthFailure::Rejected { scheme } => Self::AuthRejected { scheme },
+        }
+    }
+}
+
+/// Words a failed connection setup toward the ACS at `target`.
+pub(super) fn connect_error(e: ConnectError, target: &Target) -> TransportError {
+    match e {
+        ConnectError::TlsConfig(e) => e.into(),
+        ConnectError::Resolve { host } => TransportError::Resolve { host },
+        ConnectError::Tcp { addr, error } => tcp_error(target, addr, &error),
+        ConnectError::Timeout { after } => TransportError::ConnectTimeout {
+            target: target.display_addr(),
+            after,
+        },
+        ConnectError::ServerName => TransportError::InvalidUrl {
+            url: target.url.clone(),
+            reason: "the host is not a valid TLS server name".into(),
+        },
+        ConnectError::TlsHandshake { host, error, .. } => {
+            TransportError::Tls(match (find_rustls_error(&error), error.kind()) {
+                (Some(tls), _) => describe_tls(tls, &host),
+                (None, io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset) => {
+                    format!(
+                        "{host} closed the connection during the handshake (is it really HTTPS?)"
+                    )
+                }
+                (None, _) => format!("handshake with {host} failed: {error}"),
+            })
+        }
+        ConnectError::Setup(e) => {
+            TransportError::Protocol(format!("HTTP connection setup failed: {e}"))
+        }
+    }
+}
+
+fn tcp_error(target: &Target, addr: SocketAddr, e: &io::Error) -> TransportError {
+    let target = if target.host.parse::<IpAddr>().is_ok() {
+        addr.to_string()
+    } else {
+        format!("{} ({addr})", target.display_addr())
+    };
+    let reason = match e.kind() {
+        io::ErrorKind::ConnectionRefused => return TransportError::ConnectRefused { target },
+        io::ErrorKind::HostUnreachable => "host unreachable".into(),
+        io::ErrorKind::NetworkUnreachable => "network unreachable".into(),
+        _ => e.to_string(),
+    };
+    TransportError::ConnectFailed { target, reason }
+}
+
+/// Words a request to the ACS at `host` that failed before its answer arrived.
+pub(super) fn request_error(e: &hyper::Error, host: &str) -> TransportError {
+    if let Some(tls) = find_rustls_error(e) {
+        return TransportError::Tls(describe_tls(tls, host));
+    }
+    if connection_dropped(e) {
+        return TransportError::Closed;
+    }
+    if e.is_parse() || e.is_parse_status() || e.is_parse_too_large() {
+        return TransportError::Protocol(format!("malformed HTTP answer ({e})"));
+    }
+    TransportError::Protocol(e.to_string())
 }
 
 fn retry_suffix(retry_after: &Option<Duration>) -> String {
@@ -132,123 +207,14 @@ fn retry_suffix(retry_after: &Option<Duration>) -> String {
         .unwrap_or_default()
 }
 
-/// Finds a rustls error anywhere in an error chain. `io::Error::source()` skips the wrapped
-/// error itself, so look inside io errors explicitly.
-pub(crate) fn find_rustls_error<'a>(
-    err: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a rustls::Error> {
-    let mut current: Option<&'a (dyn std::error::Error + 'static)> = Some(err);
-    let mut depth = 0;
-    while let Some(e) = current {
-        depth += 1;
-        if depth > 16 {
-            return None;
-        }
-        if let Some(r) = e.downcast_ref::<rustls::Error>() {
-            return Some(r);
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(inner) = io.get_ref() {
-                let inner: &'a (dyn std::error::Error + 'static) = inner;
-                current = Some(inner);
-                continue;
-            }
-        }
-        current = e.source();
-    }
-    None
-}
-
-/// Finds an io::Error kind anywhere in an error chain.
-pub(crate) fn find_io_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    let mut depth = 0;
-    while let Some(e) = current {
-        depth += 1;
-        if depth > 16 {
-            return None;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        current = e.source();
-    }
-    None
-}
-
 /// Operator sentence (without the "TLS: " prefix) for a rustls failure toward `host`.
 pub(crate) fn describe_tls(err: &rustls::Error, host: &str) -> String {
     describe_tls_for(err, host, "the ACS")
 }
 
-/// [`describe_tls`] for any kind of peer: `peer` names it in the sentence ("the file server").
-pub(crate) fn describe_tls_for(err: &rustls::Error, host: &str, peer: &str) -> String {
-    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
-    match err {
-        E::InvalidCertificate(c) => match c {
-            C::UnknownIssuer => format!("certificate for {host} not trusted (unknown issuer)"),
-            C::NotValidForName => format!("certificate not valid for {host}"),
-            C::NotValidForNameContext { presented, .. } => {
-                if presented.is_empty() {
-                    format!("certificate not valid for {host}")
-                } else {
-                    format!(
-                        "certificate not valid for {host} (it is for {})",
-                        presented.join(", ")
-                    )
-                }
-            }
-            C::Expired | C::ExpiredContext { .. } => {
-                format!("certificate for {host} has expired (or the router's clock is wrong)")
-            }
-            C::NotValidYet | C::NotValidYetContext { .. } => {
-                format!("certificate for {host} is not valid yet (check the router's clock)")
-            }
-            C::Revoked => format!("certificate for {host} has been revoked"),
-            C::BadSignature => format!("certificate for {host} has a bad signature"),
-            C::BadEncoding => format!("certificate for {host} is malformed"),
-            C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
-                format!("certificate for {host} is not meant for a TLS server")
-            }
-            other => format!("certificate for {host} rejected ({other:?})"),
-        },
-        E::AlertReceived(alert) => match alert {
-            A::CertificateRequired => {
-                format!("{peer} requires a client certificate (configure client-certificate)")
-            }
-            A::BadCertificate
-            | A::UnsupportedCertificate
-            | A::CertificateRevoked
-            | A::CertificateExpired
-            | A::CertificateUnknown
-            | A::UnknownCA
-            | A::AccessDenied => {
-                format!("{peer} rejected the client certificate ({alert:?})")
-            }
-            A::HandshakeFailure => format!(
-                "handshake failure: {peer} accepted none of our TLS versions/ciphers, or it \
-                 wants a client certificate"
-            ),
-            other => format!("{peer} aborted the handshake ({other:?})"),
-        },
-        E::InvalidMessage(_) => {
-            format!("the answer from {host} is not TLS (check http:// vs https:// and the port)")
-        }
-        E::NoApplicationProtocol => format!("{peer} does not speak HTTP/1.1 (ALPN)"),
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_naturally() {
-        assert_eq!(human(Duration::from_secs(30)), "30 s");
-        assert_eq!(human(Duration::from_millis(300)), "300 ms");
-        assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
-    }
 
     #[test]
     fn messages_are_operator_sentences() {
@@ -276,6 +242,31 @@ mod tests {
     }
 
     #[test]
+    fn rejects_bad_urls() {
+        for bad in [
+            "acs.example.com",
+            "ftp://x/",
+            "http://",
+            "",
+            "http://u:p@h/",
+        ] {
+            let e = TransportError::from(Target::parse(bad).unwrap_err());
+            assert!(e.to_string().starts_with("invalid ACS URL"), "{e}");
+        }
+    }
+
+    #[test]
+    fn unusable_tls_files_are_config_errors() {
+        let s = crate::http::TlsSettings {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..Default::default()
+        };
+        let e = TransportError::from(crate::http::tls::client_config(&s).unwrap_err());
+        assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+        assert_eq!(e.kind(), ErrorKind::Config);
+    }
+
+    #[test]
     fn tls_certificate_errors_map_to_sentences() {
         let e = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         assert_eq!(
@@ -286,14 +277,5 @@ mod tests {
         assert_eq!(describe_tls(&e, "acs"), "certificate not valid for acs");
         let e = rustls::Error::InvalidCertificate(rustls::CertificateError::Expired);
         assert!(describe_tls(&e, "acs").contains("expired"));
-    }
-
-    #[test]
-    fn rustls_error_found_inside_io_error() {
-        let io = std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
-        );
-        assert!(find_rustls_error(&io).is_some());
     }
 }

@@ -1,7 +1,7 @@
 //! rustls client configuration (ring provider): webpki roots plus an optional CA file, an optional
 //! client certificate, and an explicit `insecure` lab mode.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -10,15 +10,37 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use super::TlsSettings;
-use super::error::TransportError;
+/// TLS settings for `https://` URLs.
+#[derive(Debug, Clone, Default)]
+pub struct TlsSettings {
+    /// Extra trusted CA certificates (PEM, one or several), on top of the compiled-in webpki roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate for mutual TLS.
+    pub client_certificate: Option<ClientCertificate>,
+    /// Lab mode: accept any server certificate. Logged as a warning on every connection setup.
+    pub insecure: bool,
+}
 
-/// Builds the client configuration for one session.
-pub(crate) fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TransportError> {
+/// A PEM certificate chain (leaf first) and its PEM private key (PKCS#8, PKCS#1 or SEC1).
+/// Both may name the same file when it holds the certificate and the key.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    pub cert_chain_pem: PathBuf,
+    pub private_key_pem: PathBuf,
+}
+
+/// Unusable TLS settings (unreadable CA file or client certificate); the message is a complete
+/// sentence naming the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TlsConfigError(pub String);
+
+/// Builds the client configuration (ALPN `http/1.1`).
+pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TransportError::Config(format!("TLS setup failed: {e}")))?;
+        .map_err(|e| TlsConfigError(format!("TLS setup failed: {e}")))?;
     let builder = if settings.insecure {
         builder
             .dangerous()
@@ -36,13 +58,13 @@ pub(crate) fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>,
         Some(cc) => {
             let chain = load_cert_chain(&cc.cert_chain_pem)?;
             let key = PrivateKeyDer::from_pem_file(&cc.private_key_pem).map_err(|e| {
-                TransportError::Config(format!(
+                TlsConfigError(format!(
                     "TLS: cannot read the client private key from {}: {e}",
                     cc.private_key_pem.display()
                 ))
             })?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
-                TransportError::Config(format!(
+                TlsConfigError(format!(
                     "TLS: the client certificate {} and key {} are unusable: {e}",
                     cc.cert_chain_pem.display(),
                     cc.private_key_pem.display()
@@ -55,11 +77,11 @@ pub(crate) fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>,
     Ok(Arc::new(config))
 }
 
-fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<usize, TransportError> {
+fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<usize, TlsConfigError> {
     let certs = read_certs(path, "CA file")?;
     let (added, _ignored) = roots.add_parsable_certificates(certs);
     if added == 0 {
-        return Err(TransportError::Config(format!(
+        return Err(TlsConfigError(format!(
             "TLS: the CA file {} holds no usable certificate",
             path.display()
         )));
@@ -67,13 +89,13 @@ fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<usize, Transpor
     Ok(added)
 }
 
-fn load_cert_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TransportError> {
+fn load_cert_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     read_certs(path, "client certificate")
 }
 
-fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, TransportError> {
+fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let err = |e: &dyn std::fmt::Display| {
-        TransportError::Config(format!(
+        TlsConfigError(format!(
             "TLS: cannot read the {what} {}: {e}",
             path.display()
         ))
@@ -145,7 +167,6 @@ impl ServerCertVerifier for AcceptAnyServerCert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::transport::ClientCertificate;
 
     #[test]
     fn default_config_builds_with_alpn() {
@@ -161,7 +182,6 @@ mod tests {
         };
         let e = client_config(&s).unwrap_err();
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
-        assert_eq!(e.kind(), super::super::ErrorKind::Config);
         let s = TlsSettings {
             client_certificate: Some(ClientCertificate {
                 cert_chain_pem: "/nonexistent/c.pem".into(),

@@ -1,71 +1,124 @@
-//! HTTP authentication toward the ACS: Basic and Digest (via the `digest_auth` crate).
+//! HTTP authentication, client side: Basic and Digest (via the `digest_auth` crate).
 //!
-//! The agent never sends credentials before the ACS asks for them; once a challenge has been
-//! answered, the same scheme is used on every later request of the session (Digest: the same
-//! nonce with an incrementing `nc`, and one `cnonce` per TCP connection).
+//! Credentials are never sent before the server asks for them; once a challenge has been
+//! answered, the same scheme is used on every later request to that server (Digest: the same
+//! nonce with an incrementing `nc`, and the connection's `cnonce`). [`Authenticator`] holds that
+//! state and decides what a 401 means; callers word its [`AuthFailure`] for their operator.
 
 use digest_auth::{AlgorithmType, AuthContext, HttpMethod, Qop, WwwAuthenticateHeader};
 use http::HeaderMap;
 use http::header::WWW_AUTHENTICATE;
 
-/// A challenge from a 401 the agent knows how to answer.
+use super::Target;
+
+/// A challenge from a 401 the client knows how to answer.
 #[derive(Debug, Clone)]
-pub(crate) enum Challenge {
+enum Challenge {
     Basic,
     Digest(Box<WwwAuthenticateHeader>),
 }
 
 impl Challenge {
-    pub(crate) fn stale(&self) -> bool {
+    fn stale(&self) -> bool {
         matches!(self, Challenge::Digest(d) if d.stale)
     }
 }
 
-/// The scheme in use for the rest of the session.
+/// The scheme in use toward one server.
 #[derive(Debug, Clone, Default)]
-pub(crate) enum AuthState {
+enum AuthState {
     #[default]
     None,
     Basic,
     Digest(Box<WwwAuthenticateHeader>),
 }
 
-impl AuthState {
-    pub(crate) fn scheme_name(&self) -> &'static str {
-        match self {
+/// Why a 401 cannot be answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// Only schemes the client cannot answer were offered (their description).
+    Unsupported(String),
+    /// A 401 without any `WWW-Authenticate` challenge, before credentials were sent.
+    NoChallenge,
+    /// The server refused the credentials it asked for (`scheme`: "Basic", "Digest", "HTTP").
+    Rejected { scheme: &'static str },
+}
+
+/// The authentication state toward one server: the adopted scheme, and whether the current
+/// request has answered a challenge already (a second challenge then means wrong credentials,
+/// unless the server only says the Digest nonce went stale).
+#[derive(Debug, Clone, Default)]
+pub struct Authenticator {
+    state: AuthState,
+    answered: bool,
+    stale_retried: bool,
+}
+
+impl Authenticator {
+    /// A new request starts: it may answer one challenge (and one stale nonce) of its own.
+    pub fn start_request(&mut self) {
+        self.answered = false;
+        self.stale_retried = false;
+    }
+
+    /// Forgets everything: the next request goes to another server.
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    /// The scheme in use: "Basic", "Digest", or "HTTP" before any challenge.
+    pub fn scheme_name(&self) -> &'static str {
+        match self.state {
             AuthState::None => "HTTP",
             AuthState::Basic => "Basic",
             AuthState::Digest(_) => "Digest",
         }
     }
 
-    pub(crate) fn is_active(&self) -> bool {
-        !matches!(self, AuthState::None)
-    }
-
-    pub(crate) fn adopt(&mut self, challenge: Challenge) {
-        *self = match challenge {
+    /// Takes a 401's challenges: Ok when the request should be sent again with credentials.
+    /// `peer` ("the ACS") names the server in the warning about Basic over plain HTTP.
+    pub fn on_unauthorized(
+        &mut self,
+        headers: &HeaderMap,
+        target: &Target,
+        peer: &str,
+    ) -> Result<(), AuthFailure> {
+        let challenge = match pick_challenge(headers) {
+            Err(offered) => return Err(AuthFailure::Unsupported(offered)),
+            Ok(None) if !matches!(self.state, AuthState::None) => {
+                return Err(AuthFailure::Rejected {
+                    scheme: self.scheme_name(),
+                });
+            }
+            Ok(None) => return Err(AuthFailure::NoChallenge),
+            Ok(Some(challenge)) => challenge,
+        };
+        if self.answered {
+            if !challenge.stale() || self.stale_retried {
+                return Err(AuthFailure::Rejected {
+                    scheme: self.scheme_name(),
+                });
+            }
+            self.stale_retried = true;
+        }
+        self.answered = true;
+        self.state = match challenge {
             Challenge::Basic => AuthState::Basic,
             Challenge::Digest(d) => AuthState::Digest(d),
         };
+        if matches!(self.state, AuthState::Basic) && !target.https {
+            tracing::warn!(
+                url = %target.display_url(),
+                "{peer} asks for HTTP Basic over plain HTTP: the password crosses the network in clear text"
+            );
+        }
+        Ok(())
     }
 
-    /// The `Authorization` value for one POST, or None before any challenge.
-    pub(crate) fn authorization(
-        &mut self,
-        username: &str,
-        password: &str,
-        uri: &str,
-        body: &[u8],
-        cnonce: &str,
-    ) -> Result<Option<String>, String> {
-        self.authorization_for("POST", username, password, uri, Some(body), cnonce)
-    }
-
-    /// The `Authorization` value for a request with any method. `body` only matters when the
-    /// server insists on `auth-int`; a streamed body the caller cannot hash is passed as None,
-    /// which answers with `auth`.
-    pub(crate) fn authorization_for(
+    /// The `Authorization` value for a request, or None before any challenge. `body` only
+    /// matters when the server insists on `auth-int`; a streamed body the caller cannot hash is
+    /// passed as None, which answers with `auth`.
+    pub fn authorization(
         &mut self,
         method: &str,
         username: &str,
@@ -74,7 +127,7 @@ impl AuthState {
         body: Option<&[u8]>,
         cnonce: &str,
     ) -> Result<Option<String>, String> {
-        match self {
+        match &mut self.state {
             AuthState::None => Ok(None),
             AuthState::Basic => Ok(Some(format!(
                 "Basic {}",
@@ -98,10 +151,10 @@ impl AuthState {
     }
 }
 
-/// Picks the best challenge the agent can answer from a 401's `WWW-Authenticate` headers:
+/// Picks the best challenge the client can answer from a 401's `WWW-Authenticate` headers:
 /// Digest (SHA-256 before SHA-512/256 before MD5) over Basic.
 /// `Err` carries a description of what was offered when nothing usable was.
-pub(crate) fn pick_challenge(headers: &HeaderMap) -> Result<Option<Challenge>, String> {
+fn pick_challenge(headers: &HeaderMap) -> Result<Option<Challenge>, String> {
     let mut digests: Vec<WwwAuthenticateHeader> = Vec::new();
     let mut basic = false;
     let mut offered: Vec<String> = Vec::new();
@@ -152,7 +205,7 @@ pub(crate) fn pick_challenge(headers: &HeaderMap) -> Result<Option<Challenge>, S
 }
 
 /// Standard base64 with padding (for Basic credentials only).
-pub(crate) fn base64(input: &[u8]) -> String {
+fn base64(input: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
@@ -208,13 +261,13 @@ mod tests {
     #[test]
     fn genieacs_challenge_is_answered_with_qop_auth_md5() {
         let h = headers(&[r#"Digest realm="GenieACS",qop="auth,auth-int",nonce=3f5a9c"#]);
-        let Ok(Some(ch)) = pick_challenge(&h) else {
-            panic!("challenge not understood")
-        };
-        let mut state = AuthState::default();
-        state.adopt(ch);
+        let target = Target::parse("http://acs/").unwrap();
+        let mut state = Authenticator::default();
+        state
+            .on_unauthorized(&h, &target, "the ACS")
+            .expect("challenge not understood");
         let v = state
-            .authorization("cpe", "secret", "/", b"<x/>", "cn1")
+            .authorization("POST", "cpe", "secret", "/", Some(b"<x/>"), "cn1")
             .unwrap()
             .unwrap();
         assert!(v.starts_with("Digest "), "{v}");
@@ -228,7 +281,7 @@ mod tests {
         check.digest(&AuthContext::new_post("cpe", "secret", "/", None::<&[u8]>));
         assert_eq!(check.response, parsed.response);
         let v2 = state
-            .authorization("cpe", "secret", "/", b"", "cn1")
+            .authorization("POST", "cpe", "secret", "/", Some(b""), "cn1")
             .unwrap()
             .unwrap();
         assert_eq!(AuthorizationHeader::parse(&v2).unwrap().nc, 2);
@@ -260,10 +313,15 @@ mod tests {
 
     #[test]
     fn basic_header() {
-        let mut s = AuthState::default();
-        s.adopt(Challenge::Basic);
+        let mut s = Authenticator::default();
+        s.on_unauthorized(
+            &headers(&[r#"Basic realm="x""#]),
+            &Target::parse("https://acs/").unwrap(),
+            "the ACS",
+        )
+        .unwrap();
         assert_eq!(
-            s.authorization("Aladdin", "open sesame", "/", b"", "")
+            s.authorization("POST", "Aladdin", "open sesame", "/", Some(b""), "")
                 .unwrap(),
             Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==".to_string())
         );
