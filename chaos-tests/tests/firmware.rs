@@ -137,7 +137,9 @@ async fn firmware_upgrade_is_applied_once_and_reported_once() {
         device.simulate_firmware();
         device.write_config(&acs.url(), &[]);
         acs.enqueue(download(&files.url("/fw-7.15.bin"), "fw-1"));
-        let mut agent = device.start().await?;
+        // The whole upgrade may be over (and the agent exited for its reboot) before its control
+        // socket is ever polled: spawn, do not wait for the socket.
+        let mut agent = device.spawn()?;
         let first = wait_session(&acs, 0, "the BOOTSTRAP session", |s| s.is_ended() && !s.acs_calls.is_empty()).await?;
         ensure!(
             matches!(first.acs_calls[0].answer.as_ref().and_then(|a| a.body.as_ref()), Some(Body::DownloadResponse(r)) if r.status == 1),
@@ -173,7 +175,7 @@ async fn a_bad_image_rolls_back_and_is_reported_with_9010() {
         device.simulate_firmware();
         device.write_config(&acs.url(), &[]);
         acs.enqueue(download(&files.url("/bad.bin"), "fw-bad"));
-        let mut agent = device.start().await?;
+        let mut agent = device.spawn()?;
         let _agent = reboot_and_restart(&device, &mut agent).await?;
         check_reported_once(&acs, 1, "fw-bad", 9010, "7.14").await?;
         let s = acs.sessions();
@@ -243,7 +245,7 @@ async fn manifest_killed_mid_download_resumes_with_range_and_applies_every_packa
             device.log_lines("applies.log").is_empty(),
             "applied before every package was downloaded"
         );
-        let mut agent = device.start().await?;
+        let mut agent = device.spawn()?;
         let _agent = reboot_and_restart(&device, &mut agent).await?;
         check_reported_once(&acs, 1, "fw-manifest", 0, "7.15").await?;
 

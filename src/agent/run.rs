@@ -790,6 +790,101 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::control::{ControlRequest, ControlResponse, socket};
+
+    fn test_config(dir: &std::path::Path) -> Config {
+        let boot = dir.join("boot_id");
+        std::fs::write(&boot, "boot-1\n").unwrap();
+        let mut config = Config::default().with_data_dir(dir.join("data"));
+        config.boot_id_file = boot;
+        config.connection_request.listen_address = std::net::Ipv4Addr::LOCALHOST.into();
+        for (k, v) in [
+            ("enabled", "true"),
+            // Nothing listens there: sessions fail at once and are retried.
+            ("acs-url", "http://127.0.0.1:9/acs"),
+            ("connection-request-port", "0"),
+        ] {
+            config.factory_settings.insert(k.into(), v.into());
+        }
+        config
+    }
+
+    /// After `run` returns nothing holds the journal: it opens again at once, without waiting.
+    fn reopens_at_once(config: &Config) {
+        match crate::records::Journal::open(
+            config.journal_dir(),
+            journal::Options::with_boot_id("check"),
+        ) {
+            Ok((j, _)) => j.close(),
+            Err(e) => panic!("the journal is still held after the agent stopped: {e}"),
+        }
+    }
+
+    async fn wait_for_socket(path: &std::path::Path) {
+        for _ in 0..200 {
+            if path.exists() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no control socket at {}", path.display());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nothing_holds_the_journal_once_run_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path());
+        let agent = Agent::open(config.clone(), Ports::default()).await.unwrap();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(agent.run(async move {
+            let _ = stop_rx.await;
+        }));
+        wait_for_socket(&config.control_socket).await;
+        // A control connection stays open while the agent stops, and a set is in flight.
+        let path = config.control_socket.clone();
+        let cli = tokio::task::spawn_blocking(move || {
+            let set = socket::request(
+                &path,
+                &ControlRequest::Set {
+                    items: vec![("periodic-inform-interval".into(), "1h".into())],
+                },
+            );
+            let print = socket::request(&path, &ControlRequest::Print);
+            (set, print)
+        });
+        let (set, print) = cli.await.unwrap();
+        assert!(matches!(set, Ok(ControlResponse::Ok { .. })), "{set:?}");
+        let Ok(ControlResponse::View { view }) = print else {
+            panic!("{print:?}")
+        };
+        assert!(view.daemon_running);
+        assert_eq!(view.settings["periodic-inform-interval"], "1h");
+        let _idle = std::os::unix::net::UnixStream::connect(&config.control_socket).unwrap();
+        let _ = stop_tx.send(());
+        let end = task.await.unwrap().unwrap();
+        assert_eq!(end, RunEnd::Shutdown);
+        reopens_at_once(&config);
+        assert!(
+            !config.control_socket.exists(),
+            "the socket file is removed"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nothing_holds_the_journal_once_a_dropped_run_is_gone() {
+        // The demo "crashes" the agent by aborting its task; the next open must not find the
+        // journal locked.
+        let dir = tempfile::tempdir().unwrap();
+        let config = test_config(dir.path());
+        for _ in 0..3 {
+            let agent = Agent::open(config.clone(), Ports::default()).await.unwrap();
+            let task = tokio::spawn(agent.run(std::future::pending()));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            task.abort();
+            assert!(task.await.unwrap_err().is_cancelled());
+            reopens_at_once(&config);
+        }
+    }
 
     #[tokio::test]
     async fn acs_address_from_the_url() {
