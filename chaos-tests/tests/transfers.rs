@@ -476,3 +476,50 @@ fn transfer_completes_in(s: &SessionLog) -> Vec<String> {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_apply_hook_is_told_overwrite_or_alter() {
+    // `{mode}` was refused by the config check although the agent fills it: a hook could never
+    // tell an overwrite from an alteration.
+    let device = Device::new("config_apply_hook_mode", env!("CARGO_BIN_EXE_agent"));
+    scenario(&device, async {
+        let files = FileServer::start(FileServerConfig::default()).await?;
+        files.add_file("/site.cfg", b"Device.Time.NTPServer1 = a.example\n".to_vec());
+        files.add_file("/site.alter", b"Device.Time.NTPServer2 = b.example\n".to_vec());
+        let acs = ScriptedAcs::start(digest_acs()).await?;
+        let log = device.path().join("applied.log");
+        device.add_config(&format!(
+            "[hooks]\nconfig_apply = \"printf '%s %s\\\\n' {{mode}} \\\"$(cat {{file}})\\\" >> {}\"\n",
+            log.display()
+        ));
+        device.write_config(&acs.url(), &[]);
+        let _agent = device.start().await?;
+        check_bootstrap(&acs, &device).await?;
+        for (path, key) in [("/site.cfg", "dl-overwrite"), ("/site.alter", "dl-alter")] {
+            session_with(
+                &device,
+                &acs,
+                vec![download(
+                    &files.url(path),
+                    key,
+                    file_type::VENDOR_CONFIGURATION_FILE,
+                    0,
+                )],
+            )
+            .await?;
+            let tc = wait_transfer_complete(&acs, key).await?;
+            ensure!(tc.0 == 0, "{key}: {tc:?}");
+        }
+        let lines = device.log_lines("applied.log");
+        ensure!(
+            lines
+                == [
+                    "overwrite Device.Time.NTPServer1 = a.example",
+                    "alter Device.Time.NTPServer2 = b.example"
+                ],
+            "the hook saw {lines:?}"
+        );
+        Ok(())
+    })
+    .await;
+}
