@@ -13,6 +13,7 @@ pub mod cpe;
 pub mod crash;
 pub mod cwmp;
 pub mod datamodel;
+pub mod diagnostics;
 pub mod http;
 pub mod records;
 pub mod session;

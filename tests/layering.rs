@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["cwmp", "crash", "records", "connection_request"],
     &["state", "session", "http"],
-    &["config", "datamodel", "transfer"],
+    &["config", "datamodel", "diagnostics", "transfer"],
     &["cpe"],
     &["control"],
     &["agent"],

@@ -365,6 +365,9 @@ impl Agent {
         let mut io = InFlight::default();
         let mut conn: Option<SessionConnection> = None;
         let mut endpoint: Option<AcsEndpoint> = None;
+        // Stops the diagnostic under way; the UDP echo responder's configuration.
+        let mut diagnostic_cancel: Option<oneshot::Sender<()>> = None;
+        let mut udp_echo: Option<watch::Sender<Option<crate::diagnostics::UdpEchoConfig>>> = None;
         let mut shutdown = std::pin::pin!(shutdown);
 
         let end: anyhow::Result<RunEnd> = 'run: loop {
@@ -439,10 +442,38 @@ impl Agent {
                     Action::RemoveTransferFiles { keep } => {
                         transfer_jobs::remove_transfer_files(&config.transfer_dir(), &keep)
                     }
-                    Action::Ping(request) => io.push(Box::pin(async move {
-                        let result = crate::datamodel::ipping::run_ping(&request).await;
-                        IoDone::Input(Input::PingFinished(result))
-                    })),
+                    Action::RunDiagnostic(request) => {
+                        let (cancel, cancelled) = oneshot::channel::<()>();
+                        diagnostic_cancel = Some(cancel);
+                        io.push(Box::pin(run_diagnostic(request, cancelled)));
+                    }
+                    Action::CancelDiagnostic => {
+                        if let Some(cancel) = diagnostic_cancel.take() {
+                            let _ = cancel.send(());
+                        }
+                    }
+                    Action::UdpEcho(wanted) => match (&udp_echo, wanted) {
+                        (Some(running), wanted) => {
+                            let stop = wanted.is_none();
+                            let _ = running.send(wanted);
+                            if stop {
+                                udp_echo = None;
+                            }
+                        }
+                        (None, Some(config)) => {
+                            let (tx, rx) = watch::channel(Some(config));
+                            udp_echo = Some(tx);
+                            let events = events_tx.clone();
+                            io.push(Box::pin(async move {
+                                crate::diagnostics::udp_echo::serve(rx, move |stats| {
+                                    let _ = events.send(Input::UdpEchoStats(stats));
+                                })
+                                .await;
+                                IoDone::Reported
+                            }));
+                        }
+                        (None, None) => {}
+                    },
                     Action::FindLocalAddress { acs_url } => io.push(Box::pin(async move {
                         IoDone::Input(Input::LocalAddress(local_address_toward(&acs_url).await))
                     })),
@@ -698,6 +729,32 @@ async fn send(
         Err(_) => Input::AcsTimeout,
     };
     IoDone::Session(Some(conn), input)
+}
+
+/// Runs a diagnostic test until it ends or is cancelled.
+async fn run_diagnostic(
+    request: crate::cpe::DiagnosticRequest,
+    cancelled: oneshot::Receiver<()>,
+) -> IoDone {
+    let limits = crate::diagnostics::Limits {
+        connect_timeout: transfer_jobs::CONNECT_TIMEOUT,
+        idle_timeout: transfer_jobs::IDLE_TIMEOUT,
+    };
+    let generation = request.generation;
+    let cancel = async {
+        // A dropped sender is not a cancellation.
+        if cancelled.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let outcome = tokio::select! {
+        outcome = crate::diagnostics::run(&request.test, limits) => Some(outcome),
+        () = cancel => None,
+    };
+    IoDone::Input(Input::DiagnosticFinished(crate::cpe::DiagnosticResult {
+        generation,
+        outcome,
+    }))
 }
 
 /// Runs an external provider call on the blocking pool.

@@ -23,8 +23,9 @@ use crate::http::{ClientCertificate, TlsSettings};
 const CHECKPOINT_EVERY_BYTES: u64 = 1 << 20;
 /// … and no more often than this (flash wears).
 const CHECKPOINT_MIN_INTERVAL: Duration = Duration::from_secs(3);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Transfers' (and the HTTP diagnostics') limits.
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(super) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The TLS settings of a connection from the core's policy.
 pub fn tls_settings(p: &TlsPolicy) -> TlsSettings {

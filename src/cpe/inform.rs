@@ -1,7 +1,9 @@
 //! Building the Inform a session opens with, from the device's identity and the folded state.
 
 use crate::cwmp::rpc::inform::{DeviceIdStruct, Inform};
+use crate::cwmp::rpc::inform::{EventStruct, event_code as ec};
 use crate::cwmp::{DateTime, ParameterValueStruct, Value, XsdType};
+use crate::datamodel::View;
 use crate::state::AgentState;
 
 /// The TR-181 version the data model is based on (as RouterOS: Issue 2 Amendment 11).
@@ -83,6 +85,122 @@ pub fn build_inform(
         current_time: DateTime::from_unix_millis(i64::try_from(now_ms).unwrap_or(i64::MAX)),
         retry_count: state.retry_count,
         parameter_list,
+    }
+}
+
+/// The Inform of a heartbeat session: `14 HEARTBEAT` alone, RetryCount 0 (a heartbeat is never a
+/// retry), the forced-inform parameters; owed events and changed values wait for their own
+/// session.
+pub fn build_heartbeat_inform(
+    device: &DeviceIdentity,
+    state: &AgentState,
+    connection_request_url: &str,
+    now_ms: u64,
+) -> Inform {
+    let mut inform = build_inform(device, state, connection_request_url, now_ms);
+    inform.event = vec![EventStruct::new(ec::HEARTBEAT, "")];
+    inform.retry_count = 0;
+    inform
+        .parameter_list
+        .retain(|p| FORCED.contains(&p.name.as_str()));
+    inform
+}
+
+/// The forced-inform parameters (Device:2.11 `forcedInform`).
+const FORCED: &[&str] = &[
+    "Device.RootDataModelVersion",
+    "Device.DeviceInfo.HardwareVersion",
+    "Device.DeviceInfo.SoftwareVersion",
+    "Device.DeviceInfo.ProvisioningCode",
+    "Device.ManagementServer.ParameterKey",
+    "Device.ManagementServer.ConnectionRequestURL",
+    "Device.ManagementServer.AliasBasedAddressing",
+];
+
+const INFORM_PARAMETER: &str = "Device.ManagementServer.InformParameter.";
+
+/// The parameters `ManagementServer.InformParameter.{i}` adds to this Inform: every enabled entry
+/// whose EventList names one of the Inform's events (an empty list: any event but
+/// `4 VALUE CHANGE`), its ParameterName expanded (`*` for instance numbers; a partial path names
+/// everything below it). Names that match nothing are left out.
+pub fn inform_parameters(view: &View, inform: &Inform) -> Vec<ParameterValueStruct> {
+    let state = view.state;
+    let Some(instances) = state.object_instances.get(INFORM_PARAMETER) else {
+        return Vec::new();
+    };
+    let events: Vec<&str> = inform.event.iter().map(|e| e.event_code.as_str()).collect();
+    let mut out: Vec<ParameterValueStruct> = Vec::new();
+    for i in instances {
+        let get = |n: &str| {
+            state
+                .parameters
+                .get(&format!("{INFORM_PARAMETER}{i}.{n}"))
+                .map(|p| p.value.clone())
+                .unwrap_or_default()
+        };
+        if get("Enable") != "true" {
+            continue;
+        }
+        let pattern = get("ParameterName");
+        if pattern.trim().is_empty() {
+            continue;
+        }
+        let list = get("EventList");
+        let wanted: Vec<&str> = list.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+        let applies = if wanted.is_empty() {
+            events.iter().any(|e| *e != ec::VALUE_CHANGE)
+        } else {
+            events.iter().any(|e| wanted.contains(e))
+        };
+        if !applies {
+            continue;
+        }
+        for p in expand(view, pattern.trim()) {
+            if !out.iter().any(|o| o.name == p.name) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// The values a pattern names: `*` stands for any instance number.
+fn expand(view: &View, pattern: &str) -> Vec<ParameterValueStruct> {
+    let Some(star) = pattern.find('*') else {
+        let mut out = Vec::new();
+        return match view.values(pattern, &mut out) {
+            Ok(()) => out,
+            Err(_) => Vec::new(),
+        };
+    };
+    // The table before the first `*`; each of its instances replaces it.
+    let table = &pattern[..star];
+    let rest = &pattern[star + 1..];
+    let mut names = Vec::new();
+    if view
+        .names(table, true)
+        .map(|entries| {
+            for e in entries {
+                names.push(e.name().to_owned());
+            }
+        })
+        .is_err()
+    {
+        return Vec::new();
+    }
+    names
+        .into_iter()
+        .filter_map(|n| n.strip_suffix('.').map(str::to_owned))
+        .flat_map(|instance| expand(view, &format!("{instance}{rest}")))
+        .collect()
+}
+
+/// Appends `extra` to the Inform's ParameterList (a name already there is not repeated).
+pub fn add_parameters(inform: &mut Inform, extra: Vec<ParameterValueStruct>) {
+    for p in extra {
+        if !inform.parameter_list.iter().any(|q| q.name == p.name) {
+            inform.parameter_list.push(p);
+        }
     }
 }
 

@@ -61,7 +61,7 @@ use crate::cwmp::CwmpNamespace;
 use crate::cwmp::rpc::inform::event_code as ec;
 use crate::datamodel::external::{ExternalCall, ExternalResult};
 use crate::datamodel::host::HostSource;
-use crate::datamodel::ipping::{PingRequest, PingResult};
+use crate::diagnostics::{UdpEchoConfig, UdpEchoStats};
 use crate::datamodel::{DataModel, DeviceIdentity, View, config_file};
 use crate::session::{
     FailureReason, Outcome, Output, Session, SessionConfig, SessionResult, SessionStart,
@@ -70,6 +70,7 @@ use crate::state::boot::startup_records;
 use crate::state::settings::Settings;
 use crate::state::{AgentState, event_raised, record, settings_change_records};
 
+pub use diagnostics::{DiagnosticRequest, DiagnosticResult};
 pub use entropy::{Entropy, SeededEntropy, SystemEntropy};
 pub use external_memo::ExternalMemo;
 pub use transfer_lifecycle::{Downloaded, Failure, Job};
@@ -77,7 +78,7 @@ pub use transfer_lifecycle::{Downloaded, Failure, Job};
 use handler::{AcsRequestHandler, TransferSupport};
 use notifier::Notifier;
 use retry::RetryPolicy;
-use schedule::{next_periodic_at, next_schedule_inform, owed_session_at};
+use schedule::{heartbeat_policy, next_heartbeat_at, next_periodic_at, next_schedule_inform, owed_session_at};
 use transfer_lifecycle::{Facts, Step};
 
 /// How often the host's address is re-read to keep ConnectionRequestURL current, when the
@@ -189,8 +190,14 @@ pub enum Action {
     WriteFactoryConfiguration { transfer_id: String, text: String },
     /// Delete the transfer directories whose names are not in `keep`.
     RemoveTransferFiles { keep: BTreeSet<String> },
-    /// Run the IPPing; feed [`Input::PingFinished`].
-    Ping(PingRequest),
+    /// Run a diagnostic test; feed [`Input::DiagnosticFinished`].
+    RunDiagnostic(DiagnosticRequest),
+    /// Stop the diagnostic test under way (its inputs changed); it still reports, and the core
+    /// drops the stale result.
+    CancelDiagnostic,
+    /// Run the UDP echo responder with this configuration (`None`: stop it); feed its counters
+    /// as [`Input::UdpEchoStats`].
+    UdpEcho(Option<UdpEchoConfig>),
     /// Find the local address the host reaches `acs_url` from; feed [`Input::LocalAddress`].
     FindLocalAddress { acs_url: String },
     /// Run an external provider call off the async workers; feed [`Input::External`].
@@ -262,7 +269,8 @@ pub enum Input {
         event: TransferEvent,
     },
     External(ExternalCall, ExternalResult),
-    PingFinished(PingResult),
+    DiagnosticFinished(DiagnosticResult),
+    UdpEchoStats(UdpEchoStats),
     FactoryResetDone {
         /// The installed factory configuration's text, if one is installed.
         factory_configuration: Option<String>,
@@ -277,6 +285,8 @@ pub struct Runtime {
     pub connection_request_url: String,
     /// Transfers moving bytes now: id → (bytes done, bytes expected when known).
     pub transfer_progress: BTreeMap<String, (u64, Option<u64>)>,
+    /// The UDP echo responder's counters.
+    pub udp_echo: UdpEchoStats,
 }
 
 /// What the gate waits for.
@@ -307,6 +317,8 @@ struct ActiveSession {
     retry_after: Option<Duration>,
     /// An ACS reply whose answer waits for an external provider (replayed with its result).
     stashed_reply: Option<(u64, u16, Vec<u8>, Option<Duration>)>,
+    /// A 14 HEARTBEAT session (not retried, not counted).
+    heartbeat: bool,
 }
 
 /// What the transfer executor is doing.
@@ -369,7 +381,15 @@ pub struct Cpe {
     /// The transfer whose Applying record this run journaled (its apply is under way).
     applying_in_this_run: Option<String>,
     transfer_dirs: BTreeSet<String>,
-    ping_running: bool,
+    /// The diagnostic under way: its object and the generation it was started for.
+    diagnostic_running: Option<(&'static str, u64)>,
+    /// Per diagnostic object, the journal sequence number of its last change (see
+    /// `cpe::diagnostics`).
+    diagnostic_generation: BTreeMap<&'static str, u64>,
+    /// The UDP echo responder configuration handed to the edge.
+    udp_echo: Option<UdpEchoConfig>,
+    /// When the last heartbeat session started.
+    last_heartbeat_ms: Option<u64>,
     rebooting: Rebooting,
     wake_at_ms: Option<u64>,
 }
@@ -438,7 +458,10 @@ impl Cpe {
             transfer: None,
             applying_in_this_run: None,
             transfer_dirs: BTreeSet::new(),
-            ping_running: false,
+            diagnostic_running: None,
+            diagnostic_generation: BTreeMap::new(),
+            udp_echo: None,
+            last_heartbeat_ms: None,
             rebooting: Rebooting::No,
             wake_at_ms: None,
             config,
@@ -590,19 +613,8 @@ impl Cpe {
                     }
                 }
             }
-            Input::PingFinished(result) => {
-                self.ping_running = false;
-                tracing::info!(
-                    state = result.state,
-                    success = result.success_count,
-                    failure = result.failure_count,
-                    "IPPing diagnostics finished"
-                );
-                self.queue
-                    .push_back(Action::Append(Append::plain(diagnostics::ping_records(
-                        &result,
-                    ))));
-            }
+            Input::DiagnosticFinished(result) => self.on_diagnostic_finished(result),
+            Input::UdpEchoStats(stats) => self.runtime.udp_echo = stats,
             Input::FactoryResetDone {
                 factory_configuration,
             } => self.on_factory_reset_done(now_ms, factory_configuration),
@@ -675,6 +687,7 @@ impl Cpe {
         for (seq, time_ms, record) in &records {
             raised |= matches!(record.kind, Some(Kind::EventRaised(_)));
             self.state.apply(*seq, *time_ms, record);
+            self.note_diagnostic_changes(*seq, record);
         }
         self.refresh_settings();
         if raised {
@@ -704,14 +717,100 @@ impl Cpe {
     }
 
     fn view<'a>(&'a self, now_ms: u64, memo: &'a ExternalMemo) -> View<'a> {
-        View::new(
+        let mut view = View::new(
             &self.model,
             &self.state,
             &self.config.factory_settings,
             &self.runtime.connection_request_url,
             now_ms,
             memo,
-        )
+        );
+        view.udp_echo = self.runtime.udp_echo;
+        view
+    }
+
+    // ---- diagnostics ----------------------------------------------------------------------
+
+    /// A record changed a diagnostic's inputs or state: its generation moves on, and a test of
+    /// it under way is stale (cancelled; its result will be dropped).
+    fn note_diagnostic_changes(&mut self, seq: u64, record: &Record) {
+        let Some(Kind::ParametersSet(p)) = &record.kind else {
+            return;
+        };
+        for v in &p.values {
+            if let Some(d) = diagnostics::owning(&v.name) {
+                self.diagnostic_generation.insert(d.object, seq);
+                if self
+                    .diagnostic_running
+                    .is_some_and(|(object, generation)| object == d.object && generation != seq)
+                    && !self.queue.contains(&Action::CancelDiagnostic)
+                {
+                    tracing::info!(object = d.object, "diagnostic inputs changed: the test under way is cancelled");
+                    self.queue.push_back(Action::CancelDiagnostic);
+                }
+            }
+        }
+    }
+
+    fn generation(&self, object: &str) -> u64 {
+        self.diagnostic_generation.get(object).copied().unwrap_or(0)
+    }
+
+    /// The next requested diagnostic to run, when none runs.
+    fn diagnostic_step(&mut self, now_ms: u64) -> Option<Action> {
+        if self.diagnostic_running.is_some() {
+            return None;
+        }
+        let d = diagnostics::requested(&self.state)?;
+        let context = diagnostics::Context {
+            tls: self.tls_policy(false).settings(),
+        };
+        let test = (d.request)(&self.view(now_ms, &self.scratch_memo), &context);
+        self.scratch_memo.clear();
+        let generation = self.generation(d.object);
+        self.diagnostic_running = Some((d.object, generation));
+        tracing::info!(object = d.object, "diagnostic starting");
+        Some(Action::RunDiagnostic(DiagnosticRequest { generation, test }))
+    }
+
+    fn on_diagnostic_finished(&mut self, result: DiagnosticResult) {
+        let Some((object, generation)) = self.diagnostic_running.take() else {
+            return;
+        };
+        let Some(d) = diagnostics::by_object(object) else {
+            return;
+        };
+        let current = result.generation == generation
+            && generation == self.generation(object)
+            && diagnostics::is_requested(&self.state, d);
+        let results = result.outcome.as_ref().and_then(d.results);
+        match results {
+            Some(results) if current => {
+                tracing::info!(object, state = results.state, "diagnostic finished");
+                self.queue.push_back(Action::Append(Append {
+                    records: diagnostics::completion_records(d, &results),
+                    crash_before: None,
+                    crash_after: None,
+                }));
+            }
+            // Cancelled or superseded: no results, no event (a new request runs next).
+            _ => tracing::info!(object, "a stale diagnostic result was dropped"),
+        }
+    }
+
+    /// The UDP echo responder the data model asks for, when it differs from the running one.
+    fn udp_echo_step(&mut self, now_ms: u64) -> Option<Action> {
+        let wanted = diagnostics::udp_echo::config(&self.view(now_ms, &self.scratch_memo));
+        self.scratch_memo.clear();
+        if wanted == self.udp_echo {
+            return None;
+        }
+        tracing::info!(?wanted, "UDP echo responder reconfigured");
+        self.udp_echo = wanted.clone();
+        if wanted.is_none() {
+            self.runtime.udp_echo = UdpEchoStats::default();
+        }
+        Some(Action::UdpEcho(wanted))
     }
 
     // ---- start-up -------------------------------------------------------------------------
@@ -832,32 +931,50 @@ impl Cpe {
         }
     }
 
-    fn start_session(&mut self, now_ms: u64) -> Action {
+    fn start_session(&mut self, now_ms: u64, heartbeat: bool) -> Action {
         let id = format!("{:016x}", self.entropy.next_u64());
-        let inform = inform::build_inform(
-            &self.identity,
-            &self.state,
-            &self.runtime.connection_request_url,
-            now_ms,
-        );
+        let mut inform = if heartbeat {
+            inform::build_heartbeat_inform(
+                &self.identity,
+                &self.state,
+                &self.runtime.connection_request_url,
+                now_ms,
+            )
+        } else {
+            inform::build_inform(
+                &self.identity,
+                &self.state,
+                &self.runtime.connection_request_url,
+                now_ms,
+            )
+        };
+        let extra = inform::inform_parameters(&self.view(now_ms, &self.scratch_memo), &inform);
+        self.scratch_memo.clear();
+        inform::add_parameters(&mut inform, extra);
         let mut config = SessionConfig::new(self.settings.acs_url());
         config.namespace = CwmpNamespace::Cwmp12;
-        config.send_get_rpc_methods = self.config.session.get_rpc_methods;
+        config.send_get_rpc_methods = self.config.session.get_rpc_methods && !heartbeat;
         config.session_timeout_secs =
             u32::try_from(self.config.session.request_timeout.as_secs()).unwrap_or(30);
         config.max_session_secs =
             u32::try_from(self.config.session.timeout.as_secs()).unwrap_or(u32::MAX);
+        tracing::info!(session = %id, url = %self.settings.acs_url(), events = ?inform.event.iter().map(|e| e.event_code.clone()).collect::<Vec<_>>(), "session starting");
         let start = SessionStart {
             session_id: id.clone(),
             inform,
-            transfer_completes: transfer_lifecycle::owed_transfer_completes(&self.state),
+            // A heartbeat carries nothing else (TR-069 Amendment 6).
+            transfer_completes: if heartbeat {
+                Vec::new()
+            } else {
+                transfer_lifecycle::owed_transfer_completes(&self.state)
+            },
         };
-        tracing::info!(session = %id, url = %self.settings.acs_url(), events = ?self.state.inform_events().iter().map(|e| e.event_code.clone()).collect::<Vec<_>>(), "session starting");
         self.session = Some(ActiveSession {
             session: Session::new(config, start, now_ms),
             id,
             retry_after: None,
             stashed_reply: None,
+            heartbeat,
         });
         self.runtime.session_active = true;
         Action::OpenSession(self.endpoint())
@@ -907,6 +1024,19 @@ impl Cpe {
     }
 
     fn session_ended(&mut self, _now_ms: u64, s: &ActiveSession, result: &SessionResult) -> Record {
+        if s.heartbeat {
+            match result.failure() {
+                None => tracing::info!(session = %s.id, "heartbeat session completed"),
+                Some(reason) => {
+                    tracing::warn!(session = %s.id, %reason, "heartbeat session failed (not retried)")
+                }
+            }
+            let mut ended = result.ended_record(&s.id, None);
+            if let Some(Kind::SessionEnded(e)) = &mut ended.kind {
+                e.heartbeat = true;
+            }
+            return ended;
+        }
         let wait_secs = match result.failure() {
             None => {
                 tracing::info!(session = %s.id, "session completed");
@@ -991,12 +1121,11 @@ impl Cpe {
         if let Some(records) = sampled {
             return Some(Action::Append(Append::plain(records)));
         }
-        if diagnostics::ping_requested(&self.state) && !self.ping_running {
-            self.ping_running = true;
-            let request = diagnostics::ping_request(&self.view(now_ms, &self.scratch_memo));
-            self.scratch_memo.clear();
-            tracing::info!(host = %request.host, repetitions = request.repetitions, "IPPing diagnostics starting");
-            return Some(Action::Ping(request));
+        if let Some(action) = self.diagnostic_step(now_ms) {
+            return Some(action);
+        }
+        if let Some(action) = self.udp_echo_step(now_ms) {
+            return Some(action);
         }
         if now_ms >= self.next_address_check_ms && !self.address_lookup && self.cr_port.is_some() {
             self.address_lookup = true;
@@ -1022,6 +1151,17 @@ impl Cpe {
         // When the next session starts (what `print` shows as next-inform).
         let mut wake_at = None;
         if running {
+            if let Some(policy) = heartbeat_policy(&self.state) {
+                let base = self.last_heartbeat_ms.unwrap_or(self.started_at_ms);
+                let not_before = self.last_heartbeat_ms.map_or(base, |t| t.saturating_add(1));
+                let due = next_heartbeat_at(&policy, not_before, base);
+                if due <= now_ms {
+                    // Missed slots are not made up: the next one supersedes them.
+                    self.last_heartbeat_ms = Some(now_ms);
+                    return Some(self.start_session(now_ms, true));
+                }
+                wake_at = earliest(wake_at, Some(due));
+            }
             if let Some((due, key)) = next_schedule_inform(&self.state) {
                 if due <= now_ms {
                     return Some(Action::Append(Append::plain(vec![
@@ -1063,7 +1203,7 @@ impl Cpe {
             if let Some(at) = owed_session_at(&self.state, now_ms).filter(|_| !url_pending) {
                 if at <= now_ms || self.start_early {
                     self.start_early = false;
-                    return Some(self.start_session(now_ms));
+                    return Some(self.start_session(now_ms, false));
                 }
                 wake_at = earliest(wake_at, Some(at));
             }
@@ -1533,6 +1673,22 @@ impl Cpe {
 /// A batch that raises events (a session follows at once).
 fn raise(records: Vec<Record>) -> Action {
     Action::Append(Append::plain(records))
+}
+
+impl TlsPolicy {
+    /// The HTTP layer's settings for this policy.
+    pub fn settings(&self) -> crate::http::TlsSettings {
+        crate::http::TlsSettings {
+            ca_file: self.ca_file.clone(),
+            client_certificate: self.client_certificate.clone().map(|pem| {
+                crate::http::ClientCertificate {
+                    cert_chain_pem: pem.clone(),
+                    private_key_pem: pem,
+                }
+            }),
+            insecure: self.insecure,
+        }
+    }
 }
 
 fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {

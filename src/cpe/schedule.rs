@@ -48,6 +48,53 @@ pub fn next_periodic_at(
     }
 }
 
+/// `ManagementServer.HeartbeatPolicy` while enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatPolicy {
+    pub interval_ms: u64,
+    /// InitiationTime (unix ms), unless it is the Unknown Time.
+    pub initiation_ms: Option<u64>,
+}
+
+const HEARTBEAT: &str = "Device.ManagementServer.HeartbeatPolicy.";
+
+/// The heartbeat policy in the folded state (`None` while disabled).
+pub fn heartbeat_policy(state: &AgentState) -> Option<HeartbeatPolicy> {
+    let get = |n: &str| state.parameters.get(&format!("{HEARTBEAT}{n}")).map(|p| p.value.as_str());
+    if get("Enable") != Some("true") {
+        return None;
+    }
+    // The registry keeps ReportingInterval at 20 s or more; 30 s is TR-181's default.
+    let interval = get("ReportingInterval")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(30)
+        .max(20);
+    let initiation_ms = get("InitiationTime")
+        .and_then(|v| crate::cwmp::DateTime::parse(v).ok())
+        .filter(|t| !t.is_unknown())
+        .and_then(|t| u64::try_from(t.unix_millis()).ok());
+    Some(HeartbeatPolicy {
+        interval_ms: interval * 1000,
+        initiation_ms,
+    })
+}
+
+/// When the next heartbeat is due: with an InitiationTime T, the first T + n·interval at or after
+/// `not_before_ms` (the caller passes the instant after the last heartbeat, so missed slots are
+/// skipped, never made up); without one, an interval after `base_ms` (the last heartbeat, or the
+/// agent's start).
+pub fn next_heartbeat_at(policy: &HeartbeatPolicy, not_before_ms: u64, base_ms: u64) -> u64 {
+    let interval = i128::from(policy.interval_ms.max(1000));
+    match policy.initiation_ms {
+        Some(anchor) => {
+            let (now, anchor) = (i128::from(not_before_ms), i128::from(anchor));
+            let n = (now - anchor + interval - 1).div_euclid(interval);
+            u64::try_from(anchor + n * interval).unwrap_or(u64::MAX)
+        }
+        None => base_ms.saturating_add(policy.interval_ms.max(1000)),
+    }
+}
+
 /// The earliest pending ScheduleInform: (due time in unix ms, its CommandKey).
 pub fn next_schedule_inform(state: &AgentState) -> Option<(u64, String)> {
     state
@@ -115,6 +162,38 @@ mod tests {
         assert_eq!(next_periodic_at(&state, &s, 5_000, 1_000), Some(160_000));
         let off = settings(&[("periodic-inform-enabled", "false")]);
         assert_eq!(next_periodic_at(&state, &off, 5_000, 1_000), None);
+    }
+
+    #[test]
+    fn heartbeats_follow_the_initiation_time_and_skip_missed_slots() {
+        let mut state = AgentState::default();
+        assert_eq!(heartbeat_policy(&state), None);
+        let mut set = |n: &str, v: &str| {
+            state.parameters.insert(
+                format!("{HEARTBEAT}{n}"),
+                crate::state::StoredParameter {
+                    value: v.into(),
+                    xsd_type: "string".into(),
+                },
+            );
+        };
+        set("Enable", "true");
+        set("ReportingInterval", "60");
+        set("InitiationTime", "2026-01-01T00:00:10Z");
+        let policy = heartbeat_policy(&state).unwrap();
+        let anchor = 1_767_225_610_000u64;
+        assert_eq!(policy.initiation_ms, Some(anchor));
+        assert_eq!(next_heartbeat_at(&policy, anchor + 1, 0), anchor + 60_000);
+        // Woken 3.5 intervals late: the next slot, not the three missed ones.
+        assert_eq!(
+            next_heartbeat_at(&policy, anchor + 210_001, 0),
+            anchor + 240_000
+        );
+        let unanchored = HeartbeatPolicy {
+            interval_ms: 30_000,
+            initiation_ms: None,
+        };
+        assert_eq!(next_heartbeat_at(&unanchored, 0, 5_000), 35_000);
     }
 
     #[test]

@@ -12,6 +12,8 @@ use std::str::FromStr;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+pub use super::host_tables::HostTables;
+
 /// Reads the host. Implementations must be cheap enough to call once per GetParameterValues.
 pub trait HostSource: Send + Sync + std::fmt::Debug {
     /// Seconds since the host booted (/proc/uptime).
@@ -25,6 +27,11 @@ pub trait HostSource: Send + Sync + std::fmt::Debug {
     fn time_synchronized(&self) -> Option<bool>;
     /// Every network interface, in interface-index order.
     fn interfaces(&self) -> io::Result<Vec<HostInterface>>;
+    /// The neighbour table, routing tables, DNS servers, thermal zones, processes and
+    /// processors (read together: one GetParameterValues sees one consistent picture).
+    fn tables(&self) -> io::Result<HostTables> {
+        Ok(HostTables::default())
+    }
 }
 
 /// One network interface.
@@ -90,6 +97,7 @@ pub struct StaticHost {
     pub cpu_usage_percent: u32,
     pub time_synchronized: Option<bool>,
     pub interfaces: Vec<HostInterface>,
+    pub tables: HostTables,
 }
 
 impl HostSource for StaticHost {
@@ -107,6 +115,9 @@ impl HostSource for StaticHost {
     }
     fn interfaces(&self) -> io::Result<Vec<HostInterface>> {
         Ok(self.interfaces.clone())
+    }
+    fn tables(&self) -> io::Result<HostTables> {
+        Ok(self.tables.clone())
     }
 }
 
@@ -353,6 +364,18 @@ impl HostSource for LinuxHost {
         list.sort_by_key(|i| i.index);
         Ok(list)
     }
+
+    fn tables(&self) -> io::Result<HostTables> {
+        let machine = if self.live {
+            super::host_tables::machine()
+        } else {
+            // A fake tree names its machine in <root>/machine (default: the running one).
+            fs::read_to_string(self.path("machine"))
+                .map(|m| m.trim().to_owned())
+                .unwrap_or_else(|_| super::host_tables::machine())
+        };
+        HostTables::read(&self.root, &machine)
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -382,6 +405,51 @@ impl Drop for IfAddrs {
         // SAFETY: the pointer came from a successful getifaddrs and is freed exactly once, here.
         unsafe { libc::freeifaddrs(self.0) }
     }
+}
+
+/// Every address of every interface (IPv4 and IPv6), from getifaddrs: (interface name, address).
+pub fn interface_addresses() -> io::Result<Vec<(String, std::net::IpAddr)>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: `head` is a valid out-pointer; on success getifaddrs stores a list in it that we
+    // own until freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let list = IfAddrs(head);
+    let mut found = Vec::new();
+    let mut cursor = list.0;
+    while !cursor.is_null() {
+        // SAFETY: `cursor` is a non-null node of the list, alive until `list` is dropped.
+        let node = unsafe { &*cursor };
+        cursor = node.ifa_next;
+        if node.ifa_name.is_null() || node.ifa_addr.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points at a sockaddr of its family.
+        let family = unsafe {
+            std::ptr::read_unaligned(std::ptr::addr_of!((*node.ifa_addr).sa_family))
+        };
+        let ip = match libc::c_int::from(family) {
+            // SAFETY: as above; the family says which sockaddr it is.
+            libc::AF_INET => unsafe { sockaddr_ipv4(node.ifa_addr) }.map(std::net::IpAddr::V4),
+            libc::AF_INET6 => {
+                // SAFETY: an AF_INET6 sockaddr is a sockaddr_in6.
+                let sin6 = unsafe {
+                    std::ptr::read_unaligned(node.ifa_addr.cast::<libc::sockaddr_in6>())
+                };
+                Some(std::net::IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+            }
+            _ => None,
+        };
+        let Some(ip) = ip else { continue };
+        // SAFETY: non-null, NUL-terminated, alive as long as the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(node.ifa_name) };
+        if let Ok(name) = name.to_str() {
+            found.push((name.to_owned(), ip));
+        }
+    }
+    drop(list);
+    Ok(found)
 }
 
 /// The IPv4 addresses of every interface, in the kernel's order, from getifaddrs (the kernel

@@ -4,8 +4,10 @@
 pub mod config_file;
 pub mod external;
 pub mod host;
-pub mod ipping;
+pub mod host_tables;
+pub mod host_values;
 pub mod registry;
+pub mod registry_troubleshooting;
 
 /// The TR-181 version the data model is based on (as RouterOS: Issue 2 Amendment 11).
 pub const ROOT_DATA_MODEL_VERSION: &str = "2.11";

@@ -16,12 +16,13 @@ use super::external::{
     ExternalAnswer, ExternalCall, ExternalCalls, ExternalNode, ExternalOp, ExternalProvider,
     ExternalValue,
 };
-use super::host::{HostInterface, HostSource};
+use super::host::{HostInterface, HostSource, HostTables};
 use super::path::{instantiate, last_segment, to_pattern};
 use super::registry::{
-    ActiveNotify, AddressField, HostField, IdentityField, Instances, InterfaceField, OBJECTS,
-    ObjectDef, PARAMETERS, ParamDef, Source, StateField,
+    ActiveNotify, AddressField, HostField, IdentityField, Instances, InterfaceField, ObjectDef,
+    ParamDef, Source, StateField, UdpEchoField,
 };
+use crate::diagnostics::UdpEchoStats;
 
 /// Who the device is (from the daemon's config file; SoftwareVersion may change with firmware).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -141,7 +142,7 @@ fn index() -> &'static Index {
             tables: HashMap::new(),
             children: HashMap::new(),
         };
-        for o in OBJECTS {
+        for o in super::registry::objects() {
             idx.objects.insert(o.path, o);
             if o.instances != Instances::Single {
                 let table = table_pattern(o);
@@ -157,7 +158,7 @@ fn index() -> &'static Index {
                     .push(Child::Object(o));
             }
         }
-        for p in PARAMETERS {
+        for p in super::registry::parameters() {
             idx.params.insert(p.path, p);
             idx.children
                 .entry(super::registry::parent_of(p.path))
@@ -208,7 +209,7 @@ pub fn table_writable(def: &ObjectDef) -> bool {
     def.writable && def.instances == Instances::Store
 }
 
-fn name_fault(name: &str) -> Fault {
+pub(super) fn name_fault(name: &str) -> Fault {
     Fault::with_string(
         FaultCode::InvalidParameterName,
         format!("Invalid parameter name: {name}"),
@@ -231,7 +232,10 @@ pub struct View<'a> {
     pub now_ms: u64,
     /// Where calls to external providers go (never run from here directly).
     pub externals: &'a dyn ExternalCalls,
+    /// The UDP echo responder's counters (the running agent's; zero elsewhere).
+    pub udp_echo: UdpEchoStats,
     interfaces: OnceCell<Result<Vec<HostInterface>, String>>,
+    tables: OnceCell<Result<HostTables, String>>,
 }
 
 impl<'a> View<'a> {
@@ -250,8 +254,18 @@ impl<'a> View<'a> {
             connection_request_url,
             now_ms,
             externals,
+            udp_echo: UdpEchoStats::default(),
             interfaces: OnceCell::new(),
+            tables: OnceCell::new(),
         }
+    }
+
+    /// The host's tables, read once per view.
+    pub fn tables(&self) -> Result<&HostTables, Fault> {
+        self.tables
+            .get_or_init(|| self.model.host.tables().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| internal(format_args!("cannot read the host's tables: {e}")))
     }
 
     fn external_call(&self, provider: &ExternalProvider, op: ExternalOp) -> ExternalResultOf {
@@ -323,14 +337,14 @@ impl<'a> View<'a> {
     }
 
     /// The host's interfaces, read once per view (one RPC sees one consistent listing).
-    fn interfaces(&self) -> Result<&[HostInterface], Fault> {
+    pub(super) fn interfaces(&self) -> Result<&[HostInterface], Fault> {
         self.interfaces
             .get_or_init(|| self.model.host.interfaces().map_err(|e| e.to_string()))
             .as_deref()
             .map_err(|e| internal(format_args!("cannot list network interfaces: {e}")))
     }
 
-    fn interface(&self, index: u32) -> Result<Option<&HostInterface>, Fault> {
+    pub(super) fn interface(&self, index: u32) -> Result<Option<&HostInterface>, Fault> {
         Ok(self.interfaces()?.iter().find(|i| i.index == index))
     }
 
@@ -366,6 +380,47 @@ impl<'a> View<'a> {
                     None => 0,
                 };
                 (1..=u32::try_from(count).unwrap_or(u32::MAX)).collect()
+            }
+            Instances::One => vec![1],
+            Instances::Results(count_param) => {
+                let n: u32 = self
+                    .state
+                    .parameters
+                    .get(count_param)
+                    .and_then(|p| p.value.parse().ok())
+                    .unwrap_or(0);
+                (1..=n).collect()
+            }
+            Instances::Neighbours => numbered(self.tables()?.neighbours.len()),
+            Instances::NeighbourAddress => {
+                let t = self.tables()?;
+                match enclosing
+                    .first()
+                    .and_then(|&i| t.neighbours.get(slot(i)))
+                {
+                    Some(n) if n.ip.is_ipv4() => vec![1],
+                    _ => Vec::new(),
+                }
+            }
+            Instances::Ipv4Routes => numbered(self.tables()?.ipv4_routes.len()),
+            Instances::Ipv6Routes => numbered(self.tables()?.ipv6_routes.len()),
+            Instances::DnsServers => numbered(self.tables()?.dns_servers.len()),
+            Instances::ThermalZones => self
+                .tables()?
+                .thermal_zones
+                .iter()
+                .map(|z| z.index.saturating_add(1))
+                .collect(),
+            Instances::Processes => self.tables()?.processes.iter().map(|p| p.pid).collect(),
+            Instances::Processors => numbered(self.tables()?.processors.len()),
+            Instances::Ipv6Prefixes => {
+                let Some(&ifindex) = enclosing.first() else {
+                    return Ok(Vec::new());
+                };
+                match self.interface(ifindex)? {
+                    Some(i) => numbered(super::host_values::ipv6_prefixes(i).len()),
+                    None => Vec::new(),
+                }
             }
         })
     }
@@ -909,6 +964,21 @@ impl<'a> View<'a> {
                 .get(name)
                 .map(|p| p.value.clone())
                 .unwrap_or_else(|| default.to_owned()),
+            Source::Table(f) => super::host_values::table_value(self, f, name, instances)?,
+            Source::UdpEcho(f) => {
+                let e = &self.udp_echo;
+                let time = |t: Option<std::time::SystemTime>| {
+                    t.map_or_else(|| DateTime::UNKNOWN.to_string(), crate::diagnostics::timestamp)
+                };
+                match f {
+                    UdpEchoField::PacketsReceived => e.packets_received.to_string(),
+                    UdpEchoField::PacketsResponded => e.packets_responded.to_string(),
+                    UdpEchoField::BytesReceived => e.bytes_received.to_string(),
+                    UdpEchoField::BytesResponded => e.bytes_responded.to_string(),
+                    UdpEchoField::TimeFirstPacketReceived => time(e.first_packet),
+                    UdpEchoField::TimeLastPacketReceived => time(e.last_packet),
+                }
+            }
             Source::Count(rel) => {
                 let table_name = format!("{}{rel}", super::registry::parent_of(name));
                 let (pattern, _) = to_pattern(&table_name).ok_or_else(|| name_fault(name))?;
@@ -955,8 +1025,23 @@ pub fn is_hidden(def: &ParamDef) -> bool {
 pub fn is_host_backed(def: &ParamDef) -> bool {
     matches!(
         def.source,
-        Source::Host(_) | Source::Interface(_) | Source::Address(_) | Source::Count(_)
+        Source::Host(_)
+            | Source::Interface(_)
+            | Source::Address(_)
+            | Source::Count(_)
+            | Source::Table(_)
+            | Source::UdpEcho(_)
     )
+}
+
+/// Instance numbers 1..=n.
+fn numbered(n: usize) -> Vec<u32> {
+    (1..=u32::try_from(n).unwrap_or(u32::MAX)).collect()
+}
+
+/// The list position of instance number `i` (numbered from 1).
+pub(super) fn slot(i: u32) -> usize {
+    usize::try_from(i).unwrap_or(usize::MAX).saturating_sub(1)
 }
 
 fn is_next_level(parent: &str, child: &str) -> bool {
@@ -1024,7 +1109,7 @@ fn interface_value(i: &HostInterface, f: InterfaceField) -> String {
 /// Every parameter of the registry whose value the given instance numbers select (for
 /// `param_def`-style lookups by tests and the CLI).
 pub fn all_parameter_patterns() -> impl Iterator<Item = &'static ParamDef> {
-    PARAMETERS.iter()
+    super::registry::parameters()
 }
 
 /// Instantiates a pattern (re-exported for callers building names).

@@ -166,6 +166,90 @@ pub enum Source {
     },
     /// The number of instances of the table named (relative to the parameter's object).
     Count(&'static str),
+    /// A value of the host's tables (neighbours, routes, DNS servers, sensors, processes).
+    Table(TableField),
+    /// A counter of the UDP echo responder (in memory, not journaled).
+    UdpEcho(UdpEchoField),
+}
+
+/// Per-row values of the host's tables (`datamodel::host_tables`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableField {
+    HostPhysAddress,
+    HostIpAddress,
+    HostLayer1Interface,
+    HostLayer3Interface,
+    HostName,
+    HostActive,
+    HostActiveLastChange,
+    HostIpv4Count,
+    HostIpv6Count,
+    HostIpv4Address,
+    RouterEnable,
+    RouterStatus,
+    V4Enable,
+    V4Status,
+    V4StaticRoute,
+    V4DestIp,
+    V4DestMask,
+    V4ForwardingPolicy,
+    V4Gateway,
+    V4Interface,
+    V4Origin,
+    V4Metric,
+    V6Enable,
+    V6Status,
+    V6DestPrefix,
+    V6ForwardingPolicy,
+    V6NextHop,
+    V6Interface,
+    V6Origin,
+    V6Metric,
+    V6ExpirationTime,
+    DnsClientEnable,
+    DnsClientStatus,
+    DnsServerEnable,
+    DnsServerStatus,
+    DnsServerAddress,
+    DnsServerInterface,
+    DnsServerType,
+    SensorEnable,
+    SensorStatus,
+    SensorName,
+    SensorValue,
+    SensorLastUpdate,
+    ProcessPid,
+    ProcessCommand,
+    ProcessSize,
+    ProcessPriority,
+    ProcessCpuTime,
+    ProcessState,
+    ProcessorArchitecture,
+    LogName,
+    LogMaximumSize,
+    LogPersistent,
+    PrefixEnable,
+    PrefixStatus,
+    PrefixPrefixStatus,
+    PrefixPrefix,
+    PrefixOrigin,
+    PrefixStaticType,
+    PrefixOnLink,
+    PrefixAutonomous,
+    PrefixPreferredLifetime,
+    PrefixValidLifetime,
+    LinkLowerLayers,
+}
+
+/// The UDPEchoConfig counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UdpEchoField {
+    PacketsReceived,
+    PacketsResponded,
+    BytesReceived,
+    BytesResponded,
+    TimeFirstPacketReceived,
+    TimeLastPacketReceived,
 }
 
 /// One parameter.
@@ -198,6 +282,25 @@ pub enum Instances {
     /// The interface's IPv4 addresses, numbered from 1 in the kernel's order.
     Ipv4Addresses,
     Ipv6Addresses,
+    /// Exactly one instance, number 1 (Routing.Router.1, the agent's one log file).
+    One,
+    /// A diagnostic's result rows: 1..=N, N being the stored value of this parameter (the
+    /// table's NumberOfEntries, written with the results).
+    Results(&'static str),
+    /// The neighbour table's entries, numbered from 1.
+    Neighbours,
+    /// A neighbour's IPv4 address (one per Hosts.Host entry).
+    NeighbourAddress,
+    Ipv4Routes,
+    Ipv6Routes,
+    DnsServers,
+    /// Thermal zones; instance = zone number + 1.
+    ThermalZones,
+    /// Processes; instance = PID.
+    Processes,
+    Processors,
+    /// The interface's distinct IPv6 prefixes, numbered from 1.
+    Ipv6Prefixes,
 }
 
 /// One object (`{i}` tables included).
@@ -210,7 +313,7 @@ pub struct ObjectDef {
     pub instances: Instances,
 }
 
-const fn p(path: &'static str, syntax: Syntax, source: Source) -> ParamDef {
+pub(super) const fn p(path: &'static str, syntax: Syntax, source: Source) -> ParamDef {
     ParamDef {
         path,
         syntax,
@@ -222,21 +325,21 @@ const fn p(path: &'static str, syntax: Syntax, source: Source) -> ParamDef {
     }
 }
 
-const fn w(path: &'static str, syntax: Syntax, source: Source) -> ParamDef {
+pub(super) const fn w(path: &'static str, syntax: Syntax, source: Source) -> ParamDef {
     ParamDef {
         writable: true,
         ..p(path, syntax, source)
     }
 }
 
-const fn deny(def: ParamDef) -> ParamDef {
+pub(super) const fn deny(def: ParamDef) -> ParamDef {
     ParamDef {
         active_notify: ActiveNotify::CanDeny,
         ..def
     }
 }
 
-const fn forced(def: ParamDef, active_notify: ActiveNotify) -> ParamDef {
+pub(super) const fn forced(def: ParamDef, active_notify: ActiveNotify) -> ParamDef {
     ParamDef {
         forced_inform: true,
         active_notify,
@@ -244,7 +347,7 @@ const fn forced(def: ParamDef, active_notify: ActiveNotify) -> ParamDef {
     }
 }
 
-const fn o(path: &'static str, writable: bool, instances: Instances) -> ObjectDef {
+pub(super) const fn o(path: &'static str, writable: bool, instances: Instances) -> ObjectDef {
     ObjectDef {
         path,
         writable,
@@ -252,16 +355,16 @@ const fn o(path: &'static str, writable: bool, instances: Instances) -> ObjectDe
     }
 }
 
-const fn store(default: &'static str) -> Source {
+pub(super) const fn store(default: &'static str) -> Source {
     Source::Store { default }
 }
 
 /// TR-181's `Alias` data type: a string of at most 64 characters.
-const ALIAS: Syntax = Syntax::string(64);
-const IPV4_ADDRESS: Syntax = Syntax::string(15);
-const IPV6_ADDRESS: Syntax = Syntax::string(45);
-const MAC_ADDRESS: Syntax = Syntax::string(17);
-const STATUS: Syntax = Syntax::enumeration(&[
+pub(super) const ALIAS: Syntax = Syntax::string(64);
+pub(super) const IPV4_ADDRESS: Syntax = Syntax::string(15);
+pub(super) const IPV6_ADDRESS: Syntax = Syntax::string(45);
+pub(super) const MAC_ADDRESS: Syntax = Syntax::string(17);
+pub(super) const STATUS: Syntax = Syntax::enumeration(&[
     "Up",
     "Down",
     "Unknown",
@@ -270,7 +373,7 @@ const STATUS: Syntax = Syntax::enumeration(&[
     "LowerLayerDown",
     "Error",
 ]);
-const ENABLED_STATUS: Syntax =
+pub(super) const ENABLED_STATUS: Syntax =
     Syntax::enumeration(&["Disabled", "Enabled", "Error_Misconfigured", "Error"]);
 /// TR-106's DiagnosticsState plus the IPPing errors of TR-181 2.11.
 pub const PING_DIAGNOSTICS_STATES: &[&str] = &[
@@ -954,6 +1057,21 @@ pub const PARAMETERS: &[ParamDef] = &[
         store(""),
     ),
 ];
+
+/// Every parameter: the core table above and the troubleshooting tables
+/// (`registry_troubleshooting`).
+pub fn parameters() -> impl Iterator<Item = &'static ParamDef> {
+    PARAMETERS
+        .iter()
+        .chain(super::registry_troubleshooting::PARAMETERS.iter())
+}
+
+/// Every object, parents before children.
+pub fn objects() -> impl Iterator<Item = &'static ObjectDef> {
+    OBJECTS
+        .iter()
+        .chain(super::registry_troubleshooting::OBJECTS.iter())
+}
 
 /// The object a parameter path belongs to (`Device.IP.Interface.{i}.Enable` →
 /// `Device.IP.Interface.{i}.`).

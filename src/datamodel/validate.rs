@@ -93,11 +93,36 @@ pub fn xsd_type(def: &ParamDef) -> XsdType {
 }
 
 /// The IPPing DiagnosticsState: the only value the ACS may write there is `Requested`.
-const PING_STATE: &str = "Device.IP.Diagnostics.IPPing.DiagnosticsState";
 
 /// Checks a write of `value` to the registry parameter `name` (writability on this device, the
 /// syntax, the setting's own form for settings-backed parameters) and returns the canonical text
 /// to store. Shared by SetParameterValues and configuration files.
+const INFORM_PARAMETER: &str = "Device.ManagementServer.InformParameter.";
+
+/// TR-181 InformParameter: ParameterName is a parameter path (instance numbers may be `*`) that
+/// is not a forced-inform parameter; EventList may not name `4 VALUE CHANGE`.
+fn check_inform_parameter(name: &str, value: &str) -> Result<(), Refusal> {
+    let invalid = |why: &str| Err(Refusal::new(FaultCode::InvalidParameterValue, why));
+    if name.ends_with(".ParameterName") && !value.is_empty() {
+        if !value.starts_with("Device.") || value.contains("..") || value.contains(char::is_whitespace)
+        {
+            return invalid("not a parameter path (Device.…, * for instance numbers)");
+        }
+        let forced = super::model::param_def(value).is_some_and(|d| d.forced_inform);
+        if forced {
+            return invalid("forced-inform parameters are always in the Inform");
+        }
+    }
+    if name.ends_with(".EventList")
+        && value
+            .split(',')
+            .any(|e| e.trim() == crate::cwmp::rpc::inform::event_code::VALUE_CHANGE)
+    {
+        return invalid("4 VALUE CHANGE cannot carry extra parameters (TR-069 A.3.3.1)");
+    }
+    Ok(())
+}
+
 pub fn check_write(def: &ParamDef, name: &str, value: &Value) -> Result<String, Refusal> {
     if !effectively_writable(def) {
         let why = if def.writable {
@@ -108,11 +133,15 @@ pub fn check_write(def: &ParamDef, name: &str, value: &Value) -> Result<String, 
         return Err(Refusal::new(FaultCode::NonWritableParameter, why));
     }
     let canonical = check(def, value)?;
-    if name == PING_STATE && canonical != "Requested" {
+    // TR-106 DiagnosticsState: the ACS may only ask for a test.
+    if name.ends_with(".DiagnosticsState") && canonical != "Requested" {
         return Err(Refusal::new(
             FaultCode::InvalidParameterValue,
             "only Requested can be written",
         ));
+    }
+    if name.starts_with(INFORM_PARAMETER) {
+        check_inform_parameter(name, &canonical)?;
     }
     if def.source == Source::Setting {
         let setting = settings::setting_for_parameter(name).ok_or_else(|| {

@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -16,7 +16,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 use super::error::{ConnectError, SendError, connection_dropped};
@@ -57,6 +57,30 @@ struct Conn {
     used: bool,
 }
 
+/// How connections are opened: what the TR-143 diagnostics ask of their sockets. The default
+/// (routing table's choice, any address family, no TOS) is what every other caller uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// SO_BINDTODEVICE: the interface the connection must leave through.
+    pub bind_device: Option<String>,
+    /// The IP TOS / IPv6 traffic-class byte (a DSCP shifted left by two).
+    pub tos: Option<u32>,
+    /// Only addresses of this family: `Some(false)` IPv4, `Some(true)` IPv6.
+    pub ipv6: Option<bool>,
+}
+
+/// When and between which addresses the last connection was opened (TR-143's
+/// TCPOpenRequestTime / TCPOpenResponseTime and IPAddressUsed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectInfo {
+    /// Just before the TCP connect (the SYN).
+    pub tcp_open_request: SystemTime,
+    /// The TCP connect completed (the SYN-ACK arrived).
+    pub tcp_open_response: SystemTime,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
 /// An HTTP(S) client holding at most one connection. The caller owns the request semantics
 /// (authentication, redirects, cookies); this owns DNS, TCP, TLS, keep-alive and the waits.
 pub struct Client {
@@ -69,6 +93,8 @@ pub struct Client {
     idle: Option<Duration>,
     conn: Option<Conn>,
     connections_opened: u32,
+    socket: SocketOptions,
+    last_connect: Option<ConnectInfo>,
 }
 
 impl Drop for Client {
@@ -88,7 +114,20 @@ impl Client {
             idle: None,
             conn: None,
             connections_opened: 0,
+            socket: SocketOptions::default(),
+            last_connect: None,
         }
+    }
+
+    /// Opens its connections with these socket options.
+    pub fn with_socket_options(mut self, socket: SocketOptions) -> Self {
+        self.socket = socket;
+        self
+    }
+
+    /// How the last connection was opened (`None` before the first).
+    pub fn last_connect(&self) -> Option<ConnectInfo> {
+        self.last_connect
     }
 
     /// Waits for the connection and for each answer fail after `idle` without progress (an
@@ -124,9 +163,10 @@ impl Client {
             None
         };
         let after = self.connect_timeout;
-        let conn = tokio::time::timeout(after, open(target, tls, self.peer))
+        let (conn, info) = tokio::time::timeout(after, open(target, tls, self.peer, &self.socket))
             .await
             .map_err(|_| ConnectError::Timeout { after })??;
+        self.last_connect = Some(info);
         self.connections_opened += 1;
         tracing::debug!(url = %target.display_url(), n = self.connections_opened, peer = self.peer, "connected");
         self.conn = Some(conn);
@@ -273,7 +313,8 @@ async fn open(
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
     peer: &'static str,
-) -> Result<Conn, ConnectError> {
+    options: &SocketOptions,
+) -> Result<(Conn, ConnectInfo), ConnectError> {
     let resolve_error = || ConnectError::Resolve {
         host: target.host.clone(),
     };
@@ -283,19 +324,27 @@ async fn open(
             tracing::debug!(host = %target.host, error = %e, "DNS resolution failed");
             resolve_error()
         })?
+        .filter(|a: &SocketAddr| options.ipv6.is_none_or(|v6| a.is_ipv6() == v6))
         .collect();
     let mut last_error = None;
     let mut stream = None;
     for addr in addrs {
-        match TcpStream::connect(addr).await {
+        let tcp_open_request = SystemTime::now();
+        match connect_tcp(addr, options).await {
             Ok(s) => {
-                stream = Some(s);
+                let info = ConnectInfo {
+                    tcp_open_request,
+                    tcp_open_response: SystemTime::now(),
+                    local: s.local_addr().unwrap_or(addr),
+                    remote: addr,
+                };
+                stream = Some((s, info));
                 break;
             }
             Err(error) => last_error = Some(ConnectError::Tcp { addr, error }),
         }
     }
-    let Some(stream) = stream else {
+    let Some((stream, info)) = stream else {
         return Err(last_error.unwrap_or_else(resolve_error));
     };
     if let Err(e) = stream.set_nodelay(true) {
@@ -318,13 +367,39 @@ async fn open(
         }
     };
     let cnonce: [u8; 16] = rand::random();
-    Ok(Conn {
-        origin: target.clone(),
-        sender,
-        task,
-        cnonce: cnonce.iter().map(|b| format!("{b:02x}")).collect(),
-        used: false,
-    })
+    Ok((
+        Conn {
+            origin: target.clone(),
+            sender,
+            task,
+            cnonce: cnonce.iter().map(|b| format!("{b:02x}")).collect(),
+            used: false,
+        },
+        info,
+    ))
+}
+
+/// A TCP connection to `addr` with the socket options applied before the SYN.
+async fn connect_tcp(addr: SocketAddr, options: &SocketOptions) -> io::Result<TcpStream> {
+    if *options == SocketOptions::default() {
+        return TcpStream::connect(addr).await;
+    }
+    let socket = if addr.is_ipv6() {
+        TcpSocket::new_v6()?
+    } else {
+        TcpSocket::new_v4()?
+    };
+    if let Some(device) = options.bind_device.as_deref().filter(|d| !d.is_empty()) {
+        socket.bind_device(Some(device.as_bytes()))?;
+    }
+    if let Some(tos) = options.tos {
+        if addr.is_ipv6() {
+            socket.set_tclass_v6(tos)?;
+        } else {
+            socket.set_tos_v4(tos)?;
+        }
+    }
+    socket.connect(addr).await
 }
 
 /// HTTP/1.1 over an established stream; the connection is driven by its own task.

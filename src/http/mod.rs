@@ -29,7 +29,7 @@ use http::header::{CONNECTION, LOCATION};
 use http::{HeaderMap, Version};
 
 pub use auth::{AuthFailure, Authenticator};
-pub use client::{Body, Client, empty_body, full_body};
+pub use client::{Body, Client, ConnectInfo, SocketOptions, empty_body, full_body};
 pub use error::{ConnectError, SendError};
 pub use session::{
     AcsReply, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT,

@@ -260,6 +260,7 @@ impl SessionResult {
                 reason,
                 retry_after_seconds,
                 http_status: http_status.map(u32::from),
+                heartbeat: false,
             })),
         }
     }

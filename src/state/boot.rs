@@ -47,6 +47,7 @@ pub fn startup_records(
             reason: "the agent stopped during the session".to_owned(),
             retry_after_seconds: None,
             http_status: None,
+            heartbeat: false,
         })));
     }
     let first_start = state.boot_id.is_empty();

@@ -174,6 +174,12 @@ impl AgentState {
                 }
             }
             Kind::SessionStarted(s) => self.session_in_progress = Some(s.session_id.clone()),
+            Kind::SessionEnded(s) if s.heartbeat => {
+                // A heartbeat is not retried and leaves the other sessions' retry state alone
+                // (TR-069 Amendment 6).
+                self.session_in_progress = None;
+                self.last_session_end_ms = Some(time_ms);
+            }
             Kind::SessionEnded(s) => {
                 self.session_in_progress = None;
                 self.last_session_end_ms = Some(time_ms);
@@ -370,7 +376,21 @@ impl AgentState {
                 self.changed_parameters
                     .insert(v.name.clone(), v.value.clone());
             }
-            Kind::DiagnosticsCompleted(_) => {}
+            Kind::DiagnosticsCompleted(d) => {
+                for prefix in &d.cleared {
+                    self.parameters
+                        .retain(|name, _| !name.starts_with(prefix.as_str()));
+                }
+                for v in &d.results {
+                    self.parameters.insert(
+                        v.name.clone(),
+                        StoredParameter {
+                            value: v.value.clone(),
+                            xsd_type: v.xsd_type.clone(),
+                        },
+                    );
+                }
+            }
             Kind::TransferAccepted(t) => {
                 self.transfers.insert(
                     t.transfer_id.clone(),

@@ -18,9 +18,6 @@ use crate::datamodel::{Node, View};
 use crate::records::proto::{self, record::Kind};
 use crate::state::{bootstrap_for_acs_url, record};
 
-const PING: &str = "Device.IP.Diagnostics.IPPing.";
-const PING_STATE: &str = "Device.IP.Diagnostics.IPPing.DiagnosticsState";
-
 pub fn apply(
     view: &View,
     request: &SetParameterValues,
@@ -89,18 +86,9 @@ pub fn apply(
         return Err(Fault::set_parameter_values(faults));
     }
 
-    // Changing an IPPing input without requesting a new test invalidates the last results
-    // (TR-181: DiagnosticsState goes back to None).
-    let touches_ping_input = writes
-        .iter()
-        .any(|w| w.name.starts_with(PING) && w.name != PING_STATE);
-    if touches_ping_input && !writes.iter().any(|w| w.name == PING_STATE) {
-        writes.push(proto::ParameterValue {
-            name: PING_STATE.to_owned(),
-            value: "None".to_owned(),
-            xsd_type: XsdType::String.name().to_owned(),
-        });
-    }
+    // Changing a diagnostic's input without requesting a new test invalidates its last results
+    // (TR-181: DiagnosticsState goes back to None, result tables are emptied).
+    crate::cpe::diagnostics::on_input_change(&mut writes);
 
     for (i, values) in &external {
         let provider = &view.model.externals[*i];

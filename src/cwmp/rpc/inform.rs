@@ -28,6 +28,8 @@ pub mod event_code {
     pub const DU_STATE_CHANGE_COMPLETE: &str = "11 DU STATE CHANGE COMPLETE";
     pub const AUTONOMOUS_DU_STATE_CHANGE_COMPLETE: &str = "12 AUTONOMOUS DU STATE CHANGE COMPLETE";
     pub const WAKEUP: &str = "13 WAKEUP";
+    /// TR-069 Amendment 6 (HeartbeatPolicy); in none of the published CWMP XSDs' comments.
+    pub const HEARTBEAT: &str = "14 HEARTBEAT";
     pub const M_REBOOT: &str = "M Reboot";
     pub const M_SCHEDULE_INFORM: &str = "M ScheduleInform";
     pub const M_DOWNLOAD: &str = "M Download";

@@ -1,7 +1,6 @@
 //! Device.IP.Diagnostics.IPPing: a real ping, run by the agent after the session that requested
-//! it, with the system `ping` (iputils or BusyBox).
-//!
-//! CONTRACT (filled in by the host-provider work).
+//! it, with the system `ping` (iputils or BusyBox). ServerSelectionDiagnostics over ICMP uses
+//! the same runner ([`ping_replies`]).
 
 use std::ffi::OsStr;
 use std::process::Stdio;
@@ -21,6 +20,7 @@ pub struct PingRequest {
     pub timeout_ms: u32,
     pub data_block_size: u32,
     pub dscp: u32,
+    pub ip_version: super::IpVersion,
 }
 
 /// The IPPing results.
@@ -35,6 +35,12 @@ pub struct PingResult {
     pub average_ms: u32,
     pub minimum_ms: u32,
     pub maximum_ms: u32,
+    /// The same in microseconds (the `…Detailed` results).
+    pub average_us: u32,
+    pub minimum_us: u32,
+    pub maximum_us: u32,
+    /// The local address the pings left from ("" when unknown).
+    pub ip_address_used: String,
 }
 
 /// Runs the ping; never fails (errors become an Error_* state).
@@ -64,14 +70,39 @@ pub struct ParsedPing {
     pub success_count: u32,
     /// Each reply's round-trip time, milliseconds, in arrival order.
     pub rtts_ms: Vec<f64>,
+    /// The address ping resolved the host to (`PING host (address)`).
+    pub target: Option<std::net::IpAddr>,
 }
 
 async fn run_ping_with(program: &OsStr, request: &PingRequest) -> PingResult {
+    match ping_replies_with(program, request).await {
+        Ok(parsed) => {
+            let mut result = summarize(&parsed, request.repetitions.max(1));
+            result.ip_address_used = parsed
+                .target
+                .and_then(super::net::local_address_toward)
+                .map(|ip| ip.to_string())
+                .unwrap_or_default();
+            result
+        }
+        Err(state) => error_result(state),
+    }
+}
+
+/// Runs the ping and returns the replies, or the Error_* state when it could not run.
+pub async fn ping_replies(request: &PingRequest) -> Result<ParsedPing, &'static str> {
+    ping_replies_with(OsStr::new("ping"), request).await
+}
+
+async fn ping_replies_with(
+    program: &OsStr,
+    request: &PingRequest,
+) -> Result<ParsedPing, &'static str> {
     let host = request.host.trim();
     // An empty host names nothing; one starting with '-' would be taken as an option, and no
     // host name or address starts with one.
     if host.is_empty() || host.starts_with('-') {
-        return error_result("Error_CannotResolveHostName");
+        return Err("Error_CannotResolveHostName");
     }
     let repetitions = request.repetitions.max(1);
     let mut command = Command::new(program);
@@ -87,7 +118,7 @@ async fn run_ping_with(program: &OsStr, request: &PingRequest) -> PingResult {
         Ok(child) => child,
         Err(e) => {
             tracing::warn!(error = %e, "cannot run ping");
-            return error_result("Error_Internal");
+            return Err("Error_Internal");
         }
     };
     // Dropping the wait on expiry drops the child, which kill_on_drop kills.
@@ -95,11 +126,11 @@ async fn run_ping_with(program: &OsStr, request: &PingRequest) -> PingResult {
         Ok(Ok(output)) => output,
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "lost the ping process");
-            return error_result("Error_Internal");
+            return Err("Error_Internal");
         }
         Err(_) => {
             tracing::warn!(host, "ping overran its deadline and was killed");
-            return error_result("Error_Other");
+            return Err("Error_Other");
         }
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -108,10 +139,10 @@ async fn run_ping_with(program: &OsStr, request: &PingRequest) -> PingResult {
     if parsed.success_count == 0 {
         if let Some(state) = classify_failure(output.status.code(), &stderr) {
             tracing::info!(host, %stderr, state, "ping failed");
-            return error_result(state);
+            return Err(state);
         }
     }
-    summarize(&parsed, repetitions)
+    Ok(parsed)
 }
 
 /// The command line after `ping`: options both iputils and BusyBox take (BusyBox ignores
@@ -133,6 +164,11 @@ pub fn ping_args(request: &PingRequest, host: &str) -> Vec<String> {
     if let Some(interface) = request.interface_name.as_deref().filter(|i| !i.is_empty()) {
         args.push("-I".to_owned());
         args.push(interface.to_owned());
+    }
+    match request.ip_version {
+        super::IpVersion::Any => {}
+        super::IpVersion::V4 => args.push("-4".to_owned()),
+        super::IpVersion::V6 => args.push("-6".to_owned()),
     }
     args.push("-n".to_owned());
     args.push(host.to_owned());
@@ -181,9 +217,16 @@ pub fn parse_ping_output(stdout: &str, repetitions: u32) -> ParsedPing {
         .filter_map(reply_time_ms)
         .take(limit)
         .collect();
+    // iputils: `PING host (192.0.2.1) 56(84) bytes`; BusyBox: `PING host (192.0.2.1): 56 data`.
+    let target = stdout.lines().find(|l| l.starts_with("PING ")).and_then(|l| {
+        let open = l.find('(')?;
+        let close = l[open..].find(')')? + open;
+        l[open + 1..close].parse().ok()
+    });
     ParsedPing {
         success_count: u32::try_from(rtts_ms.len()).unwrap_or(u32::MAX),
         rtts_ms,
+        target,
     }
 }
 
@@ -217,25 +260,31 @@ fn reply_time_ms(line: &str) -> Option<f64> {
 pub fn summarize(parsed: &ParsedPing, repetitions: u32) -> PingResult {
     let repetitions = repetitions.max(1);
     let success_count = parsed.success_count.min(repetitions);
-    let (average_ms, minimum_ms, maximum_ms) = if parsed.rtts_ms.is_empty() {
-        (0, 0, 0)
+    let (average, minimum, maximum) = if parsed.rtts_ms.is_empty() {
+        (None, None, None)
     } else {
         let sum: f64 = parsed.rtts_ms.iter().sum();
         let min = parsed.rtts_ms.iter().copied().fold(f64::INFINITY, f64::min);
         let max = parsed.rtts_ms.iter().copied().fold(0.0, f64::max);
         (
-            whole_ms(sum / parsed.rtts_ms.len() as f64),
-            whole_ms(min),
-            whole_ms(max),
+            Some(sum / parsed.rtts_ms.len() as f64),
+            Some(min),
+            Some(max),
         )
     };
+    let ms = |v: Option<f64>| v.map_or(0, whole_ms);
+    let us = |v: Option<f64>| v.map_or(0, |ms| ((ms * 1000.0).round() as u32).max(1));
     PingResult {
         state: "Complete",
         success_count,
         failure_count: repetitions - success_count,
-        average_ms,
-        minimum_ms,
-        maximum_ms,
+        average_ms: ms(average),
+        minimum_ms: ms(minimum),
+        maximum_ms: ms(maximum),
+        average_us: us(average),
+        minimum_us: us(minimum),
+        maximum_us: us(maximum),
+        ip_address_used: String::new(),
     }
 }
 
@@ -252,6 +301,10 @@ fn error_result(state: &'static str) -> PingResult {
         average_ms: 0,
         minimum_ms: 0,
         maximum_ms: 0,
+        average_us: 0,
+        minimum_us: 0,
+        maximum_us: 0,
+        ip_address_used: String::new(),
     }
 }
 
@@ -308,6 +361,7 @@ round-trip min/avg/max = 0.090/0.937/2.600 ms
             timeout_ms: 1000,
             data_block_size: 56,
             dscp: 0,
+            ip_version: crate::diagnostics::IpVersion::Any,
         }
     }
 
