@@ -17,6 +17,18 @@ pub struct HostTables {
     pub thermal_zones: Vec<ThermalZone>,
     pub processes: Vec<Process>,
     pub processors: Vec<Processor>,
+    /// The kernel has IPv6 (/proc/net/if_inet6 exists).
+    pub ipv6_capable: bool,
+    pub active_ports: Vec<ActivePort>,
+}
+
+/// A listening or connected TCP socket (`IP.ActivePort`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivePort {
+    pub local: std::net::SocketAddr,
+    pub remote: std::net::SocketAddr,
+    /// LISTEN or ESTABLISHED.
+    pub status: &'static str,
 }
 
 /// One entry of the IPv4 neighbour (ARP) table.
@@ -105,6 +117,12 @@ impl HostTables {
             dns_servers: parse_resolv_conf(&text("etc/resolv.conf")),
             thermal_zones: read_thermal_zones(&root.join("sys/class/thermal")),
             processes: read_processes(&root.join("proc")),
+            ipv6_capable: root.join("proc/net/if_inet6").exists(),
+            active_ports: {
+                let mut ports = parse_tcp(&text("proc/net/tcp"));
+                ports.extend(parse_tcp(&text("proc/net/tcp6")));
+                ports
+            },
             processors: (0..count_processors(&text("proc/cpuinfo")))
                 .map(|_| Processor {
                     architecture: architecture(arch),
@@ -163,6 +181,49 @@ pub fn parse_ipv4_routes(text: &str) -> Vec<Ipv4Route> {
 fn le_ipv4(field: &str) -> Option<Ipv4Addr> {
     let n = u32::from_str_radix(field, 16).ok()?;
     Some(Ipv4Addr::from(n.to_le_bytes()))
+}
+
+/// /proc/net/tcp and tcp6: `sl local_address rem_address st …`, addresses in hex as the kernel
+/// holds them (32-bit words in host order), ports in hex. Only LISTEN (0A) and ESTABLISHED (01)
+/// sockets are kept.
+pub fn parse_tcp(text: &str) -> Vec<ActivePort> {
+    fn address(field: &str) -> Option<std::net::SocketAddr> {
+        let (ip, port) = field.split_once(':')?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        let ip: IpAddr = match ip.len() {
+            8 => Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_le_bytes()).into(),
+            32 => {
+                let mut bytes = [0u8; 16];
+                for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+                    let word = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
+                    chunk.copy_from_slice(&word.to_le_bytes());
+                }
+                let v6 = Ipv6Addr::from(bytes);
+                match v6.to_ipv4_mapped() {
+                    Some(v4) => v4.into(),
+                    None => v6.into(),
+                }
+            }
+            _ => return None,
+        };
+        Some(std::net::SocketAddr::new(ip, port))
+    }
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let status = match *f.get(3)? {
+                "0A" => "LISTEN",
+                "01" => "ESTABLISHED",
+                _ => return None,
+            };
+            Some(ActivePort {
+                local: address(f.get(1)?)?,
+                remote: address(f.get(2)?)?,
+                status,
+            })
+        })
+        .collect()
 }
 
 /// /proc/net/ipv6_route: `dest plen src splen nexthop metric refcnt use flags device`, every
@@ -373,6 +434,22 @@ mod tests {
         assert!(!r[0].from_ra);
         assert_eq!(r[1].next_hop, "fe80::1".parse::<Ipv6Addr>().unwrap());
         assert!(r[1].from_ra);
+    }
+
+    #[test]
+    fn tcp_sockets() {
+        let v4 = "  sl  local_address rem_address   st tx_queue rx_queue\n\
+                   0: 0100007F:1D8B 00000000:0000 0A 00000000:00000000\n\
+                   1: 0100007F:1D8B 0100007F:D2F0 01 00000000:00000000\n\
+                   2: 0100007F:1D8B 0100007F:D2F2 06 00000000:00000000\n";
+        let p = parse_tcp(v4);
+        assert_eq!(p.len(), 2, "TIME_WAIT is left out");
+        assert_eq!(p[0].local, "127.0.0.1:7563".parse().unwrap());
+        assert_eq!(p[0].status, "LISTEN");
+        assert_eq!(p[1].remote, "127.0.0.1:54000".parse().unwrap());
+        let v6 = "  sl  local_address                         remote_address                        st\n\
+                   0: 00000000000000000000000001000000:1D8B 00000000000000000000000000000000:0000 0A\n";
+        assert_eq!(parse_tcp(v6)[0].local, "[::1]:7563".parse().unwrap());
     }
 
     #[test]

@@ -253,6 +253,53 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
             }
         }
         T::LinkLowerLayers => format!("Device.Ethernet.Interface.{last}"),
+        T::Ipv4Capable | T::Ipv4Enable => "true".into(),
+        T::Ipv4Status => "Enabled".into(),
+        T::Ipv6Capable | T::Ipv6Enable => t.ipv6_capable.to_string(),
+        T::Ipv6Status => if t.ipv6_capable { "Enabled" } else { "Disabled" }.into(),
+        T::PortLocalAddress | T::PortLocalPort | T::PortRemoteAddress | T::PortRemotePort
+        | T::PortStatus => {
+            let port = t.active_ports.get(slot(last)).ok_or_else(missing)?;
+            match f {
+                T::PortLocalAddress => port.local.ip().to_string(),
+                T::PortLocalPort => port.local.port().to_string(),
+                T::PortRemoteAddress => port.remote.ip().to_string(),
+                T::PortRemotePort => port.remote.port().to_string(),
+                _ => port.status.into(),
+            }
+        }
+        T::IfLowerLayers => {
+            let i = view.interface(last)?.ok_or_else(missing)?;
+            if i.is_ethernet && !i.is_loopback {
+                format!("Device.Ethernet.Link.{last}")
+            } else {
+                String::new()
+            }
+        }
+        T::IfRouter => "Device.Routing.Router.1".into(),
+        T::Addr6Status | T::Addr6Prefix | T::Addr6PreferredLifetime | T::Addr6ValidLifetime
+        | T::Addr6Anycast => {
+            let (Some(&ifindex), Some(&n)) = (instances.first(), instances.get(1)) else {
+                return Err(missing());
+            };
+            let i = view.interface(ifindex)?.ok_or_else(missing)?;
+            let a = i.ipv6.get(slot(n)).ok_or_else(missing)?;
+            match f {
+                T::Addr6Status => "Preferred".into(),
+                T::Addr6Prefix => {
+                    let len = a.prefix_len.min(128);
+                    let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+                    let prefix = Ipv6Addr::from(u128::from(a.address) & mask);
+                    ipv6_prefixes(i)
+                        .iter()
+                        .position(|p| p.prefix == prefix && p.len == len)
+                        .map(|k| format!("Device.IP.Interface.{ifindex}.IPv6Prefix.{}", k + 1))
+                        .unwrap_or_default()
+                }
+                T::Addr6Anycast => "false".into(),
+                _ => "9999-12-31T23:59:59Z".into(),
+            }
+        }
     })
 }
 

@@ -413,6 +413,7 @@ impl<'a> View<'a> {
                 .collect(),
             Instances::Processes => self.tables()?.processes.iter().map(|p| p.pid).collect(),
             Instances::Processors => numbered(self.tables()?.processors.len()),
+            Instances::ActivePorts => numbered(self.tables()?.active_ports.len()),
             Instances::Ipv6Prefixes => {
                 let Some(&ifindex) = enclosing.first() else {
                     return Ok(Vec::new());

@@ -239,6 +239,24 @@ pub enum TableField {
     PrefixPreferredLifetime,
     PrefixValidLifetime,
     LinkLowerLayers,
+    Ipv4Capable,
+    Ipv4Enable,
+    Ipv4Status,
+    Ipv6Capable,
+    Ipv6Enable,
+    Ipv6Status,
+    PortLocalAddress,
+    PortLocalPort,
+    PortRemoteAddress,
+    PortRemotePort,
+    PortStatus,
+    IfLowerLayers,
+    IfRouter,
+    Addr6Status,
+    Addr6Prefix,
+    Addr6PreferredLifetime,
+    Addr6ValidLifetime,
+    Addr6Anycast,
 }
 
 /// The UDPEchoConfig counters.
@@ -301,6 +319,8 @@ pub enum Instances {
     Processors,
     /// The interface's distinct IPv6 prefixes, numbered from 1.
     Ipv6Prefixes,
+    /// Listening and established TCP ports, numbered from 1.
+    ActivePorts,
 }
 
 /// One object (`{i}` tables included).
@@ -1089,11 +1109,11 @@ mod tests {
 
     #[test]
     fn every_parameter_belongs_to_a_declared_object_and_names_are_unique() {
-        let objects: BTreeSet<&str> = OBJECTS.iter().map(|o| o.path).collect();
+        let declared: BTreeSet<&str> = objects().map(|o| o.path).collect();
         let mut seen = BTreeSet::new();
-        for def in PARAMETERS {
+        for def in parameters() {
             assert!(
-                objects.contains(parent_of(def.path)),
+                declared.contains(parent_of(def.path)),
                 "{} has no object",
                 def.path
             );
@@ -1113,11 +1133,11 @@ mod tests {
                 );
             }
         }
-        for obj in OBJECTS {
+        for obj in objects() {
             if obj.path != "Device." {
                 let own = obj.path.strip_suffix("{i}.").unwrap_or(obj.path);
                 assert!(
-                    objects.contains(parent_of(own)),
+                    declared.contains(parent_of(own)),
                     "{} has no parent",
                     obj.path
                 );
@@ -1135,7 +1155,7 @@ mod tests {
     fn every_setting_with_a_parameter_is_registered_as_a_setting() {
         for s in crate::state::settings::SETTINGS {
             if let Some(name) = s.parameter {
-                let def = PARAMETERS.iter().find(|d| d.path == name);
+                let def = parameters().find(|d| d.path == name);
                 assert!(
                     matches!(def, Some(d) if d.source == Source::Setting),
                     "{name}"

@@ -379,8 +379,13 @@ round-trip min/avg/max = 0.090/0.937/2.600 ms
                 average_ms: 1,
                 minimum_ms: 1,
                 maximum_ms: 1,
+                average_us: 129,
+                minimum_us: 45,
+                maximum_us: 212,
+                ip_address_used: String::new(),
             }
         );
+        assert_eq!(parsed.target, Some("127.0.0.1".parse().unwrap()));
     }
 
     #[test]
@@ -396,6 +401,10 @@ round-trip min/avg/max = 0.090/0.937/2.600 ms
                 average_ms: 426,
                 minimum_ms: 12,
                 maximum_ms: 1234,
+                average_us: 425_667,
+                minimum_us: 12_400,
+                maximum_us: 1_234_000,
+                ip_address_used: String::new(),
             }
         );
     }
@@ -421,6 +430,10 @@ round-trip min/avg/max = 0.090/0.937/2.600 ms
                 average_ms: 0,
                 minimum_ms: 0,
                 maximum_ms: 0,
+                average_us: 0,
+                minimum_us: 0,
+                maximum_us: 0,
+                ip_address_used: String::new(),
             }
         );
     }
@@ -549,6 +562,7 @@ round-trip min/avg/max = 0.090/0.937/2.600 ms
         assert_eq!(result.state, "Complete", "{result:?}");
         assert_eq!((result.success_count, result.failure_count), (2, 0));
         assert!(result.minimum_ms >= 1 && result.minimum_ms <= result.maximum_ms);
+        assert_eq!(result.ip_address_used, "127.0.0.1");
     }
 
     #[tokio::test]

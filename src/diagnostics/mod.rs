@@ -13,6 +13,7 @@
 //! | DownloadDiagnostics / UploadDiagnostics | HTTP(S) over [`crate::http::Client`], bytes counted and discarded ([`http_test`]) |
 //! | NSLookupDiagnostics | DNS queries built and parsed with `hickory-proto` over UDP ([`nslookup`]) |
 //! | ServerSelectionDiagnostics | the system `ping` or UDP echo per host ([`server_selection`]) |
+//! | UDPEchoDiagnostics | UDP Echo Plus packets to a test server ([`udp_echo_test`]) |
 //! | UDPEchoConfig | a UDP echo (and Echo Plus) responder ([`udp_echo`]), a service rather than a test |
 
 pub mod http_test;
@@ -22,6 +23,7 @@ pub mod nslookup;
 pub mod server_selection;
 pub mod traceroute;
 pub mod udp_echo;
+pub mod udp_echo_test;
 
 use std::time::{Duration, SystemTime};
 
@@ -35,6 +37,7 @@ pub use server_selection::{
 };
 pub use traceroute::{RouteHop, TraceRouteRequest, TraceRouteResult};
 pub use udp_echo::{UdpEchoConfig, UdpEchoStats};
+pub use udp_echo_test::{EchoPacket, UdpEchoTestRequest, UdpEchoTestResult};
 
 /// TR-181's `ProtocolVersion` input: which address family a test uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,6 +82,7 @@ pub enum Test {
     Upload(TransferTestRequest),
     NsLookup(NsLookupRequest),
     ServerSelection(ServerSelectionRequest),
+    UdpEcho(UdpEchoTestRequest),
 }
 
 /// What a test found.
@@ -90,6 +94,7 @@ pub enum Outcome {
     Upload(TransferTestResult),
     NsLookup(NsLookupResult),
     ServerSelection(ServerSelectionResult),
+    UdpEcho(UdpEchoTestResult),
 }
 
 /// The limits the HTTP tests share with file transfers.
@@ -116,6 +121,7 @@ pub async fn run(test: &Test, limits: Limits) -> Outcome {
         }
         Test::NsLookup(r) => Outcome::NsLookup(nslookup::run(r, nslookup::RESOLV_CONF).await),
         Test::ServerSelection(r) => Outcome::ServerSelection(server_selection::run(r).await),
+        Test::UdpEcho(r) => Outcome::UdpEcho(udp_echo_test::run(r).await),
     }
 }
 

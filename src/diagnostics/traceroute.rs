@@ -269,8 +269,9 @@ impl Prober {
     }
 
     fn local_address(&self) -> Option<String> {
-        let (storage, _) = sockname(self.fd.as_raw_fd()).ok()?;
-        sockaddr_to_ip(&storage).map(|a| a.ip().to_string())
+        // The probing socket is not connected (each probe has its own port), so it has no
+        // source address of its own; the routing table's choice is the one the probes used.
+        super::net::local_address_toward(self.destination).map(|ip| ip.to_string())
     }
 
     /// Sends one probe to `port` and waits for its answer; `Ok(None)` when none came in time.
@@ -495,18 +496,6 @@ pub(crate) fn bind_device(fd: RawFd, device: &str) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-fn sockname(fd: RawFd) -> io::Result<(libc::sockaddr_storage, libc::socklen_t)> {
-    // SAFETY: all-zero is a valid sockaddr_storage.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: storage is valid for len bytes.
-    let r = unsafe { libc::getsockname(fd, std::ptr::addr_of_mut!(storage).cast(), &mut len) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok((storage, len))
 }
 
 fn to_sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {

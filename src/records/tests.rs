@@ -180,6 +180,7 @@ fn evolution_old_records_read_and_unknown_fields_survive_byte_for_byte() {
             reason: "the ACS answered 503".into(),
             retry_after_seconds: None,
             http_status: None,
+            heartbeat: false,
         })
     );
     assert_eq!(

@@ -41,6 +41,7 @@ fn started(id: &str) -> Record {
 
 fn ended(id: &str, ok: bool, wait: Option<u32>) -> Record {
     record(Kind::SessionEnded(proto::SessionEnded {
+        heartbeat: false,
         session_id: id.into(),
         outcome: if ok {
             proto::SessionOutcome::Succeeded
@@ -591,14 +592,57 @@ fn journal_recovered_is_remembered() {
 }
 
 #[test]
-fn diagnostics_completed_is_inert() {
-    let s = fold(&[record(Kind::DiagnosticsCompleted(
-        proto::DiagnosticsCompleted {
-            name: "Device.IP.Diagnostics.IPPing.".into(),
+fn diagnostics_completed_replaces_the_results() {
+    let value = |name: &str, value: &str| proto::ParameterValue {
+        name: name.into(),
+        value: value.into(),
+        xsd_type: "string".into(),
+    };
+    let hops = "Device.IP.Diagnostics.TraceRoute.RouteHops.";
+    let completed = |results: Vec<proto::ParameterValue>| {
+        record(Kind::DiagnosticsCompleted(proto::DiagnosticsCompleted {
+            name: "Device.IP.Diagnostics.TraceRoute.".into(),
             state: "Complete".into(),
-        },
-    ))]);
-    assert_eq!(s.last_seq, 1);
+            results,
+            cleared: vec![hops.into()],
+        }))
+    };
+    let s = fold(&[
+        completed(vec![
+            value("Device.IP.Diagnostics.TraceRoute.DiagnosticsState", "Complete"),
+            value(&format!("{hops}1.Host"), "a"),
+            value(&format!("{hops}2.Host"), "b"),
+        ]),
+        completed(vec![value(&format!("{hops}1.Host"), "c")]),
+    ]);
+    assert_eq!(s.parameters[&format!("{hops}1.Host")].value, "c");
+    assert!(!s.parameters.contains_key(&format!("{hops}2.Host")), "old rows removed");
+    assert_eq!(
+        s.parameters["Device.IP.Diagnostics.TraceRoute.DiagnosticsState"].value,
+        "Complete"
+    );
+    // A record of an older journal (name and state only) changes nothing.
+    let old = fold(&[record(Kind::DiagnosticsCompleted(proto::DiagnosticsCompleted {
+        name: "Device.IP.Diagnostics.IPPing.".into(),
+        state: "Complete".into(),
+        ..Default::default()
+    }))]);
+    assert!(old.parameters.is_empty());
+}
+
+#[test]
+fn a_failed_heartbeat_leaves_the_retry_state_alone() {
+    let failed_heartbeat = record(Kind::SessionEnded(proto::SessionEnded {
+        session_id: "hb".into(),
+        outcome: proto::SessionOutcome::Failed as i32,
+        reason: "no route".into(),
+        heartbeat: true,
+        ..Default::default()
+    }));
+    let s = fold(&[ended("s1", false, Some(9)), failed_heartbeat]);
+    assert_eq!(s.retry_count, 1, "only the ordinary session counts");
+    assert!(s.next_retry_at_ms.is_some());
+    assert!(s.session_in_progress.is_none());
 }
 
 #[test]

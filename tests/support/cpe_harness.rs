@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use tr069_client::config::{Config, Device, SoftwareVersion};
 use tr069_client::cpe::{
-    Action, Cpe, Downloaded, Input, Job, SeededEntropy, TransferEvent, UploadSource,
+    Action, Cpe, DiagnosticResult, Downloaded, Input, Job, SeededEntropy, TransferEvent,
+    UploadSource,
 };
 use tr069_client::cwmp::rpc::add_object::AddObject;
 use tr069_client::cwmp::rpc::download::{Download, file_type};
@@ -20,7 +21,10 @@ use tr069_client::cwmp::{
     Body, CwmpNamespace, Envelope, Header, Limits, ParameterValueStruct, Value,
 };
 use tr069_client::datamodel::host::StaticHost;
-use tr069_client::datamodel::ipping::PingResult;
+use tr069_client::diagnostics::{
+    NsLookupResult, Outcome, PingResult, RouteHop, ServerSelectionResult, Test,
+    TraceRouteResult, TransferTestResult, UdpEchoConfig, UdpEchoTestResult,
+};
 use tr069_client::records::Record;
 use tr069_client::state::AgentState;
 
@@ -96,6 +100,16 @@ pub struct Harness {
     /// Crash the process (a restart in the same boot) once the journal holds this many records.
     pub crash_after_records: Option<usize>,
     pub crashes: u32,
+    /// Every diagnostic test the core asked for, in order.
+    pub diagnostics_run: Vec<Test>,
+    /// Tests cancelled by the core.
+    pub diagnostics_cancelled: u32,
+    /// Hold test results back until released (a test "in progress").
+    pub hold_diagnostics: bool,
+    /// Results held back: (generation, outcome).
+    pub held_results: Vec<(u64, Outcome)>,
+    /// The UDP echo responder configuration the core asked for last.
+    pub udp_echo: Option<UdpEchoConfig>,
     in_session: bool,
     last_request_id: u64,
     seed: u64,
@@ -107,7 +121,7 @@ fn host() -> Arc<StaticHost> {
         memory_kib: (65_536, 30_000),
         cpu_usage_percent: 3,
         time_synchronized: Some(true),
-        interfaces: Vec::new(),
+        ..Default::default()
     })
 }
 
@@ -159,6 +173,11 @@ impl Harness {
             connection_requests_during_next_inform: 0,
             crash_after_records: None,
             crashes: 0,
+            diagnostics_run: Vec::new(),
+            diagnostics_cancelled: 0,
+            hold_diagnostics: false,
+            held_results: Vec::new(),
+            udp_echo: None,
             in_session: false,
             last_request_id: 0,
             seed,
@@ -367,16 +386,31 @@ impl Harness {
                     })
                 }
                 Action::RemoveTransferFiles { .. } => {}
-                Action::Ping(_) => self
-                    .pending_inputs
-                    .push_back(Input::PingFinished(PingResult {
-                        state: "Complete",
-                        success_count: 4,
-                        failure_count: 0,
-                        average_ms: 1,
-                        minimum_ms: 1,
-                        maximum_ms: 2,
-                    })),
+                Action::RunDiagnostic(request) => {
+                    let outcome = fake_outcome(&request.test);
+                    self.diagnostics_run.push(request.test);
+                    if self.hold_diagnostics {
+                        self.held_results.push((request.generation, outcome));
+                    } else {
+                        self.pending_inputs.push_back(Input::DiagnosticFinished(
+                            DiagnosticResult {
+                                generation: request.generation,
+                                outcome: Some(outcome),
+                            },
+                        ));
+                    }
+                }
+                Action::CancelDiagnostic => {
+                    self.diagnostics_cancelled += 1;
+                    for (generation, _) in std::mem::take(&mut self.held_results) {
+                        self.pending_inputs
+                            .push_back(Input::DiagnosticFinished(DiagnosticResult {
+                                generation,
+                                outcome: None,
+                            }));
+                    }
+                }
+                Action::UdpEcho(config) => self.udp_echo = config,
                 Action::FindLocalAddress { .. } => self
                     .pending_inputs
                     .push_back(Input::LocalAddress(Some([192, 0, 2, 10].into()))),
@@ -432,6 +466,91 @@ impl Harness {
     /// A connection request arrives now.
     pub fn connection_request(&mut self) {
         self.cpe.handle(Input::ConnectionRequest, self.now);
+    }
+
+    /// The held-back diagnostic results arrive.
+    pub fn release_diagnostics(&mut self) {
+        for (generation, outcome) in std::mem::take(&mut self.held_results) {
+            self.pending_inputs
+                .push_back(Input::DiagnosticFinished(DiagnosticResult {
+                    generation,
+                    outcome: Some(outcome),
+                }));
+        }
+    }
+}
+
+/// What the simulated network answers to a test.
+pub fn fake_outcome(test: &Test) -> Outcome {
+    match test {
+        Test::TraceRoute(_) => Outcome::TraceRoute(TraceRouteResult {
+            state: "Complete",
+            ip_address_used: "192.0.2.10".into(),
+            response_time_ms: 3,
+            hops: vec![
+                RouteHop {
+                    host: "192.0.2.1".into(),
+                    address: "192.0.2.1".into(),
+                    error_code: 0,
+                    rtts_ms: vec![1, 1, 2],
+                },
+                RouteHop {
+                    host: "198.51.100.7".into(),
+                    address: "198.51.100.7".into(),
+                    error_code: 3,
+                    rtts_ms: vec![3, 3, 4],
+                },
+            ],
+        }),
+        Test::Download(_) | Test::Upload(_) => {
+            let r = TransferTestResult {
+                state: "Error_NoResponse",
+                ip_address_used: String::new(),
+                connections: Vec::new(),
+                total: None,
+                per_connection: false,
+            };
+            if matches!(test, Test::Download(_)) {
+                Outcome::Download(r)
+            } else {
+                Outcome::Upload(r)
+            }
+        }
+        Test::NsLookup(_) => Outcome::NsLookup(NsLookupResult {
+            state: "Complete",
+            success_count: 0,
+            results: Vec::new(),
+        }),
+        Test::ServerSelection(_) => Outcome::ServerSelection(ServerSelectionResult {
+            state: "Completed",
+            fastest_host: "192.0.2.1".into(),
+            minimum_us: 900,
+            average_us: 1000,
+            maximum_us: 1100,
+            ip_address_used: "192.0.2.10".into(),
+        }),
+        Test::UdpEcho(_) => Outcome::UdpEcho(UdpEchoTestResult {
+            state: "Completed",
+            ip_address_used: "192.0.2.10".into(),
+            success_count: 1,
+            failure_count: 0,
+            average_us: 500,
+            minimum_us: 500,
+            maximum_us: 500,
+            packets: Vec::new(),
+        }),
+        Test::IpPing(_) => Outcome::IpPing(PingResult {
+            state: "Complete",
+            success_count: 4,
+            failure_count: 0,
+            average_ms: 1,
+            minimum_ms: 1,
+            maximum_ms: 2,
+            average_us: 1_200,
+            minimum_us: 800,
+            maximum_us: 2_100,
+            ip_address_used: "192.0.2.10".into(),
+        }),
     }
 }
 

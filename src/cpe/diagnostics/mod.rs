@@ -26,6 +26,7 @@ pub mod server_selection;
 pub mod traceroute;
 pub mod transfer_test;
 pub mod udp_echo;
+pub mod udp_echo_test;
 pub mod upload;
 
 use crate::cwmp::XsdType;
@@ -103,6 +104,7 @@ pub const DIAGNOSTICS: &[&Diagnostic] = &[
     &upload::DIAGNOSTIC,
     &nslookup::DIAGNOSTIC,
     &server_selection::DIAGNOSTIC,
+    &udp_echo_test::DIAGNOSTIC,
 ];
 
 const STATE: &str = "DiagnosticsState";

@@ -63,6 +63,7 @@ fn host() -> StaticHost {
                 ..Default::default()
             },
         ],
+        ..Default::default()
     }
 }
 
