@@ -6,6 +6,7 @@
 mod harness;
 
 use harness::{Harness, RebootBehaviour, T0, config, firmware_download, spv};
+use tr069_client::records::proto::record::Kind;
 use tr069_client::cwmp::Body;
 use tr069_client::cwmp::rpc::factory_reset::FactoryReset;
 use tr069_client::cwmp::rpc::reboot::Reboot;
@@ -266,4 +267,278 @@ fn a_crash_mid_flow_resumes_from_the_journal() {
     assert_eq!(h.firmware_applies, 1);
     let tcs: usize = h.sessions.iter().map(|s| s.transfer_completes.len()).sum();
     assert_eq!(tcs, 1);
+}
+
+// ---- diagnostics ------------------------------------------------------------------------
+
+const TRACEROUTE: &str = "Device.IP.Diagnostics.TraceRoute.";
+
+fn traceroute_request(key: &str, host: &str) -> Body {
+    let host_param = format!("{TRACEROUTE}Host");
+    let state_param = format!("{TRACEROUTE}DiagnosticsState");
+    spv(key, &[(&host_param, host), (&state_param, "Requested")])
+}
+
+fn value(h: &Harness, name: &str) -> String {
+    h.state()
+        .parameters
+        .get(name)
+        .map(|p| p.value.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_requested_diagnostic_runs_after_the_session_and_reports_in_one_batch() {
+    let mut h = Harness::new(config(), 21);
+    h.run_for(1_000);
+    h.acs_queue
+        .push_back(traceroute_request("tr-1", "198.51.100.7"));
+    h.connection_request();
+    h.run_for(MINUTE);
+    assert_eq!(h.diagnostics_run.len(), 1, "{:?}", h.diagnostics_run);
+    let tr069_client::diagnostics::Test::TraceRoute(request) = &h.diagnostics_run[0] else {
+        panic!("{:?}", h.diagnostics_run)
+    };
+    assert_eq!(request.host, "198.51.100.7");
+    assert_eq!((request.tries, request.max_hops), (3, 30), "registry defaults");
+    let report = h.sessions.last().unwrap();
+    assert_eq!(report.events(), ["8 DIAGNOSTICS COMPLETE"]);
+    assert_eq!(value(&h, &format!("{TRACEROUTE}DiagnosticsState")), "Complete");
+    assert_eq!(value(&h, &format!("{TRACEROUTE}RouteHopsNumberOfEntries")), "2");
+    assert_eq!(
+        value(&h, &format!("{TRACEROUTE}RouteHops.2.HostAddress")),
+        "198.51.100.7"
+    );
+    assert_eq!(value(&h, &format!("{TRACEROUTE}RouteHops.1.RTTimes")), "1,1,2");
+    // The results and the event are one journal batch: same commit time, adjacent.
+    let at = h
+        .journal
+        .iter()
+        .position(|(_, _, r)| matches!(r.kind, Some(Kind::DiagnosticsCompleted(_))))
+        .unwrap();
+    assert!(matches!(
+        &h.journal[at + 1].2.kind,
+        Some(Kind::EventRaised(e)) if e.code == "8 DIAGNOSTICS COMPLETE"
+    ));
+    // A second request replaces the rows of the first.
+    h.acs_queue
+        .push_back(traceroute_request("tr-2", "203.0.113.9"));
+    h.connection_request();
+    h.run_for(MINUTE);
+    assert_eq!(h.diagnostics_run.len(), 2);
+    assert!(!h.state().has_owed_events());
+}
+
+#[test]
+fn a_changed_input_cancels_a_pending_test_without_an_event() {
+    let mut h = Harness::new(config(), 23);
+    h.run_for(1_000);
+    h.hold_diagnostics = true;
+    h.acs_queue
+        .push_back(traceroute_request("tr-1", "198.51.100.7"));
+    h.connection_request();
+    h.run_for(10_000);
+    assert_eq!(h.diagnostics_run.len(), 1, "the test is under way");
+    // The ACS changes an input without asking for a new test.
+    let host_param = format!("{TRACEROUTE}MaxHopCount");
+    h.acs_queue.push_back(spv("tr-2", &[(&host_param, "5")]));
+    h.connection_request();
+    h.run_for(10_000);
+    assert_eq!(h.diagnostics_cancelled, 1);
+    h.release_diagnostics();
+    h.run_for(MINUTE);
+    assert_eq!(value(&h, &format!("{TRACEROUTE}DiagnosticsState")), "None");
+    assert_eq!(value(&h, &format!("{TRACEROUTE}RouteHopsNumberOfEntries")), "0");
+    assert!(
+        h.sessions
+            .iter()
+            .all(|s| !s.events().contains(&"8 DIAGNOSTICS COMPLETE".to_owned())),
+        "a cancelled test owes no event"
+    );
+    assert_eq!(h.diagnostics_run.len(), 1, "not run again");
+}
+
+#[test]
+fn a_new_request_during_a_test_restarts_it_with_the_new_inputs() {
+    let mut h = Harness::new(config(), 25);
+    h.run_for(1_000);
+    h.hold_diagnostics = true;
+    h.acs_queue
+        .push_back(traceroute_request("tr-1", "198.51.100.7"));
+    h.connection_request();
+    h.run_for(10_000);
+    h.acs_queue
+        .push_back(traceroute_request("tr-2", "203.0.113.9"));
+    h.connection_request();
+    h.run_for(10_000);
+    h.hold_diagnostics = false;
+    h.release_diagnostics();
+    h.run_for(MINUTE);
+    let hosts: Vec<String> = h
+        .diagnostics_run
+        .iter()
+        .map(|t| match t {
+            tr069_client::diagnostics::Test::TraceRoute(r) => r.host.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(hosts, ["198.51.100.7", "203.0.113.9"]);
+    let completes = h
+        .sessions
+        .iter()
+        .filter(|s| s.events().contains(&"8 DIAGNOSTICS COMPLETE".to_owned()))
+        .count();
+    assert_eq!(completes, 1, "only the current test reports");
+}
+
+#[test]
+fn a_test_cut_short_by_a_crash_is_run_again() {
+    let mut h = Harness::new(config(), 27);
+    h.run_for(1_000);
+    h.hold_diagnostics = true;
+    h.acs_queue
+        .push_back(traceroute_request("tr-1", "198.51.100.7"));
+    h.connection_request();
+    h.run_for(10_000);
+    assert_eq!(h.diagnostics_run.len(), 1);
+    // The process dies with the test under way; its result never arrives.
+    h.held_results.clear();
+    h.hold_diagnostics = false;
+    h.crash_after_records = Some(h.journal.len() + 1);
+    h.acs_queue.push_back(spv("unrelated", &[("Device.Time.NTPServer1", "x")]));
+    h.connection_request();
+    h.run_for(MINUTE);
+    assert_eq!(h.crashes, 1);
+    assert_eq!(h.diagnostics_run.len(), 2, "run again after the restart");
+    assert_eq!(value(&h, &format!("{TRACEROUTE}DiagnosticsState")), "Complete");
+    assert!(
+        h.sessions
+            .last()
+            .unwrap()
+            .events()
+            .contains(&"8 DIAGNOSTICS COMPLETE".to_owned())
+    );
+}
+
+#[test]
+fn the_udp_echo_responder_follows_the_data_model() {
+    let mut h = Harness::new(config(), 29);
+    h.run_for(1_000);
+    assert_eq!(h.udp_echo, None);
+    h.acs_queue.push_back(spv(
+        "echo-on",
+        &[
+            ("Device.IP.Diagnostics.UDPEchoConfig.UDPPort", "7007"),
+            ("Device.IP.Diagnostics.UDPEchoConfig.SourceIPAddress", "192.0.2.77"),
+            ("Device.IP.Diagnostics.UDPEchoConfig.Enable", "true"),
+        ],
+    ));
+    h.connection_request();
+    h.run_for(MINUTE);
+    let config = h.udp_echo.clone().expect("the responder runs");
+    assert_eq!(config.port, 7007);
+    assert_eq!(config.source, Some("192.0.2.77".parse().unwrap()));
+    h.acs_queue.push_back(spv(
+        "echo-off",
+        &[("Device.IP.Diagnostics.UDPEchoConfig.Enable", "false")],
+    ));
+    h.connection_request();
+    h.run_for(MINUTE);
+    assert_eq!(h.udp_echo, None);
+}
+
+// ---- heartbeat --------------------------------------------------------------------------
+
+fn heartbeat_config() -> tr069_client::config::Config {
+    let mut c = config();
+    // Periodic informs far away, so every session below is a heartbeat or a test's own.
+    c.factory_settings
+        .insert("periodic-inform-interval".into(), "86400".into());
+    c
+}
+
+fn heartbeat_policy(key: &str) -> Body {
+    spv(
+        key,
+        &[
+            ("Device.ManagementServer.HeartbeatPolicy.ReportingInterval", "60"),
+            (
+                "Device.ManagementServer.HeartbeatPolicy.InitiationTime",
+                "2026-12-01T00:00:30Z",
+            ),
+            ("Device.ManagementServer.HeartbeatPolicy.Enable", "true"),
+        ],
+    )
+}
+
+fn inform_time(s: &harness::SeenSession) -> u64 {
+    s.inform.as_ref().unwrap().current_time.unix_millis() as u64
+}
+
+#[test]
+fn heartbeat_sessions_come_at_the_policys_times_on_their_own() {
+    let mut h = Harness::new(heartbeat_config(), 31);
+    h.acs_queue.push_back(heartbeat_policy("hb"));
+    h.run_for(5 * MINUTE + 1_000);
+    let heartbeats: Vec<&harness::SeenSession> = h
+        .sessions
+        .iter()
+        .filter(|s| s.events().contains(&"14 HEARTBEAT".to_owned()))
+        .collect();
+    assert_eq!(heartbeats.len(), 5, "slots 30 s, 90 s, … 270 s");
+    for (i, s) in heartbeats.iter().enumerate() {
+        assert_eq!(s.events(), ["14 HEARTBEAT"], "never combined with other events");
+        let slot = T0 + 30_000 + i as u64 * MINUTE;
+        let at = inform_time(s);
+        assert!(at >= slot && at < slot + 1_000, "heartbeat {i} at {at}, slot {slot}");
+        assert!(s.transfer_completes.is_empty());
+    }
+}
+
+#[test]
+fn a_failed_heartbeat_is_not_retried_and_leaves_the_retry_count_alone() {
+    let mut h = Harness::new(heartbeat_config(), 33);
+    h.acs_queue.push_back(heartbeat_policy("hb"));
+    h.run_for(40_000);
+    let before = h.sessions.len();
+    // The heartbeat at 90 s fails.
+    h.run_until(T0 + 89_000);
+    h.fail_sessions = 1;
+    h.run_until(T0 + 149_000);
+    let failed: Vec<&harness::SeenSession> = h.sessions[before..].iter().collect();
+    assert_eq!(failed.len(), 1, "no retry between the slots: {:?}", failed.len());
+    assert!(failed[0].failed);
+    assert_eq!(h.state().retry_count, 0, "a heartbeat is not counted");
+    assert_eq!(h.state().next_retry_at_ms, None);
+    h.run_until(T0 + 155_000);
+    let next = h.sessions.last().unwrap();
+    assert_eq!(next.events(), ["14 HEARTBEAT"]);
+    assert!(inform_time(next) >= T0 + 150_000, "the next slot supersedes the missed one");
+    assert_eq!(next.inform.as_ref().unwrap().retry_count, 0);
+}
+
+#[test]
+fn an_ordinary_retry_count_survives_heartbeats() {
+    let mut h = Harness::new(heartbeat_config(), 35);
+    h.acs_queue.push_back(heartbeat_policy("hb"));
+    h.run_for(40_000);
+    // An ordinary session fails while heartbeats go on.
+    h.fail_sessions = 1;
+    h.acs_queue.clear();
+    h.connection_request();
+    h.run_for(2_000);
+    assert_eq!(h.state().retry_count, 1);
+    // The next heartbeat succeeds and changes nothing about the retry state.
+    h.run_until(T0 + 92_000);
+    let hb = h
+        .sessions
+        .iter()
+        .rev()
+        .find(|s| s.events() == ["14 HEARTBEAT"])
+        .unwrap();
+    assert!(!hb.failed);
+    assert_eq!(hb.inform.as_ref().unwrap().retry_count, 0);
+    // (The owed CONNECTION REQUEST was dropped by the failure; nothing is retried here, so the
+    // count stays until the next ordinary session succeeds.)
+    assert_eq!(h.state().retry_count, 1);
 }
