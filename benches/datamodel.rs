@@ -104,6 +104,7 @@ fn bench(c: &mut Criterion) {
         state: &state,
         transfers: Default::default(),
         externals: &tr069_client::datamodel::external::RunProviders,
+        udp_echo: Default::default(),
     };
     let response = handler.handle(&request, 0).response;
     let count = match &response {

@@ -6,10 +6,10 @@
 mod harness;
 
 use harness::{Harness, RebootBehaviour, T0, config, firmware_download, spv};
-use tr069_client::records::proto::record::Kind;
 use tr069_client::cwmp::Body;
 use tr069_client::cwmp::rpc::factory_reset::FactoryReset;
 use tr069_client::cwmp::rpc::reboot::Reboot;
+use tr069_client::records::proto::record::Kind;
 
 const MINUTE: u64 = 60_000;
 
@@ -300,16 +300,29 @@ fn a_requested_diagnostic_runs_after_the_session_and_reports_in_one_batch() {
         panic!("{:?}", h.diagnostics_run)
     };
     assert_eq!(request.host, "198.51.100.7");
-    assert_eq!((request.tries, request.max_hops), (3, 30), "registry defaults");
+    assert_eq!(
+        (request.tries, request.max_hops),
+        (3, 30),
+        "registry defaults"
+    );
     let report = h.sessions.last().unwrap();
     assert_eq!(report.events(), ["8 DIAGNOSTICS COMPLETE"]);
-    assert_eq!(value(&h, &format!("{TRACEROUTE}DiagnosticsState")), "Complete");
-    assert_eq!(value(&h, &format!("{TRACEROUTE}RouteHopsNumberOfEntries")), "2");
+    assert_eq!(
+        value(&h, &format!("{TRACEROUTE}DiagnosticsState")),
+        "Complete"
+    );
+    assert_eq!(
+        value(&h, &format!("{TRACEROUTE}RouteHopsNumberOfEntries")),
+        "2"
+    );
     assert_eq!(
         value(&h, &format!("{TRACEROUTE}RouteHops.2.HostAddress")),
         "198.51.100.7"
     );
-    assert_eq!(value(&h, &format!("{TRACEROUTE}RouteHops.1.RTTimes")), "1,1,2");
+    assert_eq!(
+        value(&h, &format!("{TRACEROUTE}RouteHops.1.RTTimes")),
+        "1,1,2"
+    );
     // The results and the event are one journal batch: same commit time, adjacent.
     let at = h
         .journal
@@ -348,7 +361,10 @@ fn a_changed_input_cancels_a_pending_test_without_an_event() {
     h.release_diagnostics();
     h.run_for(MINUTE);
     assert_eq!(value(&h, &format!("{TRACEROUTE}DiagnosticsState")), "None");
-    assert_eq!(value(&h, &format!("{TRACEROUTE}RouteHopsNumberOfEntries")), "0");
+    assert_eq!(
+        value(&h, &format!("{TRACEROUTE}RouteHopsNumberOfEntries")),
+        "0"
+    );
     assert!(
         h.sessions
             .iter()
@@ -405,12 +421,16 @@ fn a_test_cut_short_by_a_crash_is_run_again() {
     h.held_results.clear();
     h.hold_diagnostics = false;
     h.crash_after_records = Some(h.journal.len() + 1);
-    h.acs_queue.push_back(spv("unrelated", &[("Device.Time.NTPServer1", "x")]));
+    h.acs_queue
+        .push_back(spv("unrelated", &[("Device.Time.NTPServer1", "x")]));
     h.connection_request();
     h.run_for(MINUTE);
     assert_eq!(h.crashes, 1);
     assert_eq!(h.diagnostics_run.len(), 2, "run again after the restart");
-    assert_eq!(value(&h, &format!("{TRACEROUTE}DiagnosticsState")), "Complete");
+    assert_eq!(
+        value(&h, &format!("{TRACEROUTE}DiagnosticsState")),
+        "Complete"
+    );
     assert!(
         h.sessions
             .last()
@@ -429,7 +449,10 @@ fn the_udp_echo_responder_follows_the_data_model() {
         "echo-on",
         &[
             ("Device.IP.Diagnostics.UDPEchoConfig.UDPPort", "7007"),
-            ("Device.IP.Diagnostics.UDPEchoConfig.SourceIPAddress", "192.0.2.77"),
+            (
+                "Device.IP.Diagnostics.UDPEchoConfig.SourceIPAddress",
+                "192.0.2.77",
+            ),
             ("Device.IP.Diagnostics.UDPEchoConfig.Enable", "true"),
         ],
     ));
@@ -461,7 +484,10 @@ fn heartbeat_policy(key: &str) -> Body {
     spv(
         key,
         &[
-            ("Device.ManagementServer.HeartbeatPolicy.ReportingInterval", "60"),
+            (
+                "Device.ManagementServer.HeartbeatPolicy.ReportingInterval",
+                "60",
+            ),
             (
                 "Device.ManagementServer.HeartbeatPolicy.InitiationTime",
                 "2026-12-01T00:00:30Z",
@@ -487,10 +513,17 @@ fn heartbeat_sessions_come_at_the_policys_times_on_their_own() {
         .collect();
     assert_eq!(heartbeats.len(), 5, "slots 30 s, 90 s, … 270 s");
     for (i, s) in heartbeats.iter().enumerate() {
-        assert_eq!(s.events(), ["14 HEARTBEAT"], "never combined with other events");
+        assert_eq!(
+            s.events(),
+            ["14 HEARTBEAT"],
+            "never combined with other events"
+        );
         let slot = T0 + 30_000 + i as u64 * MINUTE;
         let at = inform_time(s);
-        assert!(at >= slot && at < slot + 1_000, "heartbeat {i} at {at}, slot {slot}");
+        assert!(
+            at >= slot && at < slot + 1_000,
+            "heartbeat {i} at {at}, slot {slot}"
+        );
         assert!(s.transfer_completes.is_empty());
     }
 }
@@ -506,14 +539,22 @@ fn a_failed_heartbeat_is_not_retried_and_leaves_the_retry_count_alone() {
     h.fail_sessions = 1;
     h.run_until(T0 + 149_000);
     let failed: Vec<&harness::SeenSession> = h.sessions[before..].iter().collect();
-    assert_eq!(failed.len(), 1, "no retry between the slots: {:?}", failed.len());
+    assert_eq!(
+        failed.len(),
+        1,
+        "no retry between the slots: {:?}",
+        failed.len()
+    );
     assert!(failed[0].failed);
     assert_eq!(h.state().retry_count, 0, "a heartbeat is not counted");
     assert_eq!(h.state().next_retry_at_ms, None);
     h.run_until(T0 + 155_000);
     let next = h.sessions.last().unwrap();
     assert_eq!(next.events(), ["14 HEARTBEAT"]);
-    assert!(inform_time(next) >= T0 + 150_000, "the next slot supersedes the missed one");
+    assert!(
+        inform_time(next) >= T0 + 150_000,
+        "the next slot supersedes the missed one"
+    );
     assert_eq!(next.inform.as_ref().unwrap().retry_count, 0);
 }
 

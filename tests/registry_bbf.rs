@@ -367,7 +367,10 @@ fn add_device_2_12_heartbeat(model: &mut BbfModel) {
     };
     for (name, p) in [
         ("Enable", param("boolean", Vec::new())),
-        ("ReportingInterval", param("unsignedInt", vec![(Some(20), None)])),
+        (
+            "ReportingInterval",
+            param("unsignedInt", vec![(Some(20), None)]),
+        ),
         ("InitiationTime", param("dateTime", Vec::new())),
     ] {
         model.params.insert(format!("{object}{name}"), p);

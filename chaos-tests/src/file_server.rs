@@ -128,6 +128,9 @@ pub enum Mode {
     /// bytes of the body and then close the connection. Later GETs are served normally, so a
     /// resumed download succeeds.
     Truncated { after: u64, requests: u32 },
+    /// Announces the full `Content-Length`, sends `after` bytes, then sends nothing more and
+    /// keeps the connection open: a server that hangs mid-transfer.
+    Stalled { after: u64 },
     /// This status with an empty body (uploads included).
     Status(u16),
     /// This status (301, 302, 303, 307, 308) with `Location: location`.
@@ -414,6 +417,8 @@ pub struct ServedBody {
     pause: Option<Pin<Box<tokio::time::Sleep>>>,
     cut_after: Option<usize>,
     cut_flushed: bool,
+    /// Stop sending at this position and never finish.
+    stall_at: Option<usize>,
     served: Arc<AtomicU64>,
 }
 
@@ -431,6 +436,7 @@ impl ServedBody {
             pause: None,
             cut_after: None,
             cut_flushed: false,
+            stall_at: None,
             served,
         }
     }
@@ -465,11 +471,16 @@ impl hyper::body::Body for ServedBody {
                 "body cut after {cut} bytes on purpose"
             )))));
         }
+        if this.stall_at.is_some_and(|at| this.pos >= at) {
+            // Hang: no waker is registered, so this body is never polled again.
+            return Poll::Pending;
+        }
         if this.pos >= this.data.len() {
             return Poll::Ready(None);
         }
         let limit = this
             .cut_after
+            .or(this.stall_at)
             .unwrap_or(this.data.len())
             .min(this.data.len());
         let end = (this.pos + this.chunk).min(limit);
@@ -664,6 +675,9 @@ fn respond(
         }
         Mode::Truncated { after, requests } if nth <= requests => {
             body.cut_after = Some(usize::try_from(after).unwrap_or(usize::MAX));
+        }
+        Mode::Stalled { after } => {
+            body.stall_at = Some(usize::try_from(after).unwrap_or(usize::MAX));
         }
         _ => {}
     }

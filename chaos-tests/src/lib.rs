@@ -6,6 +6,7 @@ pub mod campaign;
 pub mod device;
 pub mod file_server;
 pub mod lazyfs;
+pub mod netns;
 pub mod pki;
 
 pub use acs::{

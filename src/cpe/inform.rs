@@ -146,7 +146,11 @@ pub fn inform_parameters(view: &View, inform: &Inform) -> Vec<ParameterValueStru
             continue;
         }
         let list = get("EventList");
-        let wanted: Vec<&str> = list.split(',').map(str::trim).filter(|e| !e.is_empty()).collect();
+        let wanted: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .collect();
         let applies = if wanted.is_empty() {
             events.iter().any(|e| *e != ec::VALUE_CHANGE)
         } else {

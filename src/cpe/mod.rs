@@ -61,8 +61,8 @@ use crate::cwmp::CwmpNamespace;
 use crate::cwmp::rpc::inform::event_code as ec;
 use crate::datamodel::external::{ExternalCall, ExternalResult};
 use crate::datamodel::host::HostSource;
-use crate::diagnostics::{UdpEchoConfig, UdpEchoStats};
 use crate::datamodel::{DataModel, DeviceIdentity, View, config_file};
+use crate::diagnostics::{UdpEchoConfig, UdpEchoStats};
 use crate::session::{
     FailureReason, Outcome, Output, Session, SessionConfig, SessionResult, SessionStart,
 };
@@ -78,7 +78,9 @@ pub use transfer_lifecycle::{Downloaded, Failure, Job};
 use handler::{AcsRequestHandler, TransferSupport};
 use notifier::Notifier;
 use retry::RetryPolicy;
-use schedule::{heartbeat_policy, next_heartbeat_at, next_periodic_at, next_schedule_inform, owed_session_at};
+use schedule::{
+    heartbeat_policy, next_heartbeat_at, next_periodic_at, next_schedule_inform, owed_session_at,
+};
 use transfer_lifecycle::{Facts, Step};
 
 /// How often the host's address is re-read to keep ConnectionRequestURL current, when the
@@ -745,7 +747,10 @@ impl Cpe {
                     .is_some_and(|(object, generation)| object == d.object && generation != seq)
                     && !self.queue.contains(&Action::CancelDiagnostic)
                 {
-                    tracing::info!(object = d.object, "diagnostic inputs changed: the test under way is cancelled");
+                    tracing::info!(
+                        object = d.object,
+                        "diagnostic inputs changed: the test under way is cancelled"
+                    );
                     self.queue.push_back(Action::CancelDiagnostic);
                 }
             }
@@ -770,7 +775,10 @@ impl Cpe {
         let generation = self.generation(d.object);
         self.diagnostic_running = Some((d.object, generation));
         tracing::info!(object = d.object, "diagnostic starting");
-        Some(Action::RunDiagnostic(DiagnosticRequest { generation, test }))
+        Some(Action::RunDiagnostic(DiagnosticRequest {
+            generation,
+            test,
+        }))
     }
 
     fn on_diagnostic_finished(&mut self, result: DiagnosticResult) {
@@ -1084,6 +1092,7 @@ impl Cpe {
                 oui: self.identity.oui.clone(),
             },
             externals: &self.session_memo,
+            udp_echo: self.runtime.udp_echo,
         };
         s.session
             .on_reply(&mut handler, now_ms, status, &body, retry_after);

@@ -60,7 +60,12 @@ const HEARTBEAT: &str = "Device.ManagementServer.HeartbeatPolicy.";
 
 /// The heartbeat policy in the folded state (`None` while disabled).
 pub fn heartbeat_policy(state: &AgentState) -> Option<HeartbeatPolicy> {
-    let get = |n: &str| state.parameters.get(&format!("{HEARTBEAT}{n}")).map(|p| p.value.as_str());
+    let get = |n: &str| {
+        state
+            .parameters
+            .get(&format!("{HEARTBEAT}{n}"))
+            .map(|p| p.value.as_str())
+    };
     if get("Enable") != Some("true") {
         return None;
     }

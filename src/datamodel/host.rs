@@ -426,17 +426,15 @@ pub fn interface_addresses() -> io::Result<Vec<(String, std::net::IpAddr)>> {
             continue;
         }
         // SAFETY: ifa_addr is non-null and points at a sockaddr of its family.
-        let family = unsafe {
-            std::ptr::read_unaligned(std::ptr::addr_of!((*node.ifa_addr).sa_family))
-        };
+        let family =
+            unsafe { std::ptr::read_unaligned(std::ptr::addr_of!((*node.ifa_addr).sa_family)) };
         let ip = match libc::c_int::from(family) {
             // SAFETY: as above; the family says which sockaddr it is.
             libc::AF_INET => unsafe { sockaddr_ipv4(node.ifa_addr) }.map(std::net::IpAddr::V4),
             libc::AF_INET6 => {
                 // SAFETY: an AF_INET6 sockaddr is a sockaddr_in6.
-                let sin6 = unsafe {
-                    std::ptr::read_unaligned(node.ifa_addr.cast::<libc::sockaddr_in6>())
-                };
+                let sin6 =
+                    unsafe { std::ptr::read_unaligned(node.ifa_addr.cast::<libc::sockaddr_in6>()) };
                 Some(std::net::IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
             }
             _ => None,

@@ -145,7 +145,11 @@ pub fn parse_arp(text: &str) -> Vec<Neighbour> {
             let active = flags & ATF_COM != 0;
             Some(Neighbour {
                 ip: ip.parse().ok()?,
-                mac: if active { mac.to_ascii_lowercase() } else { String::new() },
+                mac: if active {
+                    mac.to_ascii_lowercase()
+                } else {
+                    String::new()
+                },
                 device: (*device).to_owned(),
                 active,
             })
@@ -232,8 +236,18 @@ pub fn parse_ipv6_routes(text: &str) -> Vec<Ipv6Route> {
     text.lines()
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let [dest, plen, _src, _splen, next_hop, metric, _refcnt, _use, flags, device] =
-                f.as_slice()
+            let [
+                dest,
+                plen,
+                _src,
+                _splen,
+                next_hop,
+                metric,
+                _refcnt,
+                _use,
+                flags,
+                device,
+            ] = f.as_slice()
             else {
                 return None;
             };
@@ -466,7 +480,9 @@ mod tests {
     #[test]
     fn resolv_conf_and_architectures() {
         assert_eq!(
-            parse_resolv_conf("# x\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\noptions edns0\n"),
+            parse_resolv_conf(
+                "# x\nnameserver 192.0.2.53\nnameserver fe80::1%eth0\noptions edns0\n"
+            ),
             vec![
                 "192.0.2.53".parse::<IpAddr>().unwrap(),
                 "fe80::1".parse().unwrap()
@@ -489,13 +505,22 @@ mod tests {
         put("sys/class/thermal/thermal_zone1/type", "cpu-thermal\n");
         put("sys/class/thermal/thermal_zone0/temp", "-1500\n");
         put("sys/class/thermal/thermal_zone0/type", "board\n");
-        put("proc/cpuinfo", "processor\t: 0\nmodel name\t: x\n\nprocessor\t: 1\n");
-        put("proc/42/stat", "42 (agent) R 1 42 42 0 -1 0 0 0 0 0 10 5 0 0 20 0 1 0 1 1 1 1");
+        put(
+            "proc/cpuinfo",
+            "processor\t: 0\nmodel name\t: x\n\nprocessor\t: 1\n",
+        );
+        put(
+            "proc/42/stat",
+            "42 (agent) R 1 42 42 0 -1 0 0 0 0 0 10 5 0 0 20 0 1 0 1 1 1 1",
+        );
         put("proc/42/statm", "1000 250 10 1 0 100 0\n");
         put("proc/self/stat", "ignored");
         let t = HostTables::read(dir.path(), "mipsel").unwrap();
         assert_eq!(t.thermal_zones.len(), 2);
-        assert_eq!((t.thermal_zones[0].index, t.thermal_zones[0].celsius), (0, -2));
+        assert_eq!(
+            (t.thermal_zones[0].index, t.thermal_zones[0].celsius),
+            (0, -2)
+        );
         assert_eq!(t.thermal_zones[1].name, "cpu-thermal");
         assert_eq!(t.thermal_zones[1].celsius, 49);
         assert_eq!(t.processors.len(), 2);

@@ -171,7 +171,10 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
         }
         T::DnsClientEnable => "true".into(),
         T::DnsClientStatus => "Enabled".into(),
-        T::DnsServerEnable | T::DnsServerStatus | T::DnsServerAddress | T::DnsServerInterface
+        T::DnsServerEnable
+        | T::DnsServerStatus
+        | T::DnsServerAddress
+        | T::DnsServerInterface
         | T::DnsServerType => {
             let ip: &IpAddr = t.dns_servers.get(slot(last)).ok_or_else(missing)?;
             match f {
@@ -182,7 +185,10 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
                 _ => "Static".into(),
             }
         }
-        T::SensorEnable | T::SensorStatus | T::SensorName | T::SensorValue
+        T::SensorEnable
+        | T::SensorStatus
+        | T::SensorName
+        | T::SensorValue
         | T::SensorLastUpdate => {
             let z = t
                 .thermal_zones
@@ -198,8 +204,12 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
                     .to_string(),
             }
         }
-        T::ProcessPid | T::ProcessCommand | T::ProcessSize | T::ProcessPriority
-        | T::ProcessCpuTime | T::ProcessState => {
+        T::ProcessPid
+        | T::ProcessCommand
+        | T::ProcessSize
+        | T::ProcessPriority
+        | T::ProcessCpuTime
+        | T::ProcessState => {
             let p = t
                 .processes
                 .iter()
@@ -244,9 +254,12 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
                 T::PrefixPrefixStatus => "Preferred".into(),
                 T::PrefixPrefix => format!("{}/{}", p.prefix, p.len),
                 T::PrefixOrigin => p.origin.into(),
-                T::PrefixStaticType => {
-                    if p.origin == "Static" { "Static" } else { "Inapplicable" }.into()
+                T::PrefixStaticType => if p.origin == "Static" {
+                    "Static"
+                } else {
+                    "Inapplicable"
                 }
+                .into(),
                 T::PrefixOnLink => "true".into(),
                 T::PrefixAutonomous => (p.origin == "RouterAdvertisement").to_string(),
                 _ => "9999-12-31T23:59:59Z".into(),
@@ -256,8 +269,16 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
         T::Ipv4Capable | T::Ipv4Enable => "true".into(),
         T::Ipv4Status => "Enabled".into(),
         T::Ipv6Capable | T::Ipv6Enable => t.ipv6_capable.to_string(),
-        T::Ipv6Status => if t.ipv6_capable { "Enabled" } else { "Disabled" }.into(),
-        T::PortLocalAddress | T::PortLocalPort | T::PortRemoteAddress | T::PortRemotePort
+        T::Ipv6Status => if t.ipv6_capable {
+            "Enabled"
+        } else {
+            "Disabled"
+        }
+        .into(),
+        T::PortLocalAddress
+        | T::PortLocalPort
+        | T::PortRemoteAddress
+        | T::PortRemotePort
         | T::PortStatus => {
             let port = t.active_ports.get(slot(last)).ok_or_else(missing)?;
             match f {
@@ -277,7 +298,10 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
             }
         }
         T::IfRouter => "Device.Routing.Router.1".into(),
-        T::Addr6Status | T::Addr6Prefix | T::Addr6PreferredLifetime | T::Addr6ValidLifetime
+        T::Addr6Status
+        | T::Addr6Prefix
+        | T::Addr6PreferredLifetime
+        | T::Addr6ValidLifetime
         | T::Addr6Anycast => {
             let (Some(&ifindex), Some(&n)) = (instances.first(), instances.get(1)) else {
                 return Err(missing());
@@ -288,7 +312,11 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
                 T::Addr6Status => "Preferred".into(),
                 T::Addr6Prefix => {
                     let len = a.prefix_len.min(128);
-                    let mask = if len == 0 { 0 } else { u128::MAX << (128 - u32::from(len)) };
+                    let mask = if len == 0 {
+                        0
+                    } else {
+                        u128::MAX << (128 - u32::from(len))
+                    };
                     let prefix = Ipv6Addr::from(u128::from(a.address) & mask);
                     ipv6_prefixes(i)
                         .iter()

@@ -394,10 +394,7 @@ impl<'a> View<'a> {
             Instances::Neighbours => numbered(self.tables()?.neighbours.len()),
             Instances::NeighbourAddress => {
                 let t = self.tables()?;
-                match enclosing
-                    .first()
-                    .and_then(|&i| t.neighbours.get(slot(i)))
-                {
+                match enclosing.first().and_then(|&i| t.neighbours.get(slot(i))) {
                     Some(n) if n.ip.is_ipv4() => vec![1],
                     _ => Vec::new(),
                 }
@@ -969,7 +966,10 @@ impl<'a> View<'a> {
             Source::UdpEcho(f) => {
                 let e = &self.udp_echo;
                 let time = |t: Option<std::time::SystemTime>| {
-                    t.map_or_else(|| DateTime::UNKNOWN.to_string(), crate::diagnostics::timestamp)
+                    t.map_or_else(
+                        || DateTime::UNKNOWN.to_string(),
+                        crate::diagnostics::timestamp,
+                    )
                 };
                 match f {
                     UdpEchoField::PacketsReceived => e.packets_received.to_string(),

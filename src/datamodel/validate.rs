@@ -104,7 +104,9 @@ const INFORM_PARAMETER: &str = "Device.ManagementServer.InformParameter.";
 fn check_inform_parameter(name: &str, value: &str) -> Result<(), Refusal> {
     let invalid = |why: &str| Err(Refusal::new(FaultCode::InvalidParameterValue, why));
     if name.ends_with(".ParameterName") && !value.is_empty() {
-        if !value.starts_with("Device.") || value.contains("..") || value.contains(char::is_whitespace)
+        if !value.starts_with("Device.")
+            || value.contains("..")
+            || value.contains(char::is_whitespace)
         {
             return invalid("not a parameter path (Device.…, * for instance numbers)");
         }

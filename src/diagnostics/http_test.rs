@@ -7,8 +7,8 @@
 //! TCPOpenRequestTime/ResponseTime around the TCP connect, ROMTime when the request is sent,
 //! BOMTime when the first byte of the answer arrives (download) or the first body byte is handed
 //! to the socket (upload), EOMTime at the last byte. TestBytes are the HTTP bytes of the
-//! transfer (head and body); TotalBytes are the interface's IP-level counters between BOMTime and
-//! EOMTime.
+//! transfer (head and body); TotalBytes are the interface's IP-level counters over the transfer
+//! (read as the request leaves and at EOMTime, so no byte of the answer is missed).
 
 use std::io;
 use std::pin::Pin;
@@ -233,15 +233,23 @@ fn connect_state(e: &ConnectError) -> &'static str {
     }
 }
 
-async fn one_connection(request: &TransferTestRequest, target: &Target, limits: Limits) -> Measured {
+async fn one_connection(
+    request: &TransferTestRequest,
+    target: &Target,
+    limits: Limits,
+) -> Measured {
     let options = SocketOptions {
         bind_device: request.interface_name.clone().filter(|d| !d.is_empty()),
         tos: (request.dscp != 0).then_some((request.dscp & 0x3f) << 2),
         ipv6: request.ip_version.ipv6(),
     };
-    let mut client = Client::new(request.tls.clone(), limits.connect_timeout, "the test server")
-        .with_idle_timeout(limits.idle_timeout)
-        .with_socket_options(options);
+    let mut client = Client::new(
+        request.tls.clone(),
+        limits.connect_timeout,
+        "the test server",
+    )
+    .with_idle_timeout(limits.idle_timeout)
+    .with_socket_options(options);
     if let Err(e) = client.connect(target).await {
         tracing::info!(error = %e, url = %target.display_url(), "transfer test: no connection");
         return Err(connect_state(&e));
@@ -293,6 +301,9 @@ async fn download(
         .header(ACCEPT_ENCODING, "identity")
         .body(crate::http::empty_body())
         .map_err(|_| "Error_Internal")?;
+    // The interface counters start before the request leaves: by the time the answer's head is
+    // parsed (BOM), the first body bytes are already in, and they belong to the test.
+    let at_start = counters();
     let rom = SystemTime::now();
     let response = client.send(request, None).await.map_err(|e| {
         tracing::info!(error = ?e, "download test: no answer");
@@ -303,7 +314,7 @@ async fn download(
     })?;
     let bom = SystemTime::now();
     let mut k = Counters {
-        at_bom: counters(),
+        at_bom: at_start,
         at_eom: None,
     };
     let status = response.status();
@@ -368,17 +379,14 @@ async fn upload(
         at_bom: counters(),
         at_eom: None,
     };
-    let response = client
-        .send(request, Some(&sent))
-        .await
-        .map_err(|e| {
-            tracing::info!(error = ?e, sent = sent.load(Ordering::Relaxed), "upload test: no answer");
-            match e {
-                SendError::Timeout { .. } => "Error_Timeout",
-                _ if sent.load(Ordering::Relaxed) == 0 => "Error_NoResponse",
-                _ => "Error_NoTransferComplete",
-            }
-        })?;
+    let response = client.send(request, Some(&sent)).await.map_err(|e| {
+        tracing::info!(error = ?e, sent = sent.load(Ordering::Relaxed), "upload test: no answer");
+        match e {
+            SendError::Timeout { .. } => "Error_Timeout",
+            _ if sent.load(Ordering::Relaxed) == 0 => "Error_NoResponse",
+            _ => "Error_NoTransferComplete",
+        }
+    })?;
     let eom = SystemTime::now();
     k.at_eom = counters();
     let status = response.status();
@@ -479,7 +487,10 @@ mod tests {
             addr: "192.0.2.1:80".parse().unwrap(),
             error: io::Error::from_raw_os_error(code),
         };
-        assert_eq!(connect_state(&tcp(libc::EHOSTUNREACH)), "Error_NoRouteToHost");
+        assert_eq!(
+            connect_state(&tcp(libc::EHOSTUNREACH)),
+            "Error_NoRouteToHost"
+        );
         assert_eq!(
             connect_state(&tcp(libc::ECONNREFUSED)),
             "Error_InitConnectionFailed"

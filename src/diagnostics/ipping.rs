@@ -218,11 +218,14 @@ pub fn parse_ping_output(stdout: &str, repetitions: u32) -> ParsedPing {
         .take(limit)
         .collect();
     // iputils: `PING host (192.0.2.1) 56(84) bytes`; BusyBox: `PING host (192.0.2.1): 56 data`.
-    let target = stdout.lines().find(|l| l.starts_with("PING ")).and_then(|l| {
-        let open = l.find('(')?;
-        let close = l[open..].find(')')? + open;
-        l[open + 1..close].parse().ok()
-    });
+    let target = stdout
+        .lines()
+        .find(|l| l.starts_with("PING "))
+        .and_then(|l| {
+            let open = l.find('(')?;
+            let close = l[open..].find(')')? + open;
+            l[open + 1..close].parse().ok()
+        });
     ParsedPing {
         success_count: u32::try_from(rtts_ms.len()).unwrap_or(u32::MAX),
         rtts_ms,

@@ -32,9 +32,7 @@ use crate::cwmp::DateTime;
 pub use http_test::{ConnectionResult, Direction, TransferTestRequest, TransferTestResult};
 pub use ipping::{PingRequest, PingResult};
 pub use nslookup::{NsLookupAnswer, NsLookupRequest, NsLookupResult};
-pub use server_selection::{
-    SelectionProtocol, ServerSelectionRequest, ServerSelectionResult,
-};
+pub use server_selection::{SelectionProtocol, ServerSelectionRequest, ServerSelectionResult};
 pub use traceroute::{RouteHop, TraceRouteRequest, TraceRouteResult};
 pub use udp_echo::{UdpEchoConfig, UdpEchoStats};
 pub use udp_echo_test::{EchoPacket, UdpEchoTestRequest, UdpEchoTestResult};

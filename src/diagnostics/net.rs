@@ -109,8 +109,14 @@ mod tests {
             resolve("127.0.0.1", IpVersion::V6).await,
             Err(ResolveError::NotFound)
         );
-        assert_eq!(resolve("-c", IpVersion::Any).await, Err(ResolveError::Invalid));
-        assert_eq!(resolve(" ", IpVersion::Any).await, Err(ResolveError::Invalid));
+        assert_eq!(
+            resolve("-c", IpVersion::Any).await,
+            Err(ResolveError::Invalid)
+        );
+        assert_eq!(
+            resolve(" ", IpVersion::Any).await,
+            Err(ResolveError::Invalid)
+        );
         // RFC 6761: .invalid never resolves.
         assert_eq!(
             resolve("nowhere.invalid", IpVersion::Any).await,

@@ -88,8 +88,8 @@ pub async fn run(request: &NsLookupRequest, resolv_conf: impl AsRef<Path>) -> Ns
     let timeout = Duration::from_millis(u64::from(request.timeout_ms.max(1)));
     let mut results = Vec::new();
     for i in 0..request.repetitions.clamp(1, MAX_REPETITIONS) {
-        let id_base = u16::try_from((u32::from(rand::random::<u16>()) + i * 2) & 0xffff)
-            .unwrap_or(0);
+        let id_base =
+            u16::try_from((u32::from(rand::random::<u16>()) + i * 2) & 0xffff).unwrap_or(0);
         let answer = match lookup(&name, server, request, timeout, id_base).await {
             Ok(a) => a,
             Err(e) => {
@@ -277,8 +277,8 @@ fn interpret(answers: &[Message], server: SocketAddr, elapsed: Duration) -> NsLo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::rr::rdata::{A, CNAME};
     use hickory_proto::rr::Record;
+    use hickory_proto::rr::rdata::{A, CNAME};
 
     fn response(id: u16, code: ResponseCode, aa: bool, records: Vec<Record>) -> Message {
         let mut m = Message::new();
@@ -302,7 +302,11 @@ mod tests {
             false,
             vec![
                 Record::from_rdata(name.clone(), 60, RData::CNAME(CNAME(target.clone()))),
-                Record::from_rdata(target.clone(), 60, RData::A(A("192.0.2.7".parse().unwrap()))),
+                Record::from_rdata(
+                    target.clone(),
+                    60,
+                    RData::A(A("192.0.2.7".parse().unwrap())),
+                ),
             ],
         );
         let aaaa = response(2, ResponseCode::NoError, false, Vec::new());
@@ -320,7 +324,10 @@ mod tests {
             (row.status, row.answer_type),
             ("Error_HostNameNotResolved", "Authoritative")
         );
-        assert_eq!(interpret(&[], server, Duration::ZERO).status, "Error_Timeout");
+        assert_eq!(
+            interpret(&[], server, Duration::ZERO).status,
+            "Error_Timeout"
+        );
         let refused = response(4, ResponseCode::Refused, false, Vec::new());
         assert_eq!(
             interpret(&[refused], server, Duration::ZERO).status,
@@ -332,8 +339,11 @@ mod tests {
     async fn the_server_comes_from_resolv_conf_when_none_is_given() {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("resolv.conf");
-        std::fs::write(&conf, "# comment\nsearch lan\nnameserver fe80::1%eth0\nnameserver 192.0.2.1\n")
-            .unwrap();
+        std::fs::write(
+            &conf,
+            "# comment\nsearch lan\nnameserver fe80::1%eth0\nnameserver 192.0.2.1\n",
+        )
+        .unwrap();
         assert_eq!(
             dns_server("", &conf).await,
             Some("[fe80::1]:53".parse().unwrap())

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 
+use super::IpVersion;
 use super::ipping::{PingRequest, ping_replies};
 use super::net::{ResolveError, local_address_toward, resolve};
-use super::IpVersion;
 
 /// The echo service's port (RFC 862).
 pub const ECHO_PORT: u16 = 7;

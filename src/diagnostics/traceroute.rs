@@ -170,8 +170,9 @@ impl Prober {
         let size = usize::try_from(request.data_block_size.clamp(1, 65_000)).unwrap_or(1);
         // SAFETY: `fd` is an open socket owned by the AsyncFd from here on, so it stays open and
         // is the same descriptor for as long as it is registered.
-        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::ERROR) }
-            .map_err(io::Error::from)?;
+        let fd =
+            unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::ERROR) }
+                .map_err(io::Error::from)?;
         Ok(Prober {
             fd,
             destination,
@@ -369,9 +370,9 @@ fn read_error(fd: RawFd) -> io::Result<Option<QueuedError>> {
     while !cmsg.is_null() {
         // SAFETY: non-null cmsg inside the control buffer.
         let header = unsafe { &*cmsg };
-        let recverr = (header.cmsg_level == libc::IPPROTO_IP && header.cmsg_type == libc::IP_RECVERR)
-            || (header.cmsg_level == libc::IPPROTO_IPV6
-                && header.cmsg_type == libc::IPV6_RECVERR);
+        let recverr = (header.cmsg_level == libc::IPPROTO_IP
+            && header.cmsg_type == libc::IP_RECVERR)
+            || (header.cmsg_level == libc::IPPROTO_IPV6 && header.cmsg_type == libc::IPV6_RECVERR);
         if recverr {
             // SAFETY: an IP_RECVERR / IPV6_RECVERR message holds a sock_extended_err followed by
             // the offender's sockaddr (SO_EE_OFFENDER), inside the control buffer.
@@ -382,9 +383,7 @@ fn read_error(fd: RawFd) -> io::Result<Option<QueuedError>> {
             let offender_ptr = unsafe { data.add(size_of::<libc::sock_extended_err>()) };
             let offender = unsafe { read_sockaddr(offender_ptr) };
             let kind = match (ee.ee_origin, ee.ee_type, ee.ee_code) {
-                (SO_EE_ORIGIN_ICMP, 11, _) | (SO_EE_ORIGIN_ICMP6, 3, _) => {
-                    AnswerKind::TimeExceeded
-                }
+                (SO_EE_ORIGIN_ICMP, 11, _) | (SO_EE_ORIGIN_ICMP6, 3, _) => AnswerKind::TimeExceeded,
                 (SO_EE_ORIGIN_ICMP, 3, 3) | (SO_EE_ORIGIN_ICMP6, 1, 4) => AnswerKind::Reached,
                 (SO_EE_ORIGIN_ICMP | SO_EE_ORIGIN_ICMP6, _, _) => AnswerKind::Unreachable,
                 // A locally detected error (no route, message too long): not an answer.
@@ -566,7 +565,9 @@ unsafe fn read_sockaddr(ptr: *const u8) -> Option<IpAddr> {
         libc::AF_INET => {
             // SAFETY: per the contract, a sockaddr_in.
             let sin: libc::sockaddr_in = unsafe { std::ptr::read_unaligned(ptr.cast()) };
-            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))))
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))))
         }
         libc::AF_INET6 => {
             // SAFETY: per the contract, a sockaddr_in6.

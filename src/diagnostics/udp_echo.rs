@@ -131,7 +131,12 @@ async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> std::io::Result<(us
 async fn bind(config: &UdpEchoConfig) -> std::io::Result<UdpSocket> {
     // One dual-stack socket takes IPv4 (as mapped addresses) and IPv6; a kernel without IPv6
     // gets an IPv4 socket.
-    let socket = match UdpSocket::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), config.port)).await {
+    let socket = match UdpSocket::bind(SocketAddr::new(
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        config.port,
+    ))
+    .await
+    {
         Ok(s) => s,
         Err(_) => UdpSocket::bind(SocketAddr::new([0, 0, 0, 0].into(), config.port)).await?,
     };
@@ -205,18 +210,24 @@ mod tests {
         for _ in 0..50 {
             client.send_to(&packet, ("127.0.0.1", port)).await.unwrap();
             if let Ok(Ok((n, _))) =
-                tokio::time::timeout(Duration::from_millis(100), client.recv_from(&mut answer)).await
+                tokio::time::timeout(Duration::from_millis(100), client.recv_from(&mut answer))
+                    .await
             {
                 got = Some(n);
                 break;
             }
         }
         assert_eq!(got, Some(32));
-        assert_eq!(&answer[4..8], &1u32.to_be_bytes(), "TestRespSN of the first answer");
+        assert_eq!(
+            &answer[4..8],
+            &1u32.to_be_bytes(),
+            "TestRespSN of the first answer"
+        );
         // A packet from another source (::1 is not 127.0.0.1) is not answered.
         if let Ok(v6) = UdpSocket::bind("[::1]:0").await {
             v6.send_to(&packet, ("::1", port)).await.unwrap();
-            let r = tokio::time::timeout(Duration::from_millis(200), v6.recv_from(&mut answer)).await;
+            let r =
+                tokio::time::timeout(Duration::from_millis(200), v6.recv_from(&mut answer)).await;
             assert!(r.is_err(), "answered a foreign source");
         }
         for _ in 0..40 {
@@ -226,7 +237,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         let stats = *seen.lock().unwrap();
-        assert!(stats.packets_received >= 1 && stats.packets_responded >= 1, "{stats:?}");
+        assert!(
+            stats.packets_received >= 1 && stats.packets_responded >= 1,
+            "{stats:?}"
+        );
         assert_eq!(stats.bytes_received, stats.packets_received * 32);
         assert!(stats.first_packet.is_some() && stats.last_packet.is_some());
         tx.send(None).unwrap();

@@ -91,8 +91,12 @@ pub async fn run(request: &UdpEchoTestRequest) -> UdpEchoTestResult {
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
     let repetitions = request.repetitions.max(1);
-    let size = usize::try_from(request.data_block_size.clamp(ECHO_PLUS_HEADER as u32, 65_000))
-        .unwrap_or(ECHO_PLUS_HEADER);
+    let size = usize::try_from(
+        request
+            .data_block_size
+            .clamp(ECHO_PLUS_HEADER as u32, 65_000),
+    )
+    .unwrap_or(ECHO_PLUS_HEADER);
     let timeout = Duration::from_millis(u64::from(request.timeout_ms.max(1)));
     let gap = Duration::from_millis(u64::from(request.inter_transmission_ms.max(1)));
     let mut packets: Vec<EchoPacket> = Vec::new();
@@ -218,9 +222,18 @@ mod tests {
             result = run(&request).await;
         }
         assert_eq!(result.state, "Completed");
-        assert_eq!((result.success_count, result.failure_count), (4, 0), "{result:?}");
+        assert_eq!(
+            (result.success_count, result.failure_count),
+            (4, 0),
+            "{result:?}"
+        );
         assert_eq!(result.packets.len(), 4);
-        assert!(result.packets.iter().all(|p| p.success && p.received.is_some()));
+        assert!(
+            result
+                .packets
+                .iter()
+                .all(|p| p.success && p.received.is_some())
+        );
         // Echo Plus: the responder numbers its answers.
         assert!(result.packets.iter().all(|p| p.resp_sn >= 1));
         assert!(result.minimum_us <= result.average_us && result.average_us <= result.maximum_us);

@@ -609,24 +609,32 @@ fn diagnostics_completed_replaces_the_results() {
     };
     let s = fold(&[
         completed(vec![
-            value("Device.IP.Diagnostics.TraceRoute.DiagnosticsState", "Complete"),
+            value(
+                "Device.IP.Diagnostics.TraceRoute.DiagnosticsState",
+                "Complete",
+            ),
             value(&format!("{hops}1.Host"), "a"),
             value(&format!("{hops}2.Host"), "b"),
         ]),
         completed(vec![value(&format!("{hops}1.Host"), "c")]),
     ]);
     assert_eq!(s.parameters[&format!("{hops}1.Host")].value, "c");
-    assert!(!s.parameters.contains_key(&format!("{hops}2.Host")), "old rows removed");
+    assert!(
+        !s.parameters.contains_key(&format!("{hops}2.Host")),
+        "old rows removed"
+    );
     assert_eq!(
         s.parameters["Device.IP.Diagnostics.TraceRoute.DiagnosticsState"].value,
         "Complete"
     );
     // A record of an older journal (name and state only) changes nothing.
-    let old = fold(&[record(Kind::DiagnosticsCompleted(proto::DiagnosticsCompleted {
-        name: "Device.IP.Diagnostics.IPPing.".into(),
-        state: "Complete".into(),
-        ..Default::default()
-    }))]);
+    let old = fold(&[record(Kind::DiagnosticsCompleted(
+        proto::DiagnosticsCompleted {
+            name: "Device.IP.Diagnostics.IPPing.".into(),
+            state: "Complete".into(),
+            ..Default::default()
+        },
+    ))]);
     assert!(old.parameters.is_empty());
 }
 

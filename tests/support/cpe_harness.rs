@@ -22,8 +22,8 @@ use tr069_client::cwmp::{
 };
 use tr069_client::datamodel::host::StaticHost;
 use tr069_client::diagnostics::{
-    NsLookupResult, Outcome, PingResult, RouteHop, ServerSelectionResult, Test,
-    TraceRouteResult, TransferTestResult, UdpEchoConfig, UdpEchoTestResult,
+    NsLookupResult, Outcome, PingResult, RouteHop, ServerSelectionResult, Test, TraceRouteResult,
+    TransferTestResult, UdpEchoConfig, UdpEchoTestResult,
 };
 use tr069_client::records::Record;
 use tr069_client::state::AgentState;
@@ -403,11 +403,12 @@ impl Harness {
                 Action::CancelDiagnostic => {
                     self.diagnostics_cancelled += 1;
                     for (generation, _) in std::mem::take(&mut self.held_results) {
-                        self.pending_inputs
-                            .push_back(Input::DiagnosticFinished(DiagnosticResult {
+                        self.pending_inputs.push_back(Input::DiagnosticFinished(
+                            DiagnosticResult {
                                 generation,
                                 outcome: None,
-                            }));
+                            },
+                        ));
                     }
                 }
                 Action::UdpEcho(config) => self.udp_echo = config,

@@ -193,7 +193,11 @@ pub fn completion_records(d: &Diagnostic, results: &Results) -> Vec<Record> {
 pub fn text(view: &View, name: &str) -> String {
     let mut out = Vec::new();
     match view.values(name, &mut out) {
-        Ok(()) => out.into_iter().next().map(|p| p.value.text).unwrap_or_default(),
+        Ok(()) => out
+            .into_iter()
+            .next()
+            .map(|p| p.value.text)
+            .unwrap_or_default(),
         Err(_) => String::new(),
     }
 }
@@ -230,13 +234,19 @@ mod tests {
             for c in d.counts {
                 assert!(param_def(&format!("{}{c}", d.object)).is_some(), "{c}");
             }
-            assert_eq!(owning(&format!("{}Host", d.object)).map(|x| x.object), Some(d.object));
+            assert_eq!(
+                owning(&format!("{}Host", d.object)).map(|x| x.object),
+                Some(d.object)
+            );
         }
     }
 
     #[test]
     fn an_input_change_resets_the_state_and_the_tables() {
-        let mut writes = vec![value("Device.IP.Diagnostics.TraceRoute.Host", "example.com")];
+        let mut writes = vec![value(
+            "Device.IP.Diagnostics.TraceRoute.Host",
+            "example.com",
+        )];
         on_input_change(&mut writes);
         let names: Vec<(&str, &str)> = writes
             .iter()
@@ -255,7 +265,10 @@ mod tests {
         );
         let mut requested = vec![
             value("Device.IP.Diagnostics.TraceRoute.Host", "example.com"),
-            value("Device.IP.Diagnostics.TraceRoute.DiagnosticsState", "Requested"),
+            value(
+                "Device.IP.Diagnostics.TraceRoute.DiagnosticsState",
+                "Requested",
+            ),
         ];
         on_input_change(&mut requested);
         assert_eq!(requested.len(), 2, "a new request keeps its state");
@@ -273,7 +286,10 @@ mod tests {
         };
         assert_eq!(d.state, "Complete");
         assert_eq!(d.cleared, ["Device.IP.Diagnostics.TraceRoute.RouteHops."]);
-        assert_eq!(d.results[0].name, "Device.IP.Diagnostics.TraceRoute.DiagnosticsState");
+        assert_eq!(
+            d.results[0].name,
+            "Device.IP.Diagnostics.TraceRoute.DiagnosticsState"
+        );
         assert_eq!(d.results[1].xsd_type, "unsignedInt");
         assert!(matches!(
             &records[1].kind,

@@ -36,7 +36,10 @@ fn results(outcome: &Outcome) -> Option<Results> {
         let n = i + 1;
         out.set(format!("Result.{n}.Status"), a.status);
         out.set(format!("Result.{n}.AnswerType"), a.answer_type);
-        out.set(format!("Result.{n}.HostNameReturned"), &a.host_name_returned);
+        out.set(
+            format!("Result.{n}.HostNameReturned"),
+            &a.host_name_returned,
+        );
         let ips: Vec<String> = a.ip_addresses.iter().map(|ip| ip.to_string()).collect();
         out.set(format!("Result.{n}.IPAddresses"), ips.join(","));
         out.set(format!("Result.{n}.DNSServerIP"), &a.dns_server_ip);

@@ -8,7 +8,12 @@ use crate::diagnostics::{
     ConnectionResult, Direction, IpVersion, TransferTestRequest, TransferTestResult, timestamp,
 };
 
-pub fn request(view: &View, ctx: &Context, object: &str, direction: Direction) -> TransferTestRequest {
+pub fn request(
+    view: &View,
+    ctx: &Context,
+    object: &str,
+    direction: Direction,
+) -> TransferTestRequest {
     let p = |n: &str| format!("{object}{n}");
     let url_param = match direction {
         Direction::Download => "DownloadURL",
@@ -37,10 +42,19 @@ pub fn results(r: &TransferTestResult, test: &str) -> Results {
         out.set(format!("{prefix}BOMTime"), timestamp(c.bom));
         out.set(format!("{prefix}EOMTime"), timestamp(c.eom));
         out.set(format!("{prefix}{test}"), clamp(c.test_bytes));
-        out.set(format!("{prefix}TotalBytesReceived"), clamp(c.total_received));
+        out.set(
+            format!("{prefix}TotalBytesReceived"),
+            clamp(c.total_received),
+        );
         out.set(format!("{prefix}TotalBytesSent"), clamp(c.total_sent));
-        out.set(format!("{prefix}TCPOpenRequestTime"), timestamp(c.tcp_open_request));
-        out.set(format!("{prefix}TCPOpenResponseTime"), timestamp(c.tcp_open_response));
+        out.set(
+            format!("{prefix}TCPOpenRequestTime"),
+            timestamp(c.tcp_open_request),
+        );
+        out.set(
+            format!("{prefix}TCPOpenResponseTime"),
+            timestamp(c.tcp_open_response),
+        );
     };
     if let Some(total) = &r.total {
         put(&mut out, "", total);
@@ -57,4 +71,3 @@ pub fn results(r: &TransferTestResult, test: &str) -> Results {
     }
     out
 }
-

@@ -12,7 +12,9 @@ pub fn config(view: &View) -> Option<UdpEchoConfig> {
     if text(view, &p("Enable")) != "true" {
         return None;
     }
-    let port = u16::try_from(number(view, &p("UDPPort"), 0)).ok().filter(|&p| p != 0)?;
+    let port = u16::try_from(number(view, &p("UDPPort"), 0))
+        .ok()
+        .filter(|&p| p != 0)?;
     Some(UdpEchoConfig {
         interface_name: interface_name(view, &p("Interface")),
         source: text(view, &p("SourceIPAddress")).trim().parse().ok(),

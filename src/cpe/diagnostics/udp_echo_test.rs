@@ -48,13 +48,20 @@ fn results(outcome: &Outcome) -> Option<Results> {
         out.set(format!("{n}PacketSendTime"), timestamp(pk.sent));
         out.set(
             format!("{n}PacketReceiveTime"),
-            pk.received.map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), timestamp),
+            pk.received
+                .map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), timestamp),
         );
         out.set(format!("{n}TestGenSN"), pk.gen_sn);
         out.set(format!("{n}TestRespSN"), pk.resp_sn);
         out.set(format!("{n}TestRespRcvTimeStamp"), pk.resp_rcv_timestamp);
-        out.set(format!("{n}TestRespReplyTimeStamp"), pk.resp_reply_timestamp);
-        out.set(format!("{n}TestRespReplyFailureCount"), pk.resp_reply_failure_count);
+        out.set(
+            format!("{n}TestRespReplyTimeStamp"),
+            pk.resp_reply_timestamp,
+        );
+        out.set(
+            format!("{n}TestRespReplyFailureCount"),
+            pk.resp_reply_failure_count,
+        );
     }
     Some(out)
 }

@@ -65,6 +65,8 @@ pub struct AcsRequestHandler<'a> {
     pub transfers: TransferSupport,
     /// Where external-provider calls go (the core's memo; a test's direct runner).
     pub externals: &'a dyn ExternalCalls,
+    /// The UDP echo responder's counters (UDPEchoConfig's read-only values).
+    pub udp_echo: crate::diagnostics::UdpEchoStats,
 }
 
 impl std::fmt::Debug for AcsRequestHandler<'_> {
@@ -84,7 +86,7 @@ pub(crate) fn parameters_under(view: &View, name: &str) -> Result<Vec<Entry>, Fa
 
 impl AcsRequestHandler<'_> {
     fn answer(&mut self, request: &Body, now_ms: u64) -> Result<(Vec<proto::Record>, Body), Fault> {
-        let view = View::new(
+        let mut view = View::new(
             self.model,
             self.state,
             self.factory_settings,
@@ -92,6 +94,7 @@ impl AcsRequestHandler<'_> {
             now_ms,
             self.externals,
         );
+        view.udp_echo = self.udp_echo;
         match request {
             Body::GetParameterValues(r) => Ok((Vec::new(), get_parameter_values::apply(&view, r)?)),
             Body::GetParameterNames(r) => Ok((Vec::new(), get_parameter_names::apply(&view, r)?)),

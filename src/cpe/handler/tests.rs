@@ -108,6 +108,7 @@ impl Fixture {
                 oui: "00000C".into(),
             },
             externals: &crate::datamodel::external::RunProviders,
+            udp_echo: Default::default(),
         };
         let out = handler.handle(&request, 1_700_000_000_000);
         for r in &out.records {
