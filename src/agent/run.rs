@@ -244,6 +244,9 @@ impl InFlight {
 }
 
 /// What a finished I/O future hands back to the loop.
+// One value at a time passes through the loop; boxing the connection would cost an allocation
+// per POST for nothing.
+#[allow(clippy::large_enum_variant)]
 enum IoDone {
     /// The session's connection (to reuse) and the reply to feed.
     Session(Option<SessionConnection>, Input),
@@ -733,7 +736,7 @@ async fn send(
 
 /// Runs a diagnostic test until it ends or is cancelled.
 async fn run_diagnostic(
-    request: crate::cpe::DiagnosticRequest,
+    request: Box<crate::cpe::DiagnosticRequest>,
     cancelled: oneshot::Receiver<()>,
 ) -> IoDone {
     let limits = crate::diagnostics::Limits {
@@ -751,10 +754,12 @@ async fn run_diagnostic(
         outcome = crate::diagnostics::run(&request.test, limits) => Some(outcome),
         () = cancel => None,
     };
-    IoDone::Input(Input::DiagnosticFinished(crate::cpe::DiagnosticResult {
-        generation,
-        outcome,
-    }))
+    IoDone::Input(Input::DiagnosticFinished(Box::new(
+        crate::cpe::DiagnosticResult {
+            generation,
+            outcome,
+        },
+    )))
 }
 
 /// Runs an external provider call on the blocking pool.

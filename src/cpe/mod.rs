@@ -170,6 +170,9 @@ pub enum UploadSource {
 }
 
 /// What the edge must do.
+// Actions are handed out one at a time and consumed at once; a transfer job's size is not worth
+// a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Append durably, then feed [`Input::Appended`]. Nothing else comes out before that.
@@ -193,7 +196,7 @@ pub enum Action {
     /// Delete the transfer directories whose names are not in `keep`.
     RemoveTransferFiles { keep: BTreeSet<String> },
     /// Run a diagnostic test; feed [`Input::DiagnosticFinished`].
-    RunDiagnostic(DiagnosticRequest),
+    RunDiagnostic(Box<DiagnosticRequest>),
     /// Stop the diagnostic test under way (its inputs changed); it still reports, and the core
     /// drops the stale result.
     CancelDiagnostic,
@@ -271,7 +274,7 @@ pub enum Input {
         event: TransferEvent,
     },
     External(ExternalCall, ExternalResult),
-    DiagnosticFinished(DiagnosticResult),
+    DiagnosticFinished(Box<DiagnosticResult>),
     UdpEchoStats(UdpEchoStats),
     FactoryResetDone {
         /// The installed factory configuration's text, if one is installed.
@@ -615,7 +618,7 @@ impl Cpe {
                     }
                 }
             }
-            Input::DiagnosticFinished(result) => self.on_diagnostic_finished(result),
+            Input::DiagnosticFinished(result) => self.on_diagnostic_finished(*result),
             Input::UdpEchoStats(stats) => self.runtime.udp_echo = stats,
             Input::FactoryResetDone {
                 factory_configuration,
@@ -775,10 +778,10 @@ impl Cpe {
         let generation = self.generation(d.object);
         self.diagnostic_running = Some((d.object, generation));
         tracing::info!(object = d.object, "diagnostic starting");
-        Some(Action::RunDiagnostic(DiagnosticRequest {
+        Some(Action::RunDiagnostic(Box::new(DiagnosticRequest {
             generation,
             test,
-        }))
+        })))
     }
 
     fn on_diagnostic_finished(&mut self, result: DiagnosticResult) {

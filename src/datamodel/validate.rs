@@ -92,8 +92,6 @@ pub fn xsd_type(def: &ParamDef) -> XsdType {
     def.syntax.xsd_type()
 }
 
-/// The IPPing DiagnosticsState: the only value the ACS may write there is `Requested`.
-
 /// Checks a write of `value` to the registry parameter `name` (writability on this device, the
 /// syntax, the setting's own form for settings-backed parameters) and returns the canonical text
 /// to store. Shared by SetParameterValues and configuration files.

@@ -93,8 +93,9 @@ pub struct Client {
     idle: Option<Duration>,
     conn: Option<Conn>,
     connections_opened: u32,
-    socket: SocketOptions,
-    last_connect: Option<ConnectInfo>,
+    /// Boxed: only the diagnostics set them, and the session's client stays small.
+    socket: Box<SocketOptions>,
+    last_connect: Option<Box<ConnectInfo>>,
 }
 
 impl Drop for Client {
@@ -114,20 +115,20 @@ impl Client {
             idle: None,
             conn: None,
             connections_opened: 0,
-            socket: SocketOptions::default(),
+            socket: Box::default(),
             last_connect: None,
         }
     }
 
     /// Opens its connections with these socket options.
     pub fn with_socket_options(mut self, socket: SocketOptions) -> Self {
-        self.socket = socket;
+        self.socket = Box::new(socket);
         self
     }
 
     /// How the last connection was opened (`None` before the first).
     pub fn last_connect(&self) -> Option<ConnectInfo> {
-        self.last_connect
+        self.last_connect.as_deref().copied()
     }
 
     /// Waits for the connection and for each answer fail after `idle` without progress (an
@@ -166,7 +167,7 @@ impl Client {
         let (conn, info) = tokio::time::timeout(after, open(target, tls, self.peer, &self.socket))
             .await
             .map_err(|_| ConnectError::Timeout { after })??;
-        self.last_connect = Some(info);
+        self.last_connect = Some(Box::new(info));
         self.connections_opened += 1;
         tracing::debug!(url = %target.display_url(), n = self.connections_opened, peer = self.peer, "connected");
         self.conn = Some(conn);

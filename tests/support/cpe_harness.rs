@@ -388,27 +388,25 @@ impl Harness {
                 Action::RemoveTransferFiles { .. } => {}
                 Action::RunDiagnostic(request) => {
                     let outcome = fake_outcome(&request.test);
-                    self.diagnostics_run.push(request.test);
+                    self.diagnostics_run.push(request.test.clone());
                     if self.hold_diagnostics {
                         self.held_results.push((request.generation, outcome));
                     } else {
-                        self.pending_inputs.push_back(Input::DiagnosticFinished(
-                            DiagnosticResult {
+                        self.pending_inputs
+                            .push_back(Input::DiagnosticFinished(Box::new(DiagnosticResult {
                                 generation: request.generation,
                                 outcome: Some(outcome),
-                            },
-                        ));
+                            })));
                     }
                 }
                 Action::CancelDiagnostic => {
                     self.diagnostics_cancelled += 1;
                     for (generation, _) in std::mem::take(&mut self.held_results) {
-                        self.pending_inputs.push_back(Input::DiagnosticFinished(
-                            DiagnosticResult {
+                        self.pending_inputs
+                            .push_back(Input::DiagnosticFinished(Box::new(DiagnosticResult {
                                 generation,
                                 outcome: None,
-                            },
-                        ));
+                            })));
                     }
                 }
                 Action::UdpEcho(config) => self.udp_echo = config,
@@ -473,10 +471,10 @@ impl Harness {
     pub fn release_diagnostics(&mut self) {
         for (generation, outcome) in std::mem::take(&mut self.held_results) {
             self.pending_inputs
-                .push_back(Input::DiagnosticFinished(DiagnosticResult {
+                .push_back(Input::DiagnosticFinished(Box::new(DiagnosticResult {
                     generation,
                     outcome: Some(outcome),
-                }));
+                })));
         }
     }
 }
