@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tr069_client::cpe::handler::AcsRequestHandler;
 use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
 use tr069_client::cwmp::{Body, CwmpNamespace, Envelope, Header};
-use tr069_client::datamodel::host::{HostInterface, Ipv4Entry, StaticHost};
+use tr069_client::datamodel::host::{HostInterface, HostTables, Ipv4Entry, StaticHost};
+use tr069_client::datamodel::host_tables::{Ipv4Route, Neighbour, Process, ThermalZone};
 use tr069_client::datamodel::{DataModel, DeviceIdentity};
 use tr069_client::records::proto::{self, record::Kind};
 use tr069_client::session::RequestHandler;
@@ -85,9 +86,52 @@ fn model() -> DataModel {
                 iface("lo", 1, [127, 0, 0, 1]),
                 iface("eth0", 2, [192, 0, 2, 1]),
             ],
+            tables: tables(),
             ..Default::default()
         }),
     )
+}
+
+/// A router's tables: 40 processes, 8 neighbours, 6 routes, 2 DNS servers, a sensor.
+fn tables() -> HostTables {
+    HostTables {
+        neighbours: (10..18)
+            .map(|i| Neighbour {
+                ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, i)),
+                mac: format!("02:00:00:00:00:{i:02x}"),
+                device: "eth0".into(),
+                active: true,
+            })
+            .collect(),
+        ipv4_routes: (0..6)
+            .map(|i| Ipv4Route {
+                destination: Ipv4Addr::new(10, i, 0, 0),
+                mask: Ipv4Addr::new(255, 255, 0, 0),
+                gateway: Ipv4Addr::new(192, 0, 2, 254),
+                device: "eth0".into(),
+                metric: 10,
+                up: true,
+                dynamic: false,
+            })
+            .collect(),
+        dns_servers: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53)); 2],
+        thermal_zones: vec![ThermalZone {
+            index: 0,
+            name: "cpu-thermal".into(),
+            celsius: 48,
+        }],
+        processes: (1..=40)
+            .map(|pid| Process {
+                pid,
+                command: format!("daemon-{pid}"),
+                size_kib: 1024,
+                priority: 20,
+                cpu_time_ms: 1000,
+                state: "Sleeping",
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 fn bench(c: &mut Criterion) {

@@ -12,8 +12,9 @@ use std::sync::OnceLock;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 use tr069_client::cwmp::XsdType;
+use tr069_client::datamodel::catalog::{objects, parameters};
 use tr069_client::datamodel::registry::{
-    ActiveNotify, OBJECTS, ObjectDef, PARAMETERS, ParamDef, Syntax, objects, parameters,
+    ActiveNotify, OBJECTS, ObjectDef, PARAMETERS, ParamDef, Syntax,
 };
 
 const TR181: &str = concat!(

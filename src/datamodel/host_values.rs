@@ -3,11 +3,33 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::cwmp::{DateTime, Fault};
+use crate::cwmp::{DateTime, Fault, FaultCode};
 
-use super::host::HostInterface;
-use super::model::{View, name_fault, slot};
+use super::host::{HostInterface, HostTables};
 use super::registry::TableField as T;
+
+/// What the host-table values are read from (the data model's `View`).
+pub trait HostView {
+    fn tables(&self) -> Result<&HostTables, Fault>;
+    fn interfaces(&self) -> Result<&[HostInterface], Fault>;
+    fn now_ms(&self) -> u64;
+}
+
+/// The list position of instance number `i` (numbered from 1).
+pub fn slot(i: u32) -> usize {
+    usize::try_from(i).unwrap_or(usize::MAX).saturating_sub(1)
+}
+
+fn name_fault(name: &str) -> Fault {
+    Fault::with_string(
+        FaultCode::InvalidParameterName,
+        format!("Invalid parameter name: {name}"),
+    )
+}
+
+fn interface(view: &dyn HostView, index: u32) -> Result<Option<&HostInterface>, Fault> {
+    Ok(view.interfaces()?.iter().find(|i| i.index == index))
+}
 
 /// The name of the agent's log file (`DeviceInfo.VendorLogFile.1`): what an Upload of
 /// "4 Vendor Log File" sends without a log_export hook.
@@ -58,13 +80,13 @@ fn unknown_time() -> String {
 }
 
 /// `Device.IP.Interface.N` for the interface named `device` ("" when it is not listed).
-fn ip_interface_path(view: &View, device: &str) -> Result<String, Fault> {
+fn ip_interface_path(view: &dyn HostView, device: &str) -> Result<String, Fault> {
     Ok(interface_index(view, device)?
         .map(|i| format!("Device.IP.Interface.{i}"))
         .unwrap_or_default())
 }
 
-fn interface_index(view: &View, device: &str) -> Result<Option<u32>, Fault> {
+fn interface_index(view: &dyn HostView, device: &str) -> Result<Option<u32>, Fault> {
     Ok(view
         .interfaces()?
         .iter()
@@ -77,7 +99,7 @@ fn mask_bits(mask: Ipv4Addr) -> u32 {
 }
 
 /// One host-table value.
-pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<String, Fault> {
+pub fn table_value(view: &dyn HostView, f: T, name: &str, instances: &[u32]) -> Result<String, Fault> {
     let t = view.tables()?;
     let last = instances.last().copied().unwrap_or(0);
     let missing = || name_fault(name);
@@ -100,7 +122,7 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
                 T::HostPhysAddress => host.mac.to_ascii_uppercase(),
                 T::HostIpAddress | T::HostIpv4Address => host.ip.to_string(),
                 T::HostLayer1Interface => match interface_index(view, &host.device)? {
-                    Some(i) if view.interface(i)?.is_some_and(|x| x.is_ethernet) => {
+                    Some(i) if interface(view, i)?.is_some_and(|x| x.is_ethernet) => {
                         format!("Device.Ethernet.Interface.{i}")
                     }
                     _ => String::new(),
@@ -200,7 +222,7 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
                 T::SensorStatus => "Enabled".into(),
                 T::SensorName => z.name.clone(),
                 T::SensorValue => z.celsius.to_string(),
-                _ => DateTime::from_unix_millis(i64::try_from(view.now_ms).unwrap_or(i64::MAX))
+                _ => DateTime::from_unix_millis(i64::try_from(view.now_ms()).unwrap_or(i64::MAX))
                     .to_string(),
             }
         }
@@ -245,7 +267,7 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
         | T::PrefixPreferredLifetime
         | T::PrefixValidLifetime => {
             let ifindex = instances.first().copied().ok_or_else(missing)?;
-            let interface = view.interface(ifindex)?.ok_or_else(missing)?;
+            let interface = interface(view, ifindex)?.ok_or_else(missing)?;
             let prefixes = ipv6_prefixes(interface);
             let p = prefixes.get(slot(last)).ok_or_else(missing)?;
             match f {
@@ -290,7 +312,7 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
             }
         }
         T::IfLowerLayers => {
-            let i = view.interface(last)?.ok_or_else(missing)?;
+            let i = interface(view, last)?.ok_or_else(missing)?;
             if i.is_ethernet && !i.is_loopback {
                 format!("Device.Ethernet.Link.{last}")
             } else {
@@ -306,7 +328,7 @@ pub fn table_value(view: &View, f: T, name: &str, instances: &[u32]) -> Result<S
             let (Some(&ifindex), Some(&n)) = (instances.first(), instances.get(1)) else {
                 return Err(missing());
             };
-            let i = view.interface(ifindex)?.ok_or_else(missing)?;
+            let i = interface(view, ifindex)?.ok_or_else(missing)?;
             let a = i.ipv6.get(slot(n)).ok_or_else(missing)?;
             match f {
                 T::Addr6Status => "Preferred".into(),

@@ -1,6 +1,7 @@
 //! The TR-181 Issue 2 (Device:2.11) data model: the registry of supported objects and
 //! parameters, and the providers their values come from.
 
+pub mod catalog;
 pub mod config_file;
 pub mod external;
 pub mod host;

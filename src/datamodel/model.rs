@@ -142,7 +142,7 @@ fn index() -> &'static Index {
             tables: HashMap::new(),
             children: HashMap::new(),
         };
-        for o in super::registry::objects() {
+        for o in super::catalog::objects() {
             idx.objects.insert(o.path, o);
             if o.instances != Instances::Single {
                 let table = table_pattern(o);
@@ -158,7 +158,7 @@ fn index() -> &'static Index {
                     .push(Child::Object(o));
             }
         }
-        for p in super::registry::parameters() {
+        for p in super::catalog::parameters() {
             idx.params.insert(p.path, p);
             idx.children
                 .entry(super::registry::parent_of(p.path))
@@ -209,7 +209,7 @@ pub fn table_writable(def: &ObjectDef) -> bool {
     def.writable && def.instances == Instances::Store
 }
 
-pub(super) fn name_fault(name: &str) -> Fault {
+fn name_fault(name: &str) -> Fault {
     Fault::with_string(
         FaultCode::InvalidParameterName,
         format!("Invalid parameter name: {name}"),
@@ -337,14 +337,14 @@ impl<'a> View<'a> {
     }
 
     /// The host's interfaces, read once per view (one RPC sees one consistent listing).
-    pub(super) fn interfaces(&self) -> Result<&[HostInterface], Fault> {
+    fn interfaces(&self) -> Result<&[HostInterface], Fault> {
         self.interfaces
             .get_or_init(|| self.model.host.interfaces().map_err(|e| e.to_string()))
             .as_deref()
             .map_err(|e| internal(format_args!("cannot list network interfaces: {e}")))
     }
 
-    pub(super) fn interface(&self, index: u32) -> Result<Option<&HostInterface>, Fault> {
+    fn interface(&self, index: u32) -> Result<Option<&HostInterface>, Fault> {
         Ok(self.interfaces()?.iter().find(|i| i.index == index))
     }
 
@@ -1040,9 +1040,18 @@ fn numbered(n: usize) -> Vec<u32> {
     (1..=u32::try_from(n).unwrap_or(u32::MAX)).collect()
 }
 
-/// The list position of instance number `i` (numbered from 1).
-pub(super) fn slot(i: u32) -> usize {
-    usize::try_from(i).unwrap_or(usize::MAX).saturating_sub(1)
+use super::host_values::slot;
+
+impl super::host_values::HostView for View<'_> {
+    fn tables(&self) -> Result<&HostTables, Fault> {
+        View::tables(self)
+    }
+    fn interfaces(&self) -> Result<&[HostInterface], Fault> {
+        View::interfaces(self)
+    }
+    fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
 }
 
 fn is_next_level(parent: &str, child: &str) -> bool {
@@ -1110,7 +1119,7 @@ fn interface_value(i: &HostInterface, f: InterfaceField) -> String {
 /// Every parameter of the registry whose value the given instance numbers select (for
 /// `param_def`-style lookups by tests and the CLI).
 pub fn all_parameter_patterns() -> impl Iterator<Item = &'static ParamDef> {
-    super::registry::parameters()
+    super::catalog::parameters()
 }
 
 /// Instantiates a pattern (re-exported for callers building names).

@@ -1078,21 +1078,6 @@ pub const PARAMETERS: &[ParamDef] = &[
     ),
 ];
 
-/// Every parameter: the core table above and the troubleshooting tables
-/// (`registry_troubleshooting`).
-pub fn parameters() -> impl Iterator<Item = &'static ParamDef> {
-    PARAMETERS
-        .iter()
-        .chain(super::registry_troubleshooting::PARAMETERS.iter())
-}
-
-/// Every object, parents before children.
-pub fn objects() -> impl Iterator<Item = &'static ObjectDef> {
-    OBJECTS
-        .iter()
-        .chain(super::registry_troubleshooting::OBJECTS.iter())
-}
-
 /// The object a parameter path belongs to (`Device.IP.Interface.{i}.Enable` →
 /// `Device.IP.Interface.{i}.`).
 pub fn parent_of(path: &str) -> &str {
@@ -1105,6 +1090,7 @@ pub fn parent_of(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datamodel::catalog::{objects, parameters};
     use std::collections::BTreeSet;
 
     #[test]

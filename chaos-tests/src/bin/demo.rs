@@ -8,6 +8,8 @@
 //! change, a failed session with its retry and retry-count, a firmware upgrade through a
 //! RouterOS XML manifest that survives a crash mid-download (resumed with HTTP Range, applied
 //! once, rebooted, reported by exactly one TransferComplete), and finally the journal timeline.
+//! On the way, a TR-143 DownloadDiagnostics test runs against the file server and reports with
+//! `8 DIAGNOSTICS COMPLETE`.
 //!
 //! `cargo run -p chaos-tests --bin demo`
 
@@ -369,8 +371,113 @@ async fn main() -> anyhow::Result<()> {
         agent.state().await.retry_count
     );
 
-    println!("\n8. a firmware upgrade through a RouterOS XML manifest, with a crash mid-download");
+    println!(
+        "\n8. the ACS asks for a TR-143 download test; it runs after the session that asked for it"
+    );
     let files = FileServer::start(FileServerConfig::default()).await?;
+    files.add_file("/speedtest.bin", vec![0u8; 8 << 20]);
+    let dd = "Device.IP.Diagnostics.DownloadDiagnostics.";
+    acs.enqueue(AcsRequest::Body(Body::SetParameterValues(
+        SetParameterValues {
+            parameter_list: vec![
+                ParameterValueStruct::new(
+                    format!("{dd}DownloadURL"),
+                    Value::string(files.url("/speedtest.bin")),
+                ),
+                ParameterValueStruct::new(
+                    format!("{dd}NumberOfConnections"),
+                    Value::unsigned_int(2),
+                ),
+                ParameterValueStruct::new(
+                    format!("{dd}DiagnosticsState"),
+                    Value::string("Requested"),
+                ),
+            ],
+            parameter_key: "demo-speedtest".into(),
+        },
+    )));
+    let before = acs.sessions().len();
+    acs.connection_request(&cr_url, CR_USER, CR_PASSWORD)
+        .await?;
+    let asked = wait_session(&acs, before, "the session asking for the test", |s| {
+        s.is_ended() && s.acs_calls.iter().any(|c| c.method == "SetParameterValues")
+    })
+    .await?;
+    println!("   {}", describe(&asked));
+    let done = wait_session(
+        &acs,
+        asked.number as usize,
+        "the DIAGNOSTICS COMPLETE session",
+        |s| s.has_event("8 DIAGNOSTICS COMPLETE"),
+    )
+    .await?;
+    println!("   {}", describe(&done));
+    acs.enqueue(AcsRequest::Body(Body::GetParameterValues(
+        GetParameterValues {
+            parameter_names: vec![dd.into()],
+        },
+    )));
+    acs.connection_request(&cr_url, CR_USER, CR_PASSWORD)
+        .await?;
+    let read = wait_session(
+        &acs,
+        done.number as usize,
+        "the session reading the results",
+        |s| {
+            s.is_ended()
+                && s.acs_calls
+                    .iter()
+                    .any(|c| c.method == "GetParameterValues" && c.answer.is_some())
+        },
+    )
+    .await?;
+    let results: BTreeMap<String, String> = read
+        .acs_calls
+        .iter()
+        .filter_map(|c| match c.answer.as_ref().and_then(|a| a.body.as_ref()) {
+            Some(Body::GetParameterValuesResponse(r)) => Some(r.parameter_list.clone()),
+            _ => None,
+        })
+        .flatten()
+        .map(|p| (p.name.trim_start_matches(dd).to_owned(), p.value.text))
+        .collect();
+    for name in [
+        "DiagnosticsState",
+        "TCPOpenRequestTime",
+        "TCPOpenResponseTime",
+        "ROMTime",
+        "BOMTime",
+        "EOMTime",
+        "TestBytesReceived",
+        "TotalBytesReceived",
+        "IPAddressUsed",
+    ] {
+        println!(
+            "       {dd}{name} = {:?}",
+            results.get(name).map_or("", String::as_str)
+        );
+    }
+    let millis = |name: &str| {
+        results
+            .get(name)
+            .and_then(|t| tr069_client::cwmp::DateTime::parse(t).ok())
+            .map(|t| t.unix_millis())
+    };
+    if let (Some(bom), Some(eom), Some(bytes)) = (
+        millis("BOMTime"),
+        millis("EOMTime"),
+        results
+            .get("TestBytesReceived")
+            .and_then(|b| b.parse::<u64>().ok()),
+    ) {
+        let seconds = (eom - bom).max(1) as f64 / 1000.0;
+        println!(
+            "   {bytes} bytes over 2 connections in {seconds:.3} s: {:.0} Mbit/s on loopback",
+            bytes as f64 * 8.0 / seconds / 1e6
+        );
+    }
+
+    println!("\n9. a firmware upgrade through a RouterOS XML manifest, with a crash mid-download");
     files.add_file(
         "/routeros-7.15.npk",
         firmware_image("FIRMWARE 7.15", 200_000),
@@ -478,7 +585,7 @@ async fn main() -> anyhow::Result<()> {
     drop(agent);
     acs.shutdown().await;
 
-    println!("\n9. the journal timeline (what `tr069-client journal timeline` prints)");
+    println!("\n10. the journal timeline (what `tr069-client journal timeline` prints)");
     let (journal, _) = tr069_client::records::Journal::open(
         config.data_dir.join("journal"),
         journal::Options::with_boot_id("demo-timeline"),

@@ -1,0 +1,109 @@
+//! GetParameterValues of `Device.` on the machine the test runs on — every registry parameter
+//! read from the real /proc, /sys, resolv.conf and interfaces, diagnostics objects with their
+//! defaults — completes, and its envelope validates against the BBF schema (xmllint, as in
+//! `xsd_conformance.rs`).
+
+#[path = "support/xsd.rs"]
+mod xsd;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use tr069_client::cpe::handler::AcsRequestHandler;
+use tr069_client::cwmp::rpc::get_parameter_names::GetParameterNames;
+use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
+use tr069_client::cwmp::{Body, CwmpNamespace, Envelope, Header};
+use tr069_client::datamodel::host::LinuxHost;
+use tr069_client::datamodel::{DataModel, DeviceIdentity};
+use tr069_client::session::RequestHandler;
+use tr069_client::state::AgentState;
+use xsd::SchemaVersion;
+
+#[test]
+fn a_full_dump_of_this_host_validates_against_cwmp_1_2() {
+    let model = DataModel::new(
+        DeviceIdentity {
+            manufacturer: "Example Networks".into(),
+            oui: "00000C".into(),
+            product_class: "TestRouter".into(),
+            serial_number: "XSD0001".into(),
+            software_version: "7.14".into(),
+            ..Default::default()
+        },
+        Arc::new(LinuxHost::new()),
+    );
+    let state = AgentState::default();
+    let factory = BTreeMap::new();
+    let mut handler = AcsRequestHandler {
+        model: &model,
+        factory_settings: &factory,
+        connection_request_url: "http://192.0.2.1:7547/cr",
+        state: &state,
+        transfers: Default::default(),
+        externals: &tr069_client::datamodel::external::RunProviders,
+        udp_echo: Default::default(),
+    };
+    let request = Body::GetParameterValues(GetParameterValues {
+        parameter_names: vec!["Device.".into()],
+    });
+    let response = handler.handle(&request, 1_796_083_200_000).response;
+    let Body::GetParameterValuesResponse(r) = &response else {
+        panic!("GetParameterValues Device. answered {response:?}")
+    };
+    let names: BTreeSet<&str> = r.parameter_list.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names.len(), r.parameter_list.len(), "no parameter twice");
+    for expected in [
+        "Device.DeviceInfo.ProcessStatus.ProcessNumberOfEntries",
+        "Device.Routing.Router.1.IPv4ForwardingNumberOfEntries",
+        "Device.DNS.Client.ServerNumberOfEntries",
+        "Device.Hosts.HostNumberOfEntries",
+        "Device.IP.Diagnostics.TraceRoute.DiagnosticsState",
+        "Device.DNS.Diagnostics.NSLookupDiagnostics.DiagnosticsState",
+        "Device.ManagementServer.HeartbeatPolicy.Enable",
+        "Device.IP.Interface.1.Name",
+    ] {
+        assert!(names.contains(expected), "{expected} missing from the dump");
+    }
+    // This very process is in the process table.
+    let pid = std::process::id();
+    assert!(
+        names.contains(format!("Device.DeviceInfo.ProcessStatus.Process.{pid}.Command").as_str()),
+        "the test's own process is not listed"
+    );
+    println!(
+        "GetParameterValues Device. on this host: {} parameters",
+        names.len()
+    );
+
+    // GetParameterNames of the whole tree agrees with the dump.
+    let names_request = Body::GetParameterNames(GetParameterNames {
+        parameter_path: "Device.".into(),
+        next_level: false,
+    });
+    let Body::GetParameterNamesResponse(n) =
+        handler.handle(&names_request, 1_796_083_200_000).response
+    else {
+        panic!("GetParameterNames failed")
+    };
+    let listed = n
+        .parameter_list
+        .iter()
+        .filter(|p| !p.name.ends_with('.'))
+        .count();
+    // Processes may come and go between the two reads; every other row is stable.
+    let processes = |it: &mut dyn Iterator<Item = &str>| {
+        it.filter(|n| n.contains(".ProcessStatus.Process.")).count()
+    };
+    let dump_processes = processes(&mut names.iter().copied());
+    let listed_processes = processes(&mut n.parameter_list.iter().map(|p| p.name.as_str()));
+    assert_eq!(
+        listed - listed_processes,
+        names.len() - dump_processes,
+        "GetParameterNames and GetParameterValues see the same tree"
+    );
+
+    let xml = Envelope::new(CwmpNamespace::Cwmp12, Header::with_id("dump-1"), response).encode();
+    if let Err(e) = xsd::validate(&xml, SchemaVersion::Cwmp12) {
+        panic!("the dump does not validate against cwmp-1-2.xsd:\n{e}");
+    }
+}
