@@ -183,7 +183,7 @@ pub enum Action {
     /// The session is over: close its connection.
     CloseSession,
     /// Start a transfer job; its results come back as [`Input::Transfer`].
-    Transfer(TransferJob),
+    Transfer(Box<TransferJob>),
     /// Write the factory configuration durably (old or new content after a power cut); then
     /// feed [`TransferEvent::Finished`].
     WriteFactoryConfiguration { transfer_id: String, text: String },
@@ -1316,7 +1316,7 @@ impl Cpe {
             transfer_id: a.transfer_id.clone(),
             job,
         });
-        Some(Action::Transfer(transfer))
+        Some(Action::Transfer(Box::new(transfer)))
     }
 
     /// What an Upload sends (or why it cannot be produced); `None` while the builtin export
