@@ -52,9 +52,7 @@ impl Cpe {
         match step {
             Step::Journal(records) => {
                 let stage_after = records.iter().find_map(|r| match &r.kind {
-                    Some(Kind::TransferStageChanged(s)) => {
-                        proto::TransferStage::try_from(s.stage).ok()
-                    }
+                    Some(Kind::TransferStageChanged(s)) => Some(crate::state::stage_of(s)),
                     _ => None,
                 });
                 let crash_after = match stage_after {
