@@ -147,7 +147,8 @@ fn skip_line(strict: bool, line: &str, out: &mut dyn std::io::Write) {
     if strict {
         panic!("{line} [{STRICT_VAR}=1: a skipped test is a failure; install what it needs]");
     }
-    let _ = writeln!(out, "{line}");
+    // One write, so the line is not split by libtest's own output from other threads.
+    let _ = out.write_all(format!("{line}\n").as_bytes());
 }
 
 #[cfg(test)]
