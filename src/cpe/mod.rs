@@ -363,6 +363,10 @@ pub struct Cpe {
     notifier: Notifier,
     /// An event was raised: a session starts at once, even inside a retry wait.
     start_early: bool,
+    /// Records that raise events, decided but not journaled yet. The scheduler journals them
+    /// together with the `SessionStarted` of the session they call for (one durable commit
+    /// instead of two: nothing goes out between them), or alone when no session can start.
+    raising: Vec<Record>,
     /// A connection request arrived during the session under way.
     connection_request_after_session: bool,
     transfer: Option<TransferBusy>,
@@ -434,6 +438,7 @@ impl Cpe {
             address_lookup: false,
             notifier: Notifier::default(),
             start_early: false,
+            raising: Vec::new(),
             connection_request_after_session: false,
             transfer: None,
             applying_in_this_run: None,
@@ -527,8 +532,7 @@ impl Cpe {
                     // this one gets a session of its own, after it (TR-069 §3.2.2).
                     self.connection_request_after_session = true;
                 } else {
-                    self.queue
-                        .push_back(raise(vec![event_raised(ec::CONNECTION_REQUEST, "")]));
+                    self.raising.push(event_raised(ec::CONNECTION_REQUEST, ""));
                 }
             }
             Input::InformNow => {
@@ -537,8 +541,7 @@ impl Cpe {
                 } else {
                     // With nothing owed, an early periodic inform is the event whose meaning is
                     // closest to "the CPE reports in now".
-                    self.queue
-                        .push_back(raise(vec![event_raised(ec::PERIODIC, "")]));
+                    self.raising.push(event_raised(ec::PERIODIC, ""));
                 }
             }
             Input::LocalAddress(ip) => self.on_local_address(ip),
@@ -671,13 +674,16 @@ impl Cpe {
 
     fn on_appended(&mut self, records: Vec<(u64, u64, Record)>) {
         let gate = self.gate.take();
-        let mut raised = false;
+        let (mut raised, mut started) = (false, false);
         for (seq, time_ms, record) in &records {
             raised |= matches!(record.kind, Some(Kind::EventRaised(_)));
+            started |= matches!(record.kind, Some(Kind::SessionStarted(_)));
             self.state.apply(*seq, *time_ms, record);
         }
         self.refresh_settings();
-        if raised {
+        // Events journaled with a session's start are that session's; only events raised on
+        // their own call for a session at once.
+        if raised && !started {
             self.start_early = true;
         }
         let live = self.live_transfer_dirs();
@@ -832,11 +838,24 @@ impl Cpe {
         }
     }
 
-    fn start_session(&mut self, now_ms: u64) -> Action {
+    /// Starts a session; `raised` (records raising its events, not journaled yet) are journaled
+    /// with its `SessionStarted`, and its Inform is built from the state they will fold into.
+    fn start_session(&mut self, now_ms: u64, raised: Vec<Record>) -> Action {
         let id = format!("{:016x}", self.entropy.next_u64());
+        let projected;
+        let state = if raised.is_empty() {
+            &self.state
+        } else {
+            let mut s = self.state.clone();
+            for r in &raised {
+                s.apply(s.last_seq + 1, now_ms, r);
+            }
+            projected = s;
+            &projected
+        };
         let inform = inform::build_inform(
             &self.identity,
-            &self.state,
+            state,
             &self.runtime.connection_request_url,
             now_ms,
         );
@@ -850,9 +869,10 @@ impl Cpe {
         let start = SessionStart {
             session_id: id.clone(),
             inform,
-            transfer_completes: transfer_lifecycle::owed_transfer_completes(&self.state),
+            transfer_completes: transfer_lifecycle::owed_transfer_completes(state),
+            raised,
         };
-        tracing::info!(session = %id, url = %self.settings.acs_url(), events = ?self.state.inform_events().iter().map(|e| e.event_code.clone()).collect::<Vec<_>>(), "session starting");
+        tracing::info!(session = %id, url = %self.settings.acs_url(), events = ?start.inform.event.iter().map(|e| e.event_code.as_str()).collect::<Vec<_>>(), "session starting");
         self.session = Some(ActiveSession {
             session: Session::new(config, start, now_ms),
             id,
@@ -898,8 +918,7 @@ impl Cpe {
                 self.queue
                     .push_back(Action::Append(Append::plain(vec![ended])));
                 if std::mem::take(&mut self.connection_request_after_session) {
-                    self.queue
-                        .push_back(raise(vec![event_raised(ec::CONNECTION_REQUEST, "")]));
+                    self.raising.push(event_raised(ec::CONNECTION_REQUEST, ""));
                 }
                 Some(Action::CloseSession)
             }
@@ -1024,15 +1043,16 @@ impl Cpe {
         if running {
             if let Some((due, key)) = next_schedule_inform(&self.state) {
                 if due <= now_ms {
-                    return Some(Action::Append(Append::plain(vec![
+                    self.raising.extend([
                         record(Kind::ScheduleInformFired(proto::ScheduleInformFired {
                             command_key: key.clone(),
                         })),
                         event_raised(ec::SCHEDULED, ""),
                         event_raised(ec::M_SCHEDULE_INFORM, &key),
-                    ])));
+                    ]);
+                } else {
+                    wake_at = earliest(wake_at, Some(due));
                 }
-                wake_at = earliest(wake_at, Some(due));
             }
             let base_ms = self
                 .last_periodic_raise_ms
@@ -1054,19 +1074,35 @@ impl Cpe {
                 };
                 if due <= now_ms && self.last_periodic_raise_ms.is_none_or(|t| t < due) {
                     self.last_periodic_raise_ms = Some(now_ms);
-                    return Some(raise(vec![event_raised(ec::PERIODIC, "")]));
+                    self.raising.push(event_raised(ec::PERIODIC, ""));
+                } else {
+                    wake_at = earliest(wake_at, Some(due.max(now_ms + 1)));
                 }
-                wake_at = earliest(wake_at, Some(due.max(now_ms + 1)));
             }
             // The Inform carries ConnectionRequestURL: the first one waits for the address.
             let url_pending = self.address_lookup && self.runtime.connection_request_url.is_empty();
+            let raises_event = self
+                .raising
+                .iter()
+                .any(|r| matches!(r.kind, Some(Kind::EventRaised(_))));
+            if raises_event && !url_pending {
+                // A raised event starts its session at once, even inside a retry wait.
+                self.start_early = false;
+                let raised = std::mem::take(&mut self.raising);
+                return Some(self.start_session(now_ms, raised));
+            }
             if let Some(at) = owed_session_at(&self.state, now_ms).filter(|_| !url_pending) {
                 if at <= now_ms || self.start_early {
                     self.start_early = false;
-                    return Some(self.start_session(now_ms));
+                    return Some(self.start_session(now_ms, Vec::new()));
                 }
                 wake_at = earliest(wake_at, Some(at));
             }
+        }
+        if !self.raising.is_empty() {
+            // No session can start now (disabled, no ACS URL, or the first address is not
+            // known yet): the events are owed until one can.
+            return Some(raise(std::mem::take(&mut self.raising)));
         }
         self.start_early = false;
         self.runtime.next_inform_at_ms = wake_at.filter(|_| running);
@@ -1083,14 +1119,14 @@ impl Cpe {
         if previous != url && !previous.is_empty() {
             // ConnectionRequestURL is active-notified by default: the ACS must hear of it.
             tracing::info!(%url, "the host's address changed: ConnectionRequestURL updated");
-            self.queue.push_back(raise(vec![
+            self.raising.extend([
                 record(Kind::ValueChanged(proto::ValueChanged {
                     name: "Device.ManagementServer.ConnectionRequestURL".to_owned(),
                     value: url,
                     notification: 2,
                 })),
                 event_raised(ec::VALUE_CHANGE, ""),
-            ]));
+            ]);
         }
     }
 
