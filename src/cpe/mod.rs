@@ -368,6 +368,10 @@ pub struct Cpe {
     notifier: Notifier,
     /// An event was raised: a session starts at once, even inside a retry wait.
     start_early: bool,
+    /// Records that raise events, decided but not journaled yet. The scheduler journals them
+    /// together with the `SessionStarted` of the session they call for (one durable commit
+    /// instead of two: nothing goes out between them), or alone when no session can start.
+    raising: Vec<Record>,
     /// A connection request arrived during the session under way.
     connection_request_after_session: bool,
     transfer: Option<TransferBusy>,
@@ -439,6 +443,7 @@ impl Cpe {
             address_lookup: false,
             notifier: Notifier::default(),
             start_early: false,
+            raising: Vec::new(),
             connection_request_after_session: false,
             transfer: None,
             applying_in_this_run: None,
@@ -532,8 +537,7 @@ impl Cpe {
                     // this one gets a session of its own, after it (TR-069 §3.2.2).
                     self.connection_request_after_session = true;
                 } else {
-                    self.queue
-                        .push_back(raise(vec![event_raised(ec::CONNECTION_REQUEST, "")]));
+                    self.raising.push(event_raised(ec::CONNECTION_REQUEST, ""));
                 }
             }
             Input::InformNow => {
@@ -542,8 +546,7 @@ impl Cpe {
                 } else {
                     // With nothing owed, an early periodic inform is the event whose meaning is
                     // closest to "the CPE reports in now".
-                    self.queue
-                        .push_back(raise(vec![event_raised(ec::PERIODIC, "")]));
+                    self.raising.push(event_raised(ec::PERIODIC, ""));
                 }
             }
             Input::LocalAddress(ip) => self.on_local_address(ip),
@@ -676,13 +679,16 @@ impl Cpe {
 
     fn on_appended(&mut self, records: Vec<(u64, u64, Record)>) {
         let gate = self.gate.take();
-        let mut raised = false;
+        let (mut raised, mut started) = (false, false);
         for (seq, time_ms, record) in &records {
             raised |= matches!(record.kind, Some(Kind::EventRaised(_)));
+            started |= matches!(record.kind, Some(Kind::SessionStarted(_)));
             self.state.apply(*seq, *time_ms, record);
         }
         self.refresh_settings();
-        if raised {
+        // Events journaled with a session's start are that session's; only events raised on
+        // their own call for a session at once.
+        if raised && !started {
             self.start_early = true;
         }
         let live = self.live_transfer_dirs();

@@ -61,15 +61,16 @@ impl Cpe {
         if running {
             if let Some((due, key)) = next_schedule_inform(&self.state) {
                 if due <= now_ms {
-                    return Some(Action::Append(Append::plain(vec![
+                    self.raising.extend([
                         record(Kind::ScheduleInformFired(proto::ScheduleInformFired {
                             command_key: key.clone(),
                         })),
                         event_raised(ec::SCHEDULED, ""),
                         event_raised(ec::M_SCHEDULE_INFORM, &key),
-                    ])));
+                    ]);
+                } else {
+                    wake_at = earliest(wake_at, Some(due));
                 }
-                wake_at = earliest(wake_at, Some(due));
             }
             let base_ms = self
                 .last_periodic_raise_ms
@@ -91,19 +92,35 @@ impl Cpe {
                 };
                 if due <= now_ms && self.last_periodic_raise_ms.is_none_or(|t| t < due) {
                     self.last_periodic_raise_ms = Some(now_ms);
-                    return Some(raise(vec![event_raised(ec::PERIODIC, "")]));
+                    self.raising.push(event_raised(ec::PERIODIC, ""));
+                } else {
+                    wake_at = earliest(wake_at, Some(due.max(now_ms + 1)));
                 }
-                wake_at = earliest(wake_at, Some(due.max(now_ms + 1)));
             }
             // The Inform carries ConnectionRequestURL: the first one waits for the address.
             let url_pending = self.address_lookup && self.runtime.connection_request_url.is_empty();
+            let raises_event = self
+                .raising
+                .iter()
+                .any(|r| matches!(r.kind, Some(Kind::EventRaised(_))));
+            if raises_event && !url_pending {
+                // A raised event starts its session at once, even inside a retry wait.
+                self.start_early = false;
+                let raised = std::mem::take(&mut self.raising);
+                return Some(self.start_session(now_ms, raised));
+            }
             if let Some(at) = owed_session_at(&self.state, now_ms).filter(|_| !url_pending) {
                 if at <= now_ms || self.start_early {
                     self.start_early = false;
-                    return Some(self.start_session(now_ms));
+                    return Some(self.start_session(now_ms, Vec::new()));
                 }
                 wake_at = earliest(wake_at, Some(at));
             }
+        }
+        if !self.raising.is_empty() {
+            // No session can start now (disabled, no ACS URL, or the first address is not
+            // known yet): the events are owed until one can.
+            return Some(raise(std::mem::take(&mut self.raising)));
         }
         self.start_early = false;
         self.runtime.next_inform_at_ms = wake_at.filter(|_| running);
@@ -120,14 +137,14 @@ impl Cpe {
         if previous != url && !previous.is_empty() {
             // ConnectionRequestURL is active-notified by default: the ACS must hear of it.
             tracing::info!(%url, "the host's address changed: ConnectionRequestURL updated");
-            self.queue.push_back(raise(vec![
+            self.raising.extend([
                 record(Kind::ValueChanged(proto::ValueChanged {
                     name: "Device.ManagementServer.ConnectionRequestURL".to_owned(),
                     value: url,
                     notification: 2,
                 })),
                 event_raised(ec::VALUE_CHANGE, ""),
-            ]));
+            ]);
         }
     }
 }

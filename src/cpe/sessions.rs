@@ -26,11 +26,24 @@ impl Cpe {
         }
     }
 
-    pub(super) fn start_session(&mut self, now_ms: u64) -> Action {
+    /// Starts a session; `raised` (records raising its events, not journaled yet) are journaled
+    /// with its `SessionStarted`, and its Inform is built from the state they will fold into.
+    pub(super) fn start_session(&mut self, now_ms: u64, raised: Vec<Record>) -> Action {
         let id = format!("{:016x}", self.entropy.next_u64());
+        let projected;
+        let state = if raised.is_empty() {
+            &self.state
+        } else {
+            let mut s = self.state.clone();
+            for r in &raised {
+                s.apply(s.last_seq + 1, now_ms, r);
+            }
+            projected = s;
+            &projected
+        };
         let inform = inform::build_inform(
             &self.identity,
-            &self.state,
+            state,
             &self.runtime.connection_request_url,
             now_ms,
         );
@@ -44,9 +57,10 @@ impl Cpe {
         let start = SessionStart {
             session_id: id.clone(),
             inform,
-            transfer_completes: transfer_lifecycle::owed_transfer_completes(&self.state),
+            transfer_completes: transfer_lifecycle::owed_transfer_completes(state),
+            raised,
         };
-        tracing::info!(session = %id, url = %self.settings.acs_url(), events = ?self.state.inform_events().iter().map(|e| e.event_code.clone()).collect::<Vec<_>>(), "session starting");
+        tracing::info!(session = %id, url = %self.settings.acs_url(), events = ?start.inform.event.iter().map(|e| e.event_code.as_str()).collect::<Vec<_>>(), "session starting");
         self.session = Some(ActiveSession {
             session: Session::new(config, start, now_ms),
             id,
@@ -92,8 +106,7 @@ impl Cpe {
                 self.queue
                     .push_back(Action::Append(Append::plain(vec![ended])));
                 if std::mem::take(&mut self.connection_request_after_session) {
-                    self.queue
-                        .push_back(raise(vec![event_raised(ec::CONNECTION_REQUEST, "")]));
+                    self.raising.push(event_raised(ec::CONNECTION_REQUEST, ""));
                 }
                 Some(Action::CloseSession)
             }
