@@ -154,11 +154,14 @@ fn daemon_sets_aside(fixture: &Path) -> String {
         "{name}: stopped with {status}:\n{}",
         logs()
     );
-    assert!(
-        !logs().contains("panicked at"),
-        "{name}: a panic reached the log:\n{}",
-        logs()
-    );
+    // sled's own panics are caught (the panic hook still prints them); no other may happen.
+    for line in logs().lines().filter(|l| l.contains("panicked at")) {
+        assert!(
+            line.contains("/sled-"),
+            "{name}: a panic outside sled:\n{}",
+            logs()
+        );
+    }
     let verify = cli(&config, &["journal", "verify"]);
     assert!(
         verify.status.success(),

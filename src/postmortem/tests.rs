@@ -412,7 +412,10 @@ fn secrets_never_reach_the_report() {
     let data = html::tests::embedded_json(&page).expect("the page's data inflates");
     let text = data.to_string();
     if let Some(i) = text.find("hunter2") {
-        panic!("a secret in the page's data: …{}…", &text[i.saturating_sub(300)..i + 10]);
+        panic!(
+            "a secret in the page's data: …{}…",
+            &text[i.saturating_sub(300)..i + 10]
+        );
     }
     assert!(text.contains("***"));
     assert_eq!(data["timeline"]["sessions"].as_array().unwrap().len(), 5);
