@@ -13,7 +13,8 @@
 //! README's picture).
 //!
 //! Needs `chromium` and `chromedriver` (`apt-get install chromium chromium-driver`); without them
-//! it prints one line and passes, except under `TR069_TEST_STRICT=1`, where it fails.
+//! it prints one SKIPPED line and passes, except under `TR069_TEST_STRICT=1`, where it fails
+//! (test-tools).
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -32,15 +33,6 @@ use serde_json::{Value, json};
 const AGENT: &str = env!("CARGO_BIN_EXE_agent");
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// Skips the test with one line, or fails it under `TR069_TEST_STRICT=1` (the test-tools crate's
-/// rule, kept local until that crate lands).
-fn skip_or_fail(reason: &str) {
-    if std::env::var("TR069_TEST_STRICT").is_ok_and(|v| v == "1") {
-        panic!("TR069_TEST_STRICT=1: {reason}");
-    }
-    eprintln!("SKIPPED report_browser: {reason}");
-}
 
 fn out_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/report-browser");
@@ -424,10 +416,10 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn the_report_renders_the_journal_in_chromium() {
-    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-        skip_or_fail(&format!(
-            "{CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
-        ));
+    if !test_tools::require(
+        Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
+        format!("{CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"),
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().expect("temp dir");
