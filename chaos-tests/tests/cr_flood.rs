@@ -159,7 +159,7 @@ async fn connection_request_floods_are_refused_with_bounded_memory() {
             );
         }
         ensure!(
-            statuses.get(&Some(429)).is_some() && statuses.get(&Some(503)).is_some(),
+            statuses.contains_key(&Some(429)) && statuses.contains_key(&Some(503)),
             "the limits never applied: {statuses:?}"
         );
         // Bounded: the flood may not grow the agent's peak resident set by more than 32 MiB.

@@ -458,7 +458,7 @@ async fn upload_failures_are_9011() {
 
 /// A server that answers every connection with `head` and then `body` (a callback writing to
 /// the socket until it returns false or the peer goes away).
-async fn raw_server<F>(head: &'static str, mut body: F) -> std::net::SocketAddr
+async fn raw_server<F>(head: &'static str, body: F) -> std::net::SocketAddr
 where
     F: FnMut(u64) -> Option<Vec<u8>> + Send + Clone + 'static,
 {

@@ -795,31 +795,29 @@ impl Builder<'_> {
                     t.state = "acknowledged".into();
                 }
             }
-            Kind::RebootRequested(r) => {
-                // The firmware reboot belongs to the transfers that applied an image.
-                if r.reason == crate::state::REBOOT_REASON_FIRMWARE {
-                    let applied: Vec<String> = self
-                        .transfers
-                        .iter()
-                        .filter(|(_, i)| {
-                            matches!(self.t.transfers[**i].state.as_str(), "applying" | "applied")
-                        })
-                        .map(|(id, _)| id.clone())
-                        .collect();
-                    for id in applied {
-                        self.transfer_step(
-                            &id,
-                            Step {
-                                seq,
-                                at_ms: at,
-                                what: "reboot requested".into(),
-                                bytes_done: None,
-                                bytes_total: None,
-                                fault_code: 0,
-                                detail: "activates the image".into(),
-                            },
-                        );
-                    }
+            // The firmware reboot belongs to the transfers that applied an image.
+            Kind::RebootRequested(r) if r.reason == crate::state::REBOOT_REASON_FIRMWARE => {
+                let applied: Vec<String> = self
+                    .transfers
+                    .iter()
+                    .filter(|(_, i)| {
+                        matches!(self.t.transfers[**i].state.as_str(), "applying" | "applied")
+                    })
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in applied {
+                    self.transfer_step(
+                        &id,
+                        Step {
+                            seq,
+                            at_ms: at,
+                            what: "reboot requested".into(),
+                            bytes_done: None,
+                            bytes_total: None,
+                            fault_code: 0,
+                            detail: "activates the image".into(),
+                        },
+                    );
                 }
             }
             Kind::SettingsChanged(s) => {
