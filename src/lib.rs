@@ -14,6 +14,7 @@ pub mod crash;
 pub mod cwmp;
 pub mod datamodel;
 pub mod http;
+pub mod postmortem;
 pub mod records;
 pub mod session;
 pub mod state;

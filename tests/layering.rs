@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["state", "session", "http"],
     &["config", "datamodel", "transfer"],
     &["cpe"],
-    &["control"],
+    &["control", "postmortem"],
     &["agent"],
     &["cli"],
 ];

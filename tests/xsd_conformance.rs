@@ -22,6 +22,7 @@
 mod xsd;
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -1606,4 +1607,34 @@ fn random_messages_validate_against_cwmp_1_4() {
 #[test]
 fn random_messages_validate_against_cwmp_1_0() {
     random_batch(Profile::V10, CwmpNamespace::Cwmp10, SchemaVersion::Cwmp10);
+}
+
+/// Writes every message instance, encoded under each namespace, as the seed corpus of the
+/// `envelope_decode` fuzz target: `FUZZ_SEEDS_OUT=fuzz/seeds/envelope_decode cargo test --test
+/// xsd_conformance write_fuzz_seeds -- --ignored` (FUZZING.md).
+#[test]
+#[ignore]
+fn write_fuzz_seeds() {
+    let out = PathBuf::from(std::env::var("FUZZ_SEEDS_OUT").expect("FUZZ_SEEDS_OUT"));
+    std::fs::create_dir_all(&out).unwrap();
+    for (ns, profile, v13) in [
+        (CwmpNamespace::Cwmp10, Profile::V10, false),
+        (CwmpNamespace::Cwmp12, Profile::V12, true),
+        (CwmpNamespace::Cwmp14, Profile::V12, true),
+    ] {
+        for (label, body) in instances(profile) {
+            let xml = encode(ns, header(v13), body);
+            let name: String = format!("{}-{label}", ns.uri().rsplit(':').next().unwrap_or("ns"))
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            std::fs::write(out.join(format!("{name}.xml")), xml).unwrap();
+        }
+    }
 }

@@ -289,6 +289,11 @@ pub struct AgentProcess {
 }
 
 impl AgentProcess {
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// kill -9 and reap.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

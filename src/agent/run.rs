@@ -516,6 +516,20 @@ impl Agent {
         };
         // In-flight I/O stops here (hooks and pings are killed with their futures).
         drop(io);
+        // A clean stop is journaled, so that a start without one reads as the crash it was.
+        let stop = match &end {
+            Ok(RunEnd::Shutdown) => Some("shutdown"),
+            Ok(RunEnd::Rebooting) => Some("reboot"),
+            _ => None,
+        };
+        if let Some(reason) = stop {
+            if let Err(e) = journal
+                .append(vec![crate::state::boot::stopped_record(reason)])
+                .await
+            {
+                tracing::warn!(error = %e, "could not journal the clean stop");
+            }
+        }
         if let Some(c) = conn.take() {
             c.close().await;
         }

@@ -88,6 +88,17 @@ pub enum JournalCommand {
     },
     /// Re-check every record's checksum, decoding and sequence; exit 0 when clean.
     Verify,
+    /// A post-mortem report: sessions, events, transfers, boots and crashes, settings changes
+    /// and the journal's own history on one time axis, as a self-contained HTML page (hover a
+    /// mark for its record, click it for the state at that record) and/or JSON lines.
+    Report {
+        /// Write the HTML page here (one file, no network access needed to open it).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Write the timeline as JSON lines here (`-` for stdout).
+        #[arg(long, value_name = "FILE")]
+        jsonl: Option<PathBuf>,
+    },
 }
 
 /// An error with the exit code it maps to.

@@ -31,7 +31,7 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/tr069.journal.v1.rs"));
 }
 
-pub use export::{export_json, is_secret_name, rfc3339_utc, summary};
+pub use export::{export_json, is_secret_name, mask_url, rfc3339_utc, summary};
 pub use proto::Record;
 pub use schema::RecordSchema;
 pub use store::{Iter, Journal, StoredRecord};

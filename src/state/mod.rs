@@ -370,7 +370,7 @@ impl AgentState {
                 self.changed_parameters
                     .insert(v.name.clone(), v.value.clone());
             }
-            Kind::DiagnosticsCompleted(_) => {}
+            Kind::DiagnosticsCompleted(_) | Kind::AgentStopped(_) => {}
             Kind::TransferAccepted(t) => {
                 self.transfers.insert(
                     t.transfer_id.clone(),
