@@ -14,6 +14,9 @@
 //! Negative controls (codec output made invalid, by a bad field value or by corrupting the
 //! encoded text) prove the validation can fail, and proptest-generated messages cover random
 //! field values.
+//!
+//! The validating tests need xmllint: without it they print `SKIPPED ...` and pass, except under
+//! `TR069_TEST_STRICT=1` (CI), where that is a failure.
 
 #[path = "support/xsd.rs"]
 mod xsd;
@@ -882,6 +885,9 @@ fn check_all(
     header: &Header,
     schema: SchemaVersion,
 ) {
+    if !xsd::require_xmllint() {
+        return;
+    }
     let msgs: Vec<(String, String)> = instances
         .into_iter()
         .map(|(label, body)| (label, encode(namespace, header.clone(), body)))
@@ -1102,6 +1108,9 @@ fn swap_elements(xml: &str, a: &str, b: &str) -> String {
 
 #[test]
 fn negative_controls_are_rejected() {
+    if !xsd::require_xmllint() {
+        return;
+    }
     let ns12 = CwmpNamespace::Cwmp12;
     let ns10 = CwmpNamespace::Cwmp10;
     let by_name = |p: Profile, name: &str| -> Body {
@@ -1558,6 +1567,9 @@ fn arb_header(p: Profile) -> impl Strategy<Value = Header> {
 }
 
 fn random_batch(p: Profile, namespace: CwmpNamespace, schema: SchemaVersion) {
+    if !xsd::require_xmllint() {
+        return;
+    }
     let strategy = (arb_header(p), arb_body(p));
     let mut runner = TestRunner::new(Config::default());
     let msgs: Vec<(String, String)> = (0..RANDOM_CASES)

@@ -297,6 +297,19 @@ where
     }
 }
 
+/// kill(2) of process `pid`; whether the signal was sent. In-process rather than `kill(1)`, which
+/// a minimal system may lack (procps).
+pub fn signal_process(pid: u32, signal: libc::c_int) -> bool {
+    // SAFETY: kill(2) takes plain integers and touches none of this process's memory.
+    i32::try_from(pid).is_ok_and(|pid| unsafe { libc::kill(pid, signal) } == 0)
+}
+
+/// kill(2) of every process in group `pgid` (signal 0: whether any is left).
+pub fn signal_group(pgid: u32, signal: libc::c_int) -> bool {
+    // SAFETY: as in `signal_process`; a negative pid names the process group.
+    i32::try_from(pgid).is_ok_and(|pgid| unsafe { libc::kill(-pgid, signal) } == 0)
+}
+
 /// The running agent; killed (SIGKILL) and reaped when dropped.
 pub struct AgentProcess {
     child: Option<Child>,
@@ -359,10 +372,7 @@ impl AgentProcess {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        signal_process(child.id(), libc::SIGTERM);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = child.try_wait()? {

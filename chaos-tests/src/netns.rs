@@ -16,7 +16,8 @@
 //! with `setns` ([`NatLab::in_ns`]); a socket stays in the namespace it was created in.
 //!
 //! Tests need root, `ip`, `iptables`, `conntrack`, and for the servers `turnserver` (coturn) and
-//! `prosody`/`prosodyctl`; without them they call [`skip_or_fail`].
+//! `prosody`/`prosodyctl`: [`NatLab::unavailable`], [`Coturn::unavailable`] and
+//! [`Prosody::unavailable`] say what is missing, for `test_tools::skip`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -38,15 +39,6 @@ pub const ACS_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 77, 2);
 pub const STUN_PORT: u16 = 3478;
 /// The XMPP client port prosody listens on.
 pub const XMPP_PORT: u16 = 5222;
-
-/// Skips a test that lacks a system facility: one printed line, or a failure under
-/// `TR069_TEST_STRICT=1` (CI must not skip silently).
-pub fn skip_or_fail(reason: &str) {
-    if std::env::var("TR069_TEST_STRICT").is_ok_and(|v| v == "1") {
-        panic!("TR069_TEST_STRICT=1 and the test cannot run: {reason}");
-    }
-    println!("SKIPPED: {reason}");
-}
 
 fn have(program: &str) -> bool {
     Command::new("sh")

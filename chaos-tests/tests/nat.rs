@@ -10,7 +10,7 @@
 //! nothing; the XMPP connection comes back after prosody restarts.
 //!
 //! They need root, iproute2, iptables, conntrack, coturn and prosody; without them they print
-//! one line and pass, or fail under `TR069_TEST_STRICT=1`. Assertions are on what the ACS saw
+//! one SKIPPED line and pass, or fail under `TR069_TEST_STRICT=1` (`test_tools`). Assertions are on what the ACS saw
 //! and what the agent answered, never on timing.
 
 use std::net::{IpAddr, SocketAddr};
@@ -112,7 +112,7 @@ async fn connection_request_session(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_connection_requests_cross_the_nat_on_a_stun_binding() {
     if let Some(why) = NatLab::unavailable().or_else(Coturn::unavailable) {
-        skip_or_fail(&why);
+        test_tools::skip(why);
         return;
     }
     let lab = NatLab::new("st").expect("building the NAT lab");
@@ -298,7 +298,7 @@ async fn xmpp_login(lab: &NatLab, user: &str, password: &str) -> anyhow::Result<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xmpp_connection_requests_through_prosody() {
     if let Some(why) = NatLab::unavailable().or_else(Prosody::unavailable) {
-        skip_or_fail(&why);
+        test_tools::skip(why);
         return;
     }
     let lab = NatLab::new("xm").expect("building the NAT lab");

@@ -247,7 +247,7 @@ impl InFlight {
 /// What a finished I/O future hands back to the loop.
 enum IoDone {
     /// The session's connection (to reuse) and the reply to feed.
-    Session(Option<SessionConnection>, Input),
+    Session(Option<Box<SessionConnection>>, Input),
     /// A result to feed.
     Input(Input),
     /// Nothing: the job reported through the events channel.
@@ -366,7 +366,7 @@ impl Agent {
         drop(calls_tx);
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Input>();
         let mut io = InFlight::default();
-        let mut conn: Option<SessionConnection> = None;
+        let mut conn: Option<Box<SessionConnection>> = None;
         let mut endpoint: Option<AcsEndpoint> = None;
         let mut shutdown = std::pin::pin!(shutdown);
 
@@ -422,7 +422,7 @@ impl Agent {
                                 .then(|| journal_timeline(&journal));
                         let tx = events_tx.clone();
                         io.push(Box::pin(async move {
-                            transfer_jobs::run(job, tx, timeline).await;
+                            transfer_jobs::run(*job, tx, timeline).await;
                             IoDone::Reported
                         }));
                     }
@@ -650,7 +650,7 @@ fn journal_timeline(journal: &Journal) -> String {
 
 /// One POST of the session, on the session's connection (opened at the first).
 async fn send(
-    conn: Option<SessionConnection>,
+    conn: Option<Box<SessionConnection>>,
     endpoint: AcsEndpoint,
     body: Option<Vec<u8>>,
     is_inform: bool,
@@ -667,7 +667,7 @@ async fn send(
             tc.request_timeout = endpoint.request_timeout;
             match tokio::time::timeout(endpoint.request_timeout, SessionConnection::open(&tc)).await
             {
-                Ok(Ok(c)) => c,
+                Ok(Ok(c)) => Box::new(c),
                 Ok(Err(e)) => {
                     return IoDone::Session(
                         None,

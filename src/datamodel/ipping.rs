@@ -467,28 +467,9 @@ round-trip min/avg/max = 0.090/0.937/2.600 ms
         assert_eq!(result, error_result("Error_Internal"));
     }
 
-    /// Why the system ping cannot be used here, if it cannot.
-    fn ping_unusable() -> Option<String> {
-        match std::process::Command::new("ping")
-            .args(["-c", "1", "-W", "1", "-n", "127.0.0.1"])
-            .env("LC_ALL", "C")
-            .output()
-        {
-            Err(e) => Some(format!("cannot run `ping`: {e}")),
-            Ok(out) => {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                PERMISSION_FAILURES
-                    .iter()
-                    .any(|m| stderr.contains(m))
-                    .then(|| format!("`ping` may not open a socket here: {}", stderr.trim()))
-            }
-        }
-    }
-
     #[tokio::test]
     async fn pings_the_loopback_address() {
-        if let Some(reason) = ping_unusable() {
-            println!("skipped: {reason}");
+        if !test_tools::require_ping() {
             return;
         }
         let result = run_ping(&request("127.0.0.1")).await;
@@ -499,8 +480,7 @@ round-trip min/avg/max = 0.090/0.937/2.600 ms
 
     #[tokio::test]
     async fn an_unresolvable_name_is_reported() {
-        if let Some(reason) = ping_unusable() {
-            println!("skipped: {reason}");
+        if !test_tools::require_ping() {
             return;
         }
         // .invalid never resolves (RFC 6761), with or without a network.

@@ -359,7 +359,7 @@ impl Harness {
                 Action::OpenSession(_) => self.in_session = true,
                 Action::Send { body, .. } => self.on_send(body),
                 Action::CloseSession => self.in_session = false,
-                Action::Transfer(job) => self.on_transfer(job),
+                Action::Transfer(job) => self.on_transfer(*job),
                 Action::WriteFactoryConfiguration { transfer_id, .. } => {
                     self.pending_inputs.push_back(Input::Transfer {
                         transfer_id,
