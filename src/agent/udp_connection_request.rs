@@ -22,7 +22,14 @@ use crate::connection_request::udp::{Credentials, Ignored, Received, UdpConnecti
 use crate::cpe::Input;
 
 use super::connection_request::primary_local_ip;
-use super::run::now_ms;
+
+/// The binding machine's clock: monotonic milliseconds (a router that sets its wall clock by
+/// NTP after boot must not stop or rush its keep-alives).
+fn now_ms() -> u64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
 
 /// What the UDP task needs; it acts when this changes.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -18,8 +18,8 @@
 //!
 //! A request is retransmitted as RFC 5389 §7.2.1 says (RTO 500 ms, doubling, 7 sends, 39.5 s);
 //! then the transaction has failed, the last learned address stays published, and the next
-//! request goes out at the next keep-alive time. Nothing here reads a clock: times are unix
-//! milliseconds passed in, transaction ids are given by the caller.
+//! request goes out at the next keep-alive time. Nothing here reads a clock: times are
+//! milliseconds of a monotonic clock passed in, transaction ids are given by the caller.
 //!
 //! [`parse_response`] (`fn(&[u8]) -> Result`) is the fuzzing target for what arrives.
 
@@ -326,7 +326,7 @@ impl StunBinding {
         self.events.pop_front()
     }
 
-    /// When [`Self::poll_transmit`] or [`Self::poll_event`] next has something (unix ms).
+    /// When [`Self::poll_transmit`] or [`Self::poll_event`] next has something (ms).
     pub fn poll_timeout(&self) -> u64 {
         match &self.pending {
             Some(t) => t.next_at_ms,

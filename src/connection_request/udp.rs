@@ -488,8 +488,10 @@ mod tests {
     fn the_listener_limits_failed_guesses_per_source() {
         use super::super::rate_limit::Limit;
         use std::time::Duration;
-        let mut limits = RateLimitConfig::default();
-        limits.failed_auth_per_source = Some(Limit::new(2, Duration::from_secs(600)));
+        let limits = RateLimitConfig {
+            failed_auth_per_source: Some(Limit::new(2, Duration::from_secs(600))),
+            ..Default::default()
+        };
         let mut requests = UdpConnectionRequests::new(limits);
         let now = Instant::now();
         let guesser: IpAddr = "203.0.113.9".parse().unwrap();

@@ -186,10 +186,8 @@ mod tests {
     #[test]
     fn nat_detected_alone_changes_without_a_session() {
         let mut state = AgentState::default();
-        fold(
-            &mut state,
-            &nat_binding_records(&state, mapping("10.0.0.2:7547", false)),
-        );
+        let first = nat_binding_records(&state, mapping("10.0.0.2:7547", false));
+        fold(&mut state, &first);
         let records = nat_binding_records(&state, mapping("10.0.0.2:7547", true));
         assert_eq!(records.len(), 1, "only the value: {records:?}");
     }
