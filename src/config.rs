@@ -1062,6 +1062,41 @@ mod tests {
     }
 
     #[test]
+    fn the_example_s_commented_settings_are_valid_too() {
+        let text = include_str!("../examples/config.toml");
+        let mut checked = 0;
+        let uncommented: String = text
+            .lines()
+            .map(|line| {
+                let name = line
+                    .strip_prefix("# ")
+                    .and_then(|rest| rest.split_once(" = "))
+                    .map(|(name, _)| name.trim());
+                match name {
+                    Some(n) if crate::state::settings::setting(n).is_some() => {
+                        checked += 1;
+                        line[2..].to_owned()
+                    }
+                    _ => line.to_owned(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = parse(&uncommented).unwrap();
+        assert!(checked >= 20, "{checked} commented settings");
+        assert_eq!(
+            c.factory_settings.get("stun-enabled").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            c.factory_settings
+                .get("stun-minimum-keep-alive-period")
+                .map(String::as_str),
+            Some("10")
+        );
+    }
+
+    #[test]
     fn errors_name_file_key_and_form() {
         let e = parse("[device]\noui = \"00000c\"\n")
             .unwrap_err()

@@ -267,3 +267,101 @@ fn a_crash_mid_flow_resumes_from_the_journal() {
     let tcs: usize = h.sessions.iter().map(|s| s.transfer_completes.len()).sum();
     assert_eq!(tcs, 1);
 }
+
+/// The value the Inform of `session` carried for `name`.
+fn informed(h: &Harness, session: usize, name: &str) -> Option<String> {
+    h.sessions[session]
+        .inform
+        .as_ref()?
+        .parameter_list
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.text.clone())
+}
+
+const UDP_ADDRESS: &str = "Device.ManagementServer.UDPConnectionRequestAddress";
+
+fn mapping(addr: &str) -> tr069_client::cpe::Input {
+    tr069_client::cpe::Input::NatBinding(Some(tr069_client::connection_request::stun::Mapping {
+        mapped: addr.parse().unwrap(),
+        nat_detected: true,
+    }))
+}
+
+#[test]
+fn a_new_stun_binding_is_journaled_and_told_to_the_acs_at_once() {
+    let mut h = Harness::new(config(), 23);
+    h.run_for(1_000);
+    let before = h.sessions.len();
+    h.pending_inputs.push_back(mapping("203.0.113.5:40000"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 1, "one session, at once");
+    assert_eq!(h.sessions[before].events(), ["4 VALUE CHANGE"]);
+    assert_eq!(
+        informed(&h, before, UDP_ADDRESS).as_deref(),
+        Some("203.0.113.5:40000")
+    );
+    assert_eq!(
+        h.state().parameters["Device.ManagementServer.NATDetected"].value,
+        "true"
+    );
+    // The same binding again (every keep-alive, or after a restart): nothing new.
+    h.pending_inputs.push_back(mapping("203.0.113.5:40000"));
+    h.run_for(1_000);
+    h.restart();
+    h.pending_inputs.push_back(mapping("203.0.113.5:40000"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 1);
+    // The NAT forgot the binding and gave another port: the ACS hears of it.
+    h.pending_inputs.push_back(mapping("203.0.113.5:41234"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 2);
+    assert_eq!(
+        informed(&h, before + 1, UDP_ADDRESS).as_deref(),
+        Some("203.0.113.5:41234")
+    );
+    // A UDP connection request is just another connection request.
+    h.connection_request();
+    h.run_for(1_000);
+    assert_eq!(
+        h.sessions.last().unwrap().events(),
+        ["6 CONNECTION REQUEST"]
+    );
+}
+
+#[test]
+fn the_xmpp_jabber_id_is_told_to_the_acs_when_it_changes() {
+    use tr069_client::cpe::Input;
+    use tr069_client::cpe::reachability::XmppReport;
+    let mut c = config();
+    c.factory_settings
+        .insert("xmpp-enabled".into(), "true".into());
+    let mut h = Harness::new(c, 29);
+    h.run_for(1_000);
+    let before = h.sessions.len();
+    let online = |jid: &str| {
+        Input::Xmpp(XmppReport {
+            status: "Enabled",
+            jabber_id: Some(jid.into()),
+            tls_established: true,
+        })
+    };
+    h.pending_inputs.push_back(online("cpe@xmpp.test/cwmp"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 1);
+    assert_eq!(
+        informed(&h, before, "Device.ManagementServer.ConnReqJabberID").as_deref(),
+        Some("cpe@xmpp.test/cwmp")
+    );
+    // Lost, then back with the same JID: no session.
+    h.pending_inputs.push_back(Input::Xmpp(XmppReport {
+        status: "Connecting",
+        jabber_id: None,
+        tls_established: false,
+    }));
+    h.pending_inputs.push_back(online("cpe@xmpp.test/cwmp"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 1);
+    assert_eq!(h.cpe.runtime().xmpp.status, "Enabled");
+    assert!(h.cpe.runtime().xmpp.tls_established);
+}

@@ -473,6 +473,16 @@ fn check_param(def: &ParamDef, model: &BbfModel) -> Vec<String> {
                 ));
             }
         }
+        Syntax::Long { min, max } => {
+            if !facets.ranges.is_empty()
+                && !range_within(&facets.ranges, i128::from(min), i128::from(max))
+            {
+                fail(format!(
+                    "range {min}..={max} outside BBF {:?}",
+                    facets.ranges
+                ));
+            }
+        }
         Syntax::Boolean | Syntax::UnsignedLong | Syntax::DateTime => {}
     }
     errors

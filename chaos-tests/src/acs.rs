@@ -468,13 +468,27 @@ impl fmt::Debug for ScriptedAcs {
 impl ScriptedAcs {
     /// Binds `127.0.0.1:0` and starts serving.
     pub async fn start(config: AcsConfig) -> anyhow::Result<ScriptedAcs> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the scripted ACS")?;
+        Self::serve(config, listener).await
+    }
+
+    /// Serves on a listener bound elsewhere (e.g. inside a network namespace, see
+    /// [`crate::netns::NatLab::tcp_listener`]); the URL is the listener's address.
+    pub async fn start_on(
+        config: AcsConfig,
+        listener: std::net::TcpListener,
+    ) -> anyhow::Result<ScriptedAcs> {
+        listener.set_nonblocking(true)?;
+        Self::serve(config, TcpListener::from_std(listener)?).await
+    }
+
+    async fn serve(config: AcsConfig, listener: TcpListener) -> anyhow::Result<ScriptedAcs> {
         let acceptor = match &config.tls {
             Some(identity) => Some(TlsAcceptor::from(Arc::new(server_tls_config(identity)?))),
             None => None,
         };
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding the scripted ACS")?;
         let addr = listener.local_addr()?;
         let limits = Limits {
             max_bytes: config.max_body_bytes,

@@ -43,6 +43,10 @@ pub struct Device {
     firmware: std::cell::Cell<bool>,
     name: &'static str,
     starts: std::cell::Cell<u32>,
+    /// The network namespace the agent runs in (`ip netns exec`), if any.
+    netns: std::cell::RefCell<Option<String>>,
+    /// `[connection_request] listen_address` (default `127.0.0.1`).
+    listen_address: std::cell::RefCell<String>,
 }
 
 impl Device {
@@ -58,6 +62,8 @@ impl Device {
             firmware: std::cell::Cell::new(false),
             name,
             starts: std::cell::Cell::new(0),
+            netns: std::cell::RefCell::new(None),
+            listen_address: std::cell::RefCell::new("127.0.0.1".to_owned()),
         };
         d.set_boot_id("boot-1");
         d
@@ -91,6 +97,17 @@ impl Device {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Runs the agent inside this network namespace (`ip netns exec NAME`); the CLI still runs
+    /// here (the control socket is a file).
+    pub fn run_in_netns(&self, name: &str) {
+        *self.netns.borrow_mut() = Some(name.to_owned());
+    }
+
+    /// The connection-request listener's address in the configs written from now on.
+    pub fn set_listen_address(&self, address: &str) {
+        *self.listen_address.borrow_mut() = address.to_owned();
     }
 
     /// Adds TOML (whole sections) to the configs written from now on.
@@ -145,7 +162,7 @@ impl Device {
             "data_dir = {}\nboot_id_file = {}\n\n[device]\nmanufacturer = \"Example Networks\"\n\
              oui = \"00000C\"\nproduct_class = \"TestRouter\"\nserial_number = {}\n\
              {}\n\n[session]\ntimeout = \"30s\"\n\n\
-             [connection_request]\nlisten_address = \"127.0.0.1\"\n\n[settings]\n",
+             [connection_request]\nlisten_address = {}\n\n[settings]\n",
             toml_str(&self.data_dir().to_string_lossy()),
             toml_str(&self.path().join("boot_id").to_string_lossy()),
             toml_str(&self.serial()),
@@ -157,6 +174,7 @@ impl Device {
             } else {
                 "software_version = \"7.14\"".to_owned()
             },
+            toml_str(&self.listen_address.borrow()),
         );
         for (k, v) in settings {
             text.push_str(&format!("{k} = {}\n", toml_str(&v)));
@@ -179,7 +197,16 @@ impl Device {
         self.starts.set(n);
         let log_path = self.path().join(format!("agent-{n}.log"));
         let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(&self.bin)
+        let mut command = match &*self.netns.borrow() {
+            Some(ns) => {
+                // `ip netns exec` execs the agent: the child is the agent itself.
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
+        let child = command
             .arg("--config")
             .arg(self.config_path())
             .arg("run")

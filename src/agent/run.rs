@@ -31,6 +31,7 @@ use crate::state::settings::Settings;
 
 use super::connection_request::{self as cr, ConnectionRequestServer, CrSettings};
 use super::hooks::run_hook;
+use super::reachability::Reachability;
 use super::transfer_jobs;
 use crate::http::{ErrorKind, SessionConnection, TransportConfig};
 
@@ -353,6 +354,8 @@ impl Agent {
             },
             now_ms(),
         );
+        // UDP (STUN) and XMPP connection requests: listeners beside the HTTP one.
+        let (reach, mut reach_rx, mut reach_wake_rx) = Reachability::start(&cpe);
         let control = ControlTask::start(
             config.control_socket.clone(),
             AgentHandle {
@@ -483,6 +486,7 @@ impl Agent {
                 *current = credentials;
                 changed
             });
+            reach.update(&cpe);
             let timeout = cpe.poll_timeout();
             let sleep = async move {
                 match timeout {
@@ -506,6 +510,8 @@ impl Agent {
                 },
                 Some(input) = events_rx.recv() => cpe.handle(input, now_ms()),
                 Some(_) = cr_rx.recv() => cpe.handle(Input::ConnectionRequest, now_ms()),
+                Some(()) = reach_wake_rx.recv() => cpe.handle(Input::ConnectionRequest, now_ms()),
+                Some(input) = reach_rx.recv() => cpe.handle(input, now_ms()),
                 Some(call) = calls_rx.recv() => {
                     if let Err(e) = answer(call, &mut journal, &mut cpe).await {
                         break 'run Err(e);
@@ -535,6 +541,7 @@ impl Agent {
         }
         control.stop().await;
         cr_handle.shutdown().await;
+        reach.shutdown().await;
         drop(calls_rx);
         journal.close();
         end

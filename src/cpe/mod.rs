@@ -44,6 +44,7 @@ pub mod external_memo;
 pub mod handler;
 pub mod inform;
 pub mod notifier;
+pub mod reachability;
 mod reboot;
 pub mod retry;
 pub mod schedule;
@@ -244,8 +245,12 @@ pub enum Input {
     Listening {
         cr_port: u16,
     },
-    /// The ACS knocked (an authenticated connection request).
+    /// The ACS knocked (an authenticated connection request: HTTP, UDP or XMPP).
     ConnectionRequest,
+    /// What the STUN binding learned (`None`: STUN is off): journaled when it changed.
+    NatBinding(Option<crate::connection_request::stun::Mapping>),
+    /// The XMPP connection's state changed.
+    Xmpp(reachability::XmppReport),
     /// The operator's `inform-now`.
     InformNow,
     LocalAddress(Option<IpAddr>),
@@ -282,6 +287,8 @@ pub struct Runtime {
     pub connection_request_url: String,
     /// Transfers moving bytes now: id → (bytes done, bytes expected when known).
     pub transfer_progress: BTreeMap<String, (u64, Option<u64>)>,
+    /// The XMPP connection (Device.XMPP.Connection.1's Status, JabberID, …).
+    pub xmpp: crate::datamodel::XmppLive,
 }
 
 /// What the gate waits for.
@@ -540,6 +547,28 @@ impl Cpe {
                     self.raising.push(event_raised(ec::CONNECTION_REQUEST, ""));
                 }
             }
+            Input::NatBinding(mapping) => {
+                let records = reachability::nat_binding_records(&self.state, mapping);
+                if !records.is_empty() {
+                    tracing::info!(?mapping, "the STUN binding changed");
+                    self.queue.push_back(raise(records));
+                }
+            }
+            Input::Xmpp(report) => {
+                let live = &mut self.runtime.xmpp;
+                if live.status != report.status {
+                    live.status = report.status;
+                    live.last_change_ms = Some(now_ms);
+                }
+                live.tls_established = report.tls_established;
+                if let Some(jid) = &report.jabber_id {
+                    live.jabber_id = jid.clone();
+                }
+                let records = reachability::jabber_id_records(&self.state, &self.settings, &report);
+                if !records.is_empty() {
+                    self.queue.push_back(raise(records));
+                }
+            }
             Input::InformNow => {
                 if self.state.has_owed_events() {
                     self.start_early = true;
@@ -723,6 +752,7 @@ impl Cpe {
             now_ms,
             memo,
         )
+        .with_xmpp(&self.runtime.xmpp)
     }
 }
 

@@ -160,6 +160,7 @@ impl Cpe {
             model: &self.model,
             factory_settings: &self.config.factory_settings,
             connection_request_url: &self.runtime.connection_request_url,
+            xmpp: &self.runtime.xmpp,
             state: &self.state,
             transfers: TransferSupport {
                 firmware: self.config.hooks.firmware_apply.is_some(),

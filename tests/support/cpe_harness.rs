@@ -429,6 +429,11 @@ impl Harness {
         self.run_until(limit);
     }
 
+    /// The agent process restarts in the same boot (a fresh core folds the journal).
+    pub fn restart(&mut self) {
+        self.start();
+    }
+
     /// A connection request arrives now.
     pub fn connection_request(&mut self) {
         self.cpe.handle(Input::ConnectionRequest, self.now);
