@@ -98,11 +98,17 @@ impl Cpe {
             // The Inform carries ConnectionRequestURL: the first one waits for the address.
             let url_pending = self.address_lookup && self.runtime.connection_request_url.is_empty();
             if let Some(at) = owed_session_at(&self.state, now_ms).filter(|_| !url_pending) {
-                if at <= now_ms || self.start_early {
+                // A new boot's first session waits out the boot delay, whatever raised it.
+                let held = self.boot_delay_until_ms.filter(|until| *until > now_ms);
+                if let Some(until) = held {
+                    wake_at = earliest(wake_at, Some(until.max(at)));
+                } else if at <= now_ms || self.start_early {
+                    self.boot_delay_until_ms = None;
                     self.start_early = false;
                     return Some(self.start_session(now_ms));
+                } else {
+                    wake_at = earliest(wake_at, Some(at));
                 }
-                wake_at = earliest(wake_at, Some(at));
             }
         }
         self.start_early = false;
