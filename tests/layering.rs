@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["cpe"],
     &["control"],
     &["agent"],
+    &["fleet"],
     &["cli"],
 ];
 

@@ -269,7 +269,7 @@ impl Agent {
                 .trim()
                 .to_owned(),
         };
-        let (mut journal, report) =
+        let (journal, report) =
             open_journal_waiting_for_lock(config.journal_dir(), config.journal_options(&boot_id))
                 .await?;
         match &report.outcome {
@@ -287,7 +287,7 @@ impl Agent {
         // is decided here, before any session).
         while let Some(action) = cpe.poll_startup(now_ms()) {
             match action {
-                Action::Append(a) => append(&mut journal, &mut cpe, a).await?,
+                Action::Append(a) => append(&journal, &mut cpe, a).await?,
                 Action::RemoveTransferFiles { keep } => {
                     transfer_jobs::remove_transfer_files(&config.transfer_dir(), &keep)
                 }
@@ -371,7 +371,7 @@ impl Agent {
             while let Some(action) = cpe.poll_action(now_ms()) {
                 match action {
                     Action::Append(a) => {
-                        if let Err(e) = append(&mut journal, &mut cpe, a).await {
+                        if let Err(e) = append(&journal, &mut cpe, a).await {
                             break 'run Err(e);
                         }
                     }
