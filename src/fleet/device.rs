@@ -461,6 +461,7 @@ async fn life(
             other => anyhow::bail!("unexpected action during start-up: {other:?}"),
         }
     }
+    ctx.log(index, |l| l.state = Some(cpe.state().clone()));
     let path = cpe.settings().get("connection-request-path");
     let mut credentials = cr_settings(&cpe);
     let mut cr_rx = ctx.registry.register(&path, credentials.clone());
@@ -502,6 +503,7 @@ async fn life(
                     }
                     append(&journal, &mut cpe, a).await?;
                     Metrics::add(&m.journal_appends, 1);
+                    ctx.log(index, |l| l.state = Some(cpe.state().clone()));
                 }
                 Action::OpenSession(ep) => {
                     endpoint = Some(ep);

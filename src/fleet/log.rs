@@ -2,7 +2,7 @@
 //! evidence the chaos invariant checker needs besides what the ACS saw.
 
 /// One device's history in this fleet process.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeviceLog {
     /// Agent starts so far (the first is 1).
     pub starts: u32,
@@ -12,6 +12,9 @@ pub struct DeviceLog {
     pub deaths: Vec<DeviceDeath>,
     /// Firmware applies: "<transfer id> <version>", in order.
     pub applies: Vec<String>,
+    /// The core's folded state after its latest start-up or append: once the device has started
+    /// again after a power cut, the fold of everything its journal kept.
+    pub state: Option<crate::state::AgentState>,
 }
 
 /// One end of an agent start.
