@@ -13,6 +13,8 @@ pub mod cpe;
 pub mod crash;
 pub mod cwmp;
 pub mod datamodel;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod http;
 pub mod postmortem;
 pub mod records;

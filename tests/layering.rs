@@ -15,6 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["cpe"],
     &["control", "postmortem"],
     &["agent"],
+    &["fleet"],
     &["cli"],
 ];
 

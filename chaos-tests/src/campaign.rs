@@ -702,8 +702,9 @@ fn kill_group(pid: u32, signal: libc::c_int) {
 // The flow
 // ------------------------------------------------------------------------------------------
 
+/// The kinds of ACS request the invariant checker follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReqKind {
+pub enum ReqKind {
     Spv,
     AddObject,
     ScheduleInform,
@@ -713,7 +714,7 @@ enum ReqKind {
 
 /// How a tracked request ended.
 #[derive(Debug, Clone)]
-enum Resolution {
+pub enum Resolution {
     /// The CPE's answer reached the ACS.
     Answered { method: String, body: Option<Body> },
     /// The answer was lost, but the journal holds the request's effect.
@@ -725,16 +726,16 @@ enum Resolution {
 
 /// A request the ACS issues, followed until it is answered or proven applied.
 #[derive(Debug, Clone)]
-struct Tracked {
-    label: String,
-    kind: ReqKind,
-    key: String,
-    body: Body,
-    enqueued_at: SystemTime,
-    resolution: Option<Resolution>,
+pub struct Tracked {
+    pub label: String,
+    pub kind: ReqKind,
+    pub key: String,
+    pub body: Body,
+    pub enqueued_at: SystemTime,
+    pub resolution: Option<Resolution>,
     /// (session, call index) of lost answers already decided.
-    decided: BTreeSet<(u64, usize)>,
-    reissued: u32,
+    pub decided: BTreeSet<(u64, usize)>,
+    pub reissued: u32,
 }
 
 /// The final values of a fault-free flow.
@@ -1834,7 +1835,7 @@ fn applied(records: &[Json], kind: ReqKind, key: &str) -> Option<(String, Option
 // ------------------------------------------------------------------------------------------
 
 /// The Inform's cwmp:ID without its message counter: the agent's session id.
-fn stem(s: &SessionLog) -> String {
+pub fn stem(s: &SessionLog) -> String {
     let id = s.inform_header.id.clone().unwrap_or_default();
     match id.rsplit_once('.') {
         Some((stem, _)) => stem.to_owned(),
@@ -1923,16 +1924,24 @@ fn compare_values(
     out
 }
 
-struct Evidence<'a> {
-    sessions: &'a [SessionLog],
+/// What the invariant checker reads about one device: what its ACS saw (its sessions and their
+/// exchanges), how its agent starts ended, the requests the ACS issued to it, the firmware it
+/// applied and its final journal state (`journal state` JSON). Fleet mode checks every device of
+/// a power cut with it (chaos-tests/tests/fleet_power_cut.rs).
+pub struct Evidence<'a> {
+    /// The device's sessions, in order.
+    pub sessions: &'a [SessionLog],
     /// ACS session number → the agent start that ran it.
-    session_start: BTreeMap<u64, u32>,
-    exchanges: &'a [Exchange],
-    deaths: &'a [Death],
-    tracked: &'a [Tracked],
-    fw_keys: &'a [String],
-    applies: Vec<String>,
-    state: &'a Json,
+    pub session_start: BTreeMap<u64, u32>,
+    /// The exchanges of those sessions (others are ignored).
+    pub exchanges: &'a [Exchange],
+    pub deaths: &'a [Death],
+    pub tracked: &'a [Tracked],
+    /// The CommandKeys of firmware Downloads.
+    pub fw_keys: &'a [String],
+    /// One line per image applied.
+    pub applies: Vec<String>,
+    pub state: &'a Json,
 }
 
 /// A CWMP session of the agent: the ACS sessions its Inform opened (several when it re-sent the
@@ -1956,7 +1965,8 @@ impl Group<'_> {
 }
 
 impl Evidence<'_> {
-    fn check(&self) -> Vec<String> {
+    /// Every invariant the evidence violates (empty: none).
+    pub fn check(&self) -> Vec<String> {
         let mut v = Vec::new();
         self.check_state(&mut v);
         self.check_requests(&mut v);
@@ -1999,10 +2009,12 @@ impl Evidence<'_> {
             .exchanges
             .iter()
             .any(|e| e.session == Some(s.number) && e.index > index);
+        // The device's next session (in a fleet, the ACS numbers every device's sessions).
         let died = self
             .sessions
             .iter()
-            .find(|x| x.number == s.number + 1)
+            .skip_while(|x| x.number != s.number)
+            .nth(1)
             .is_none_or(|next| self.start_of(next) > self.start_of(s));
         last && died
     }

@@ -435,20 +435,20 @@ pub(crate) fn dir_size(dir: &Path) -> Result<u64> {
 
 /// sled writes values above its blob threshold to new files under `blobs/` and never syncs them
 /// or the directory; the journal does, or a power cut could leave a record pointing to nothing.
-struct BlobSyncer {
+pub(crate) struct BlobSyncer {
     dir: PathBuf,
     synced: HashSet<std::ffi::OsString>,
 }
 
 impl BlobSyncer {
-    fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         BlobSyncer {
             dir,
             synced: HashSet::new(),
         }
     }
 
-    fn sync_new(&mut self) -> Result<()> {
+    pub(crate) fn sync_new(&mut self) -> Result<()> {
         let entries = match std::fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

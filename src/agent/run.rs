@@ -24,7 +24,7 @@ use crate::control::{ControlBackend, RuntimeInfo};
 use crate::cpe::{AcsEndpoint, Action, Append, Cpe, Input, Runtime, SystemEntropy, TransferEvent};
 use crate::datamodel::external::{ExternalCall, RunProviders};
 use crate::datamodel::host::{HostSource, LinuxHost};
-use crate::records::{Journal, Record};
+use crate::records::{Journal, Record, RecordStore};
 use crate::state::AgentState;
 use crate::state::boot::read_boot_id;
 use crate::state::settings::Settings;
@@ -213,21 +213,21 @@ async fn open_journal_waiting_for_lock(
     }
 }
 
-type IoFuture = Pin<Box<dyn Future<Output = IoDone> + Send>>;
+pub(crate) type IoFuture = Pin<Box<dyn Future<Output = IoDone> + Send>>;
 
 /// The I/O the loop has started and owns. Dropping it cancels all of it. A handful at most run
 /// at once (one HTTP exchange, one transfer job, a ping, a provider call), so polling each on
 /// every wake-up costs less than a dependency.
 #[derive(Default)]
-struct InFlight(Vec<IoFuture>);
+pub(crate) struct InFlight(Vec<IoFuture>);
 
 impl InFlight {
-    fn push(&mut self, f: IoFuture) {
+    pub(crate) fn push(&mut self, f: IoFuture) {
         self.0.push(f);
     }
 
     /// The next finished future's output; `None` at once when nothing is in flight.
-    async fn next(&mut self) -> Option<IoDone> {
+    pub(crate) async fn next(&mut self) -> Option<IoDone> {
         if self.0.is_empty() {
             return None;
         }
@@ -245,7 +245,7 @@ impl InFlight {
 }
 
 /// What a finished I/O future hands back to the loop.
-enum IoDone {
+pub(crate) enum IoDone {
     /// The session's connection (to reuse) and the reply to feed.
     Session(Option<Box<SessionConnection>>, Input),
     /// A result to feed.
@@ -270,7 +270,7 @@ impl Agent {
                 .trim()
                 .to_owned(),
         };
-        let (mut journal, report) =
+        let (journal, report) =
             open_journal_waiting_for_lock(config.journal_dir(), config.journal_options(&boot_id))
                 .await?;
         match &report.outcome {
@@ -288,7 +288,7 @@ impl Agent {
         // is decided here, before any session).
         while let Some(action) = cpe.poll_startup(now_ms()) {
             match action {
-                Action::Append(a) => append(&mut journal, &mut cpe, a).await?,
+                Action::Append(a) => append(&journal, &mut cpe, a).await?,
                 Action::RemoveTransferFiles { keep } => {
                     transfer_jobs::remove_transfer_files(&config.transfer_dir(), &keep)
                 }
@@ -374,7 +374,7 @@ impl Agent {
             while let Some(action) = cpe.poll_action(now_ms()) {
                 match action {
                     Action::Append(a) => {
-                        if let Err(e) = append(&mut journal, &mut cpe, a).await {
+                        if let Err(e) = append(&journal, &mut cpe, a).await {
                             break 'run Err(e);
                         }
                     }
@@ -558,8 +558,12 @@ fn cr_settings(cpe: &Cpe) -> CrSettings {
 }
 
 /// Appends one batch durably, then feeds the stored records to the core; writes a snapshot when
-/// the journal asks for one.
-async fn append(journal: &mut Journal, cpe: &mut Cpe, a: Append) -> anyhow::Result<()> {
+/// the journal asks for one. (Fleet mode appends through it too, to its devices' journals.)
+pub(crate) async fn append(
+    journal: &impl RecordStore,
+    cpe: &mut Cpe,
+    a: Append,
+) -> anyhow::Result<()> {
     if let Some(point) = a.crash_before {
         crash(point);
     }
@@ -571,7 +575,7 @@ async fn append(journal: &mut Journal, cpe: &mut Cpe, a: Append) -> anyhow::Resu
     crate::crash_point!("append.after_durable");
     let mut stored = Vec::new();
     for r in journal
-        .iter_from(ack.first_seq)
+        .records_from(ack.first_seq)
         .take_while(|r| r.as_ref().map_or(true, |r| r.seq <= ack.last_seq))
     {
         let r = r.context("reading back appended records")?;
@@ -645,9 +649,9 @@ async fn answer(call: Call, journal: &mut Journal, cpe: &mut Cpe) -> anyhow::Res
 }
 
 /// The journal's human-readable timeline (secrets masked), oldest first.
-fn journal_timeline(journal: &Journal) -> String {
+pub(crate) fn journal_timeline(journal: &impl RecordStore) -> String {
     let mut out = String::new();
-    for stored in journal.iter_from(1) {
+    for stored in journal.records_from(1) {
         match stored {
             Ok(r) => {
                 out.push_str(&crate::records::summary(&r));
@@ -663,7 +667,7 @@ fn journal_timeline(journal: &Journal) -> String {
 }
 
 /// One POST of the session, on the session's connection (opened at the first).
-async fn send(
+pub(crate) async fn send(
     conn: Option<Box<SessionConnection>>,
     endpoint: AcsEndpoint,
     body: Option<Vec<u8>>,
@@ -742,7 +746,7 @@ async fn external_call(
 }
 
 /// The local address the host reaches the ACS from.
-async fn local_address_toward(acs_url: &str) -> Option<std::net::IpAddr> {
+pub(crate) async fn local_address_toward(acs_url: &str) -> Option<std::net::IpAddr> {
     let uri: http::Uri = acs_url.parse().ok()?;
     let https = uri
         .scheme_str()

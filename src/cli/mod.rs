@@ -6,6 +6,8 @@
 //! open the data directory themselves (see [`crate::control`]). Exit codes: 0 success, 1 failure,
 //! 2 bad input (an unknown setting, an invalid value, a usage error).
 
+#[cfg(feature = "fleet")]
+mod fleet_cmd;
 mod journal_cmd;
 mod run;
 
@@ -68,6 +70,10 @@ pub enum Command {
     /// `--data-dir COPY`. A damaged store is repaired on open exactly as the daemon would.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Simulate a fleet of devices against an ACS: N real agent cores in one process (see
+    /// docs/fleet.md). `--config` is the devices' template.
+    #[cfg(feature = "fleet")]
+    Fleet(Box<fleet_cmd::FleetArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +173,16 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 fn dispatch(cli: Cli) -> Result<(), Failure> {
+    #[cfg(feature = "fleet")]
+    if let Command::Fleet(args) = cli.command {
+        let template = cli
+            .config
+            .as_deref()
+            .map(|p| Config::load(Some(p)))
+            .transpose()
+            .map_err(anyhow::Error::from)?;
+        return fleet_cmd::run(template, cli.data_dir, *args).map_err(Failure::from);
+    }
     let config = load_config(&cli)?;
     match cli.command {
         Command::Run => run::run(config).map_err(Failure::from),
@@ -220,6 +236,8 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Journal(cmd) => journal_cmd::run(&config, cmd),
+        #[cfg(feature = "fleet")]
+        Command::Fleet(_) => unreachable!("dispatched above"),
     }
 }
 

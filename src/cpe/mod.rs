@@ -388,6 +388,8 @@ pub struct Cpe {
     ping_running: bool,
     rebooting: Rebooting,
     wake_at_ms: Option<u64>,
+    /// The boot's first session waits until then (`[session] boot_inform_delay`).
+    boot_delay_until_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for Cpe {
@@ -458,6 +460,7 @@ impl Cpe {
             ping_running: false,
             rebooting: Rebooting::No,
             wake_at_ms: None,
+            boot_delay_until_ms: None,
             config,
         }
     }
@@ -490,6 +493,17 @@ impl Cpe {
         self.queue.push_back(Action::RemoveTransferFiles {
             keep: self.transfer_dirs.clone(),
         });
+    }
+
+    /// When the boot's first session may start, while the boot delay runs
+    /// (`[session] boot_inform_delay`).
+    pub fn boot_delay_until(&self) -> Option<u64> {
+        self.boot_delay_until_ms
+    }
+
+    /// The id of the session under way.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.id.as_str())
     }
 
     /// Start-up is over: its records are durable.
@@ -539,6 +553,8 @@ impl Cpe {
             }
             Input::ConnectionRequest => {
                 tracing::info!("connection request accepted");
+                // The ACS asked for this session: the boot delay only spreads unasked ones.
+                self.boot_delay_until_ms = None;
                 if self.session.is_some() {
                     // The session under way may already have delivered a 6 CONNECTION REQUEST:
                     // this one gets a session of its own, after it (TR-069 §3.2.2).
@@ -570,6 +586,7 @@ impl Cpe {
                 }
             }
             Input::InformNow => {
+                self.boot_delay_until_ms = None;
                 if self.state.has_owed_events() {
                     self.start_early = true;
                 } else {

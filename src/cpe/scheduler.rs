@@ -103,18 +103,25 @@ impl Cpe {
                 .raising
                 .iter()
                 .any(|r| matches!(r.kind, Some(Kind::EventRaised(_))));
-            if raises_event && !url_pending {
+            // A new boot's first session waits out the boot delay, whatever raised it.
+            let held = self.boot_delay_until_ms.filter(|until| *until > now_ms);
+            if raises_event && !url_pending && held.is_none() {
                 // A raised event starts its session at once, even inside a retry wait.
+                self.boot_delay_until_ms = None;
                 self.start_early = false;
                 let raised = std::mem::take(&mut self.raising);
                 return Some(self.start_session(now_ms, raised));
             }
             if let Some(at) = owed_session_at(&self.state, now_ms).filter(|_| !url_pending) {
-                if at <= now_ms || self.start_early {
+                if let Some(until) = held {
+                    wake_at = earliest(wake_at, Some(until.max(at)));
+                } else if at <= now_ms || self.start_early {
+                    self.boot_delay_until_ms = None;
                     self.start_early = false;
                     return Some(self.start_session(now_ms, Vec::new()));
+                } else {
+                    wake_at = earliest(wake_at, Some(at));
                 }
-                wake_at = earliest(wake_at, Some(at));
             }
         }
         if !self.raising.is_empty() {

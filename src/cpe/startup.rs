@@ -16,6 +16,12 @@ impl Cpe {
             } => {
                 self.startup = Startup::Firmware;
                 let mut records = startup_records(&self.state, &boot_id, &running_version);
+                let new_boot = records
+                    .iter()
+                    .any(|r| matches!(&r.kind, Some(Kind::EventRaised(e)) if e.code == ec::BOOT));
+                if new_boot {
+                    self.boot_delay_until_ms = self.draw_boot_delay(now_ms);
+                }
                 records.extend(self.abandoned_reboot_records(&boot_id, now_ms));
                 Some(Action::Append(Append::plain(records)))
             }
@@ -48,6 +54,22 @@ impl Cpe {
             }
             Startup::Done => None,
         }
+    }
+
+    /// The end of the random wait before a new boot's first session, if one is configured.
+    fn draw_boot_delay(&mut self, now_ms: u64) -> Option<u64> {
+        let range = &self.config.session.boot_inform_delay;
+        let ms = |d: &Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let (min, max) = (ms(range.start()), ms(range.end()));
+        if max == 0 {
+            return None;
+        }
+        let delay = min.saturating_add(self.entropy.uniform_ms(max.saturating_sub(min)));
+        tracing::info!(
+            delay_ms = delay,
+            "the boot's first session waits (boot_inform_delay)"
+        );
+        Some(now_ms.saturating_add(delay))
     }
 
     /// A reboot still pending in the boot that attempted it: the reboot hook ran and the device

@@ -96,6 +96,8 @@ pub struct Harness {
     /// Crash the process (a restart in the same boot) once the journal holds this many records.
     pub crash_after_records: Option<usize>,
     pub crashes: u32,
+    /// Every start of the agent: (fake time, boot number).
+    pub starts: Vec<(u64, u32)>,
     in_session: bool,
     last_request_id: u64,
     seed: u64,
@@ -159,6 +161,7 @@ impl Harness {
             connection_requests_during_next_inform: 0,
             crash_after_records: None,
             crashes: 0,
+            starts: Vec::new(),
             in_session: false,
             last_request_id: 0,
             seed,
@@ -183,6 +186,7 @@ impl Harness {
             cpe.restore(*seq, *time, record);
         }
         cpe.start(self.now, &self.boot_id(), &self.running_version);
+        self.starts.push((self.now, self.boot));
         cpe.handle(Input::Listening { cr_port: 7547 }, self.now);
         self.cpe = cpe;
         self.in_session = false;
