@@ -145,6 +145,7 @@ fn bench(c: &mut Criterion) {
         model: &model,
         factory_settings: &factory,
         connection_request_url: "http://192.0.2.1:7547/cr",
+        xmpp: &tr069_client::datamodel::XmppLive::default(),
         state: &state,
         transfers: Default::default(),
         externals: &tr069_client::datamodel::external::RunProviders,

@@ -36,6 +36,8 @@
 //! [session]
 //! timeout = "5m"                               # a whole session's time limit (30s, 15m, 1h, 1h30m…)
 //! get_rpc_methods = false                      # ask the ACS for GetRPCMethods in new sessions
+//! boot_inform_delay = "0s"                     # random wait before a boot's first session:
+//!                                              # "MAX" or "MIN..MAX", e.g. "0s..60s"
 //!
 //! [connection_request]
 //! listen_address = "0.0.0.0"
@@ -295,6 +297,10 @@ pub struct SessionConfig {
     pub request_timeout: Duration,
     /// Call GetRPCMethods on the ACS at the start of a session.
     pub get_rpc_methods: bool,
+    /// A random delay, drawn uniformly from this range, before the first session after a new
+    /// boot (on top of TR-069's retry waits, Retry-After and fault 8005); a connection request
+    /// or `inform-now` ends it early. Default none: see [`DEFAULT_BOOT_INFORM_DELAY`].
+    pub boot_inform_delay: std::ops::RangeInclusive<Duration>,
 }
 
 impl Default for SessionConfig {
@@ -303,8 +309,33 @@ impl Default for SessionConfig {
             timeout: Duration::from_secs(300),
             request_timeout: Duration::from_secs(30),
             get_rpc_methods: false,
+            boot_inform_delay: DEFAULT_BOOT_INFORM_DELAY,
         }
     }
+}
+
+/// No delay before a boot's first session by default, like RouterOS and most agents: on real
+/// devices the WAN link's own training after power returns (DSL sync, DOCSIS ranging, PPP and
+/// DHCP) already spreads a neighbourhood's first Informs over tens of seconds; an operator's
+/// zero-touch provisioning waits for every boot's first Inform; and the ACS already has TR-069's
+/// own tools against a storm (the retry wait, `503` + `Retry-After`, fault 8005). A fleet whose
+/// links come up at once (Ethernet, FTTH, a simulator) sets a range such as `"0s..60s"`: see
+/// BENCHMARKS.md, "The neighbourhood power cut", for the ACS's arrival curve with and without.
+pub const DEFAULT_BOOT_INFORM_DELAY: std::ops::RangeInclusive<Duration> =
+    Duration::ZERO..=Duration::ZERO;
+
+/// `MAX` (meaning `0s..MAX`) or `MIN..MAX`, each a duration of at most one hour.
+pub fn parse_delay_range(text: &str) -> Option<std::ops::RangeInclusive<Duration>> {
+    let one = |t: &str| {
+        settings::parse_duration(t)
+            .filter(|s| *s <= 3600)
+            .map(Duration::from_secs)
+    };
+    let (min, max) = match text.split_once("..") {
+        Some((a, b)) => (one(a)?, one(b)?),
+        None => (Duration::ZERO, one(text)?),
+    };
+    (min <= max).then_some(min..=max)
 }
 
 /// The connection-request server.
@@ -539,6 +570,7 @@ struct RawSession {
     timeout: Option<String>,
     request_timeout: Option<String>,
     get_rpc_methods: Option<bool>,
+    boot_inform_delay: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -909,6 +941,16 @@ impl RawConfig {
             timeout,
             request_timeout,
             get_rpc_methods: self.session.get_rpc_methods.unwrap_or(sd.get_rpc_methods),
+            boot_inform_delay: match self.session.boot_inform_delay {
+                None => sd.boot_inform_delay,
+                Some(t) => parse_delay_range(&t).ok_or_else(|| {
+                    ctx.invalid(
+                        "session.boot_inform_delay",
+                        &t,
+                        "a duration such as \"30s\" (a delay drawn from 0s to 30s) or a range such as \"10s..2m\" (each between 0s and 1h, the first not above the second)",
+                    )
+                })?,
+            },
         };
 
         let cd = ConnectionRequestConfig::default();
@@ -1062,6 +1104,41 @@ mod tests {
     }
 
     #[test]
+    fn the_example_s_commented_settings_are_valid_too() {
+        let text = include_str!("../examples/config.toml");
+        let mut checked = 0;
+        let uncommented: String = text
+            .lines()
+            .map(|line| {
+                let name = line
+                    .strip_prefix("# ")
+                    .and_then(|rest| rest.split_once(" = "))
+                    .map(|(name, _)| name.trim());
+                match name {
+                    Some(n) if crate::state::settings::setting(n).is_some() => {
+                        checked += 1;
+                        line[2..].to_owned()
+                    }
+                    _ => line.to_owned(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let c = parse(&uncommented).unwrap();
+        assert!(checked >= 20, "{checked} commented settings");
+        assert_eq!(
+            c.factory_settings.get("stun-enabled").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            c.factory_settings
+                .get("stun-minimum-keep-alive-period")
+                .map(String::as_str),
+            Some("10")
+        );
+    }
+
+    #[test]
     fn errors_name_file_key_and_form() {
         let e = parse("[device]\noui = \"00000c\"\n")
             .unwrap_err()
@@ -1156,6 +1233,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("global_limit"), "{e}");
+    }
+
+    #[test]
+    fn boot_inform_delay_is_a_duration_or_a_range() {
+        let secs = Duration::from_secs;
+        assert_eq!(
+            parse("").unwrap().session.boot_inform_delay,
+            DEFAULT_BOOT_INFORM_DELAY
+        );
+        let c = parse("[session]\nboot_inform_delay = \"30s\"\n").unwrap();
+        assert_eq!(c.session.boot_inform_delay, secs(0)..=secs(30));
+        let c = parse("[session]\nboot_inform_delay = \"10s..2m\"\n").unwrap();
+        assert_eq!(c.session.boot_inform_delay, secs(10)..=secs(120));
+        for bad in ["2m..10s", "1h1s", "soon", "..5s"] {
+            let e = parse(&format!("[session]\nboot_inform_delay = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("session.boot_inform_delay") && e.contains("10s..2m"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]

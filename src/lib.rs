@@ -14,7 +14,10 @@ pub mod crash;
 pub mod cwmp;
 pub mod datamodel;
 pub mod diagnostics;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod http;
+pub mod postmortem;
 pub mod records;
 pub mod session;
 pub mod state;

@@ -773,3 +773,37 @@ async fn url_helper_matches_bound_address() {
         format!("http://127.0.0.1:{}{}", addr.port(), server.path)
     );
 }
+
+/// The abuse matrix (SECURITY.md): an answer to a nonce that has expired is refused (401) with
+/// a fresh challenge marked `stale=true` (the credentials were right: the ACS retries with the
+/// new nonce without asking anyone for a password), and the retry succeeds.
+#[tokio::test]
+async fn stale_nonce_is_401_stale_then_the_retry_succeeds() {
+    let path = random_path();
+    let mut config = test_config(&path);
+    config.auth.nonce_lifetime = Duration::from_millis(300);
+    let mut server = start_with(config, settings(USER, PASS, true)).await;
+    let mut conn = Conn::open(&server).await;
+    let first = conn.send(&get(&server.path, "")).await;
+    assert_eq!(first.status, 401);
+    let challenge = first.challenge().to_owned();
+    // Let the nonce expire (this waits for the server's lifetime; nothing is timed).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let late = conn
+        .send(&get(
+            &server.path,
+            &authorization_for(&challenge, USER, PASS, &server.path),
+        ))
+        .await;
+    assert_eq!(late.status, 401, "{late:?}");
+    assert!(late.challenge().contains("stale=true"), "{late:?}");
+    expect_no_signal(&mut server);
+    let retry = conn
+        .send(&get(
+            &server.path,
+            &authorization_for(late.challenge(), USER, PASS, &server.path),
+        ))
+        .await;
+    assert_eq!(retry.status, 200, "{retry:?}");
+    expect_signal(&mut server).await;
+}

@@ -269,6 +269,206 @@ fn a_crash_mid_flow_resumes_from_the_journal() {
     assert_eq!(tcs, 1);
 }
 
+/// The value the Inform of `session` carried for `name`.
+fn informed(h: &Harness, session: usize, name: &str) -> Option<String> {
+    h.sessions[session]
+        .inform
+        .as_ref()?
+        .parameter_list
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.text.clone())
+}
+
+const UDP_ADDRESS: &str = "Device.ManagementServer.UDPConnectionRequestAddress";
+
+fn mapping(addr: &str) -> tr069_client::cpe::Input {
+    tr069_client::cpe::Input::NatBinding(Some(tr069_client::connection_request::stun::Mapping {
+        mapped: addr.parse().unwrap(),
+        nat_detected: true,
+    }))
+}
+
+#[test]
+fn a_new_stun_binding_is_journaled_and_told_to_the_acs_at_once() {
+    let mut h = Harness::new(config(), 23);
+    h.run_for(1_000);
+    let before = h.sessions.len();
+    h.pending_inputs.push_back(mapping("203.0.113.5:40000"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 1, "one session, at once");
+    assert_eq!(h.sessions[before].events(), ["4 VALUE CHANGE"]);
+    assert_eq!(
+        informed(&h, before, UDP_ADDRESS).as_deref(),
+        Some("203.0.113.5:40000")
+    );
+    assert_eq!(
+        h.state().parameters["Device.ManagementServer.NATDetected"].value,
+        "true"
+    );
+    // The same binding again (every keep-alive, or after a restart): nothing new.
+    h.pending_inputs.push_back(mapping("203.0.113.5:40000"));
+    h.run_for(1_000);
+    h.restart();
+    h.pending_inputs.push_back(mapping("203.0.113.5:40000"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 1);
+    // The NAT forgot the binding and gave another port: the ACS hears of it.
+    h.pending_inputs.push_back(mapping("203.0.113.5:41234"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 2);
+    assert_eq!(
+        informed(&h, before + 1, UDP_ADDRESS).as_deref(),
+        Some("203.0.113.5:41234")
+    );
+    // A UDP connection request is just another connection request.
+    h.connection_request();
+    h.run_for(1_000);
+    assert_eq!(
+        h.sessions.last().unwrap().events(),
+        ["6 CONNECTION REQUEST"]
+    );
+}
+
+#[test]
+fn the_xmpp_jabber_id_is_told_to_the_acs_when_it_changes() {
+    use tr069_client::cpe::Input;
+    use tr069_client::cpe::reachability::XmppReport;
+    let mut c = config();
+    c.factory_settings
+        .insert("xmpp-enabled".into(), "true".into());
+    let mut h = Harness::new(c, 29);
+    h.run_for(1_000);
+    let before = h.sessions.len();
+    let online = |jid: &str| {
+        Input::Xmpp(XmppReport {
+            status: "Enabled",
+            jabber_id: Some(jid.into()),
+            tls_established: true,
+        })
+    };
+    h.pending_inputs.push_back(online("cpe@xmpp.test/cwmp"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 1);
+    assert_eq!(
+        informed(&h, before, "Device.ManagementServer.ConnReqJabberID").as_deref(),
+        Some("cpe@xmpp.test/cwmp")
+    );
+    // Lost, then back with the same JID: no session.
+    h.pending_inputs.push_back(Input::Xmpp(XmppReport {
+        status: "Connecting",
+        jabber_id: None,
+        tls_established: false,
+    }));
+    h.pending_inputs.push_back(online("cpe@xmpp.test/cwmp"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 1);
+    assert_eq!(h.cpe.runtime().xmpp.status, "Enabled");
+    assert!(h.cpe.runtime().xmpp.tls_established);
+
+fn inform_time(s: &harness::SeenSession) -> u64 {
+    s.inform.as_ref().unwrap().current_time.unix_millis() as u64
+}
+
+fn with_boot_delay(min_s: u64, max_s: u64) -> tr069_client::config::Config {
+    let mut c = config();
+    c.session.boot_inform_delay =
+        std::time::Duration::from_secs(min_s)..=std::time::Duration::from_secs(max_s);
+    c
+}
+
+#[test]
+fn without_a_boot_delay_the_first_session_starts_at_once() {
+    let mut h = Harness::new(config(), 23);
+    h.run_for(MINUTE);
+    assert_eq!(h.sessions[0].events(), ["0 BOOTSTRAP", "1 BOOT"]);
+    assert!(inform_time(&h.sessions[0]) < T0 + 1_000);
+}
+
+#[test]
+fn a_new_boots_first_session_waits_a_random_delay_inside_the_configured_range() {
+    let mut firsts = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        let mut h = Harness::new(with_boot_delay(10, 60), seed * 31 + 1);
+        h.run_for(9_000);
+        assert!(
+            h.sessions.is_empty(),
+            "seed {seed}: a session inside the delay"
+        );
+        assert!(h.cpe.boot_delay_until().is_some());
+        h.run_for(2 * MINUTE);
+        let first = inform_time(&h.sessions[0]);
+        // CurrentTime is whole seconds.
+        assert!(
+            (T0 + 10_000..T0 + 61_000).contains(&first),
+            "seed {seed}: first Inform {} ms after the boot",
+            first - T0
+        );
+        assert_eq!(h.sessions[0].events(), ["0 BOOTSTRAP", "1 BOOT"]);
+        firsts.insert(first);
+    }
+    assert!(
+        firsts.len() >= 15,
+        "seeded draws spread the boots over the range: {firsts:?}"
+    );
+}
+
+#[test]
+fn the_boot_delay_follows_every_new_boot_and_never_a_process_restart() {
+    let mut h = Harness::new(with_boot_delay(30, 30), 29);
+    h.run_for(MINUTE);
+    h.acs_queue.push_back(firmware_download("fw-d"));
+    h.connection_request();
+    h.run_for(10 * MINUTE);
+    assert_eq!(h.firmware_applies, 1);
+    assert_eq!(h.boot, 2, "the firmware reboot is a new boot");
+    for s in h
+        .sessions
+        .iter()
+        .filter(|s| s.events().contains(&"1 BOOT".into()))
+    {
+        let at = inform_time(s);
+        let boot_start = h
+            .starts
+            .iter()
+            .filter(|(t, _)| *t <= at)
+            .map(|(t, _)| *t)
+            .next_back()
+            .unwrap();
+        assert!(
+            at >= boot_start + 30_000 && at < boot_start + 31_000,
+            "a BOOT Inform {} ms after its boot",
+            at - boot_start
+        );
+    }
+    let report = h.sessions.last().unwrap();
+    assert_eq!(
+        report.events(),
+        ["1 BOOT", "7 TRANSFER COMPLETE", "M Download fw-d"]
+    );
+    // A process restart in the same boot owes no BOOT and draws no delay.
+    h.crash_after_records = Some(h.journal.len() + 1);
+    h.connection_request();
+    h.run_for(1_000);
+    assert_eq!(h.crashes, 1);
+    assert_eq!(h.cpe.boot_delay_until(), None);
+}
+
+#[test]
+fn a_connection_request_ends_the_boot_delay() {
+    let mut h = Harness::new(with_boot_delay(600, 600), 37);
+    h.run_for(1_000);
+    assert!(h.sessions.is_empty());
+    h.connection_request();
+    h.run_for(1_000);
+    assert_eq!(
+        h.sessions[0].events(),
+        ["0 BOOTSTRAP", "1 BOOT", "6 CONNECTION REQUEST"]
+    );
+    assert!(inform_time(&h.sessions[0]) < T0 + 2_000);
+}
+
+
 // ---- diagnostics ------------------------------------------------------------------------
 
 const TRACEROUTE: &str = "Device.IP.Diagnostics.TraceRoute.";
@@ -495,10 +695,6 @@ fn heartbeat_policy(key: &str) -> Body {
             ("Device.ManagementServer.HeartbeatPolicy.Enable", "true"),
         ],
     )
-}
-
-fn inform_time(s: &harness::SeenSession) -> u64 {
-    s.inform.as_ref().unwrap().current_time.unix_millis() as u64
 }
 
 #[test]

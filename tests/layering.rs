@@ -13,8 +13,9 @@ const LAYERS: &[&[&str]] = &[
     &["state", "session", "http"],
     &["config", "datamodel", "diagnostics", "transfer"],
     &["cpe"],
-    &["control"],
+    &["control", "postmortem"],
     &["agent"],
+    &["fleet"],
     &["cli"],
 ];
 

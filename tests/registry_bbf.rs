@@ -17,16 +17,10 @@ use tr069_client::datamodel::registry::{
     ActiveNotify, OBJECTS, ObjectDef, PARAMETERS, ParamDef, Syntax,
 };
 
-const TR181: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/bbf/tr-181-2-11-0-full.xml"
-);
+const TR181: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bbf/tr-181-2-11-0-full.xml");
 /// Where the named data types tr-181 imports (DiagnosticsState, Alias, ...) are defined; the
 /// full tr-181 file repeats most of them, and its own definitions win.
-const TR106_TYPES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/bbf/tr-106-1-1-0-types.xml"
-);
+const TR106_TYPES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/bbf/tr-106-1-1-0-types.xml");
 const MODEL: &str = "Device:2.11";
 
 /// The xsd primitives a BBF `<syntax>` (or a named data type) is built on.
@@ -523,6 +517,16 @@ fn check_param(def: &ParamDef, model: &BbfModel) -> Vec<String> {
             }
         }
         Syntax::Int { min, max } => {
+            if !facets.ranges.is_empty()
+                && !range_within(&facets.ranges, i128::from(min), i128::from(max))
+            {
+                fail(format!(
+                    "range {min}..={max} outside BBF {:?}",
+                    facets.ranges
+                ));
+            }
+        }
+        Syntax::Long { min, max } => {
             if !facets.ranges.is_empty()
                 && !range_within(&facets.ranges, i128::from(min), i128::from(max))
             {

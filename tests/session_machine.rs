@@ -70,6 +70,7 @@ fn start(events: &[(&str, &str)], tcs: Vec<OwedTransferComplete>) -> SessionStar
         session_id: "sess-1".into(),
         inform: inform(events, 0),
         transfer_completes: tcs,
+        raised: Vec::new(),
     }
 }
 

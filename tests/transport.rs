@@ -1110,3 +1110,162 @@ async fn plain_http_server_behind_an_https_url() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
 }
+
+// ---- the abuse matrix (SECURITY.md): certificates and protocol versions ----
+
+/// A CA, a server certificate for localhost that expired in 2020 and a self-signed one.
+fn expired_and_self_signed() -> (
+    tempfile::TempDir,
+    Vec<CertificateDer<'static>>,
+    String,
+    Vec<CertificateDer<'static>>,
+    String,
+) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "expired-test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let mut p = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    p.not_before = rcgen::date_time_ymd(2019, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    let key = KeyPair::generate().unwrap();
+    let expired = p.signed_by(&key, &issuer).unwrap();
+    write(&dir.path().join("ca.pem"), &ca_cert.pem());
+    let self_key = KeyPair::generate().unwrap();
+    let self_signed = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .self_signed(&self_key)
+        .unwrap();
+    (
+        dir,
+        vec![expired.der().clone(), ca_cert.der().clone()],
+        key.serialize_pem(),
+        vec![self_signed.der().clone()],
+        self_key.serialize_pem(),
+    )
+}
+
+#[tokio::test]
+async fn https_expired_certificate_is_refused() {
+    let (dir, chain, key, _, _) = expired_and_self_signed();
+    let server = spawn_server(Some(server_tls(chain, &key, None)), ok_handler()).await;
+    let mut cfg = https_config(server.addr.port(), "localhost");
+    cfg.tls.ca_file = Some(dir.path().join("ca.pem"));
+    let e = SessionConnection::open(&cfg).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    assert!(e.to_string().contains("has expired"), "{e}");
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
+async fn https_self_signed_certificate_is_refused() {
+    let (_dir, _, _, chain, key) = expired_and_self_signed();
+    let server = spawn_server(Some(server_tls(chain, &key, None)), ok_handler()).await;
+    let e = SessionConnection::open(&https_config(server.addr.port(), "localhost"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    assert!(e.to_string().contains("not trusted"), "{e}");
+    assert!(server.requests().is_empty());
+}
+
+/// A server that only speaks TLS 1.0 (`openssl s_server -tls1`): the agent refuses to talk to
+/// it. Needs the `openssl` tool; skips with one line without it (fails under
+/// TR069_TEST_STRICT=1).
+#[tokio::test]
+async fn https_tls10_only_server_is_refused() {
+    if !test_tools::require_tool("openssl", "apt-get install openssl") {
+        return;
+    }
+    let pki = make_pki();
+    let cert = pki.path("server.pem");
+    let key = pki.path("server.key");
+    let pem: String = pki
+        .server_chain
+        .iter()
+        .map(|der| {
+            let b64 = base64_encode(der.as_ref());
+            let lines: Vec<String> = b64
+                .as_bytes()
+                .chunks(64)
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect();
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                lines.join("\n")
+            )
+        })
+        .collect();
+    write(&cert, &pem);
+    write(&key, &pki.server_key_pem);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-tls1",
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+            "-accept",
+        ])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let Ok(child) = child else {
+        return test_tools::skip("cannot run openssl s_server");
+    };
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(child);
+    // s_server listens once it has read its certificate.
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut cfg = https_config(port, "localhost");
+    cfg.tls.ca_file = Some(pki.path("ca.pem"));
+    let e = SessionConnection::open(&cfg).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    assert!(e.to_string().contains("TLS 1.0 and 1.1 are refused"), "{e}");
+}
+
+fn base64_encode(input: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in input.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for k in 0..4 {
+            out.push(if k <= c.len() {
+                A[((n >> (18 - 6 * k)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}

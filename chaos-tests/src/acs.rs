@@ -118,6 +118,11 @@ pub struct AcsConfig {
     pub path: String,
     /// The auth realm (default `GenieACS`).
     pub realm: String,
+    /// Keep every HTTP exchange ([`ScriptedAcs::exchanges`]). Off for long load runs (fleet
+    /// benchmarks): ended sessions then also drop their Inform parameters and calls.
+    pub record_exchanges: bool,
+    /// Where to listen (default `127.0.0.1:0`).
+    pub listen: SocketAddr,
 }
 
 impl Default for AcsConfig {
@@ -137,6 +142,8 @@ impl Default for AcsConfig {
             requeue_unanswered: true,
             path: "/acs".to_owned(),
             realm: "GenieACS".to_owned(),
+            record_exchanges: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }
@@ -420,6 +427,8 @@ struct State {
     conn_session: HashMap<u64, u64>,
     authenticated_conns: HashSet<u64>,
     queue: VecDeque<AcsRequest>,
+    /// Requests for one device (by serial number), issued before the shared queue's.
+    device_queues: HashMap<String, VecDeque<AcsRequest>>,
     failures: VecDeque<Failure>,
     next_conn: u64,
     next_request_id: u64,
@@ -466,15 +475,29 @@ impl fmt::Debug for ScriptedAcs {
 }
 
 impl ScriptedAcs {
-    /// Binds `127.0.0.1:0` and starts serving.
+    /// Binds `config.listen` and starts serving.
     pub async fn start(config: AcsConfig) -> anyhow::Result<ScriptedAcs> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .context("binding the scripted ACS")?;
+        Self::serve(config, listener).await
+    }
+
+    /// Serves on a listener bound elsewhere (e.g. inside a network namespace, see
+    /// [`crate::netns::NatLab::tcp_listener`]); the URL is the listener's address.
+    pub async fn start_on(
+        config: AcsConfig,
+        listener: std::net::TcpListener,
+    ) -> anyhow::Result<ScriptedAcs> {
+        listener.set_nonblocking(true)?;
+        Self::serve(config, TcpListener::from_std(listener)?).await
+    }
+
+    async fn serve(config: AcsConfig, listener: TcpListener) -> anyhow::Result<ScriptedAcs> {
         let acceptor = match &config.tls {
             Some(identity) => Some(TlsAcceptor::from(Arc::new(server_tls_config(identity)?))),
             None => None,
         };
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding the scripted ACS")?;
         let addr = listener.local_addr()?;
         let limits = Limits {
             max_bytes: config.max_body_bytes,
@@ -521,6 +544,36 @@ impl ScriptedAcs {
     /// How many queued requests have not been issued yet.
     pub fn queued(&self) -> usize {
         self.shared.lock().queue.len()
+    }
+
+    /// Queues a request for the device with this serial number only: issued in its sessions,
+    /// before anything of the shared queue.
+    pub fn enqueue_for(&self, serial: &str, request: impl Into<AcsRequest>) {
+        self.shared
+            .lock()
+            .device_queues
+            .entry(serial.to_owned())
+            .or_default()
+            .push_back(request.into());
+    }
+
+    /// How many requests queued for this device have not been issued yet.
+    pub fn queued_for(&self, serial: &str) -> usize {
+        self.shared
+            .lock()
+            .device_queues
+            .get(serial)
+            .map_or(0, VecDeque::len)
+    }
+
+    /// How many sessions have ended so far (cheap: no copy).
+    pub fn ended_sessions(&self) -> usize {
+        self.shared
+            .lock()
+            .sessions
+            .iter()
+            .filter(|s| s.is_ended())
+            .count()
     }
 
     /// Answers the Informs of the next `n` sessions with `failure` instead of an InformResponse
@@ -1322,7 +1375,7 @@ async fn handle(
 }
 
 fn record(shared: &Shared, mut exchange: Exchange) {
-    {
+    if shared.config.record_exchanges {
         let mut st = shared.lock();
         exchange.index = st.exchanges.len();
         st.exchanges.push(exchange);
@@ -1489,7 +1542,14 @@ fn decide(shared: &Shared, info: &ConnInfo, req: &ReadRequest, ex: &mut Exchange
                 decode_error: Some("empty POST instead of an answer".to_owned()),
             });
         }
-        return next_acs_request(&mut st, number, namespace, info.id, now);
+        return next_acs_request(
+            &mut st,
+            shared.config.record_exchanges,
+            number,
+            namespace,
+            info.id,
+            now,
+        );
     };
 
     let method = d.method.clone().unwrap_or_default();
@@ -1517,7 +1577,14 @@ fn decide(shared: &Shared, info: &ConnInfo, req: &ReadRequest, ex: &mut Exchange
             }
             None => note = Some(format!("{method} without an outstanding ACS request")),
         }
-        let reply = next_acs_request(&mut st, number, namespace, info.id, now);
+        let reply = next_acs_request(
+            &mut st,
+            shared.config.record_exchanges,
+            number,
+            namespace,
+            info.id,
+            now,
+        );
         return match note {
             Some(n) => reply.with_note(n),
             None => reply,
@@ -1704,12 +1771,18 @@ fn start_session(
 /// Pops the next queued request for the session, or ends the session with 204.
 fn next_acs_request(
     st: &mut State,
+    record: bool,
     number: u64,
     namespace: CwmpNamespace,
     conn: u64,
     now: SystemTime,
 ) -> Reply {
-    match st.queue.pop_front() {
+    let serial = session_mut(st, number).map(|s| s.inform.device_id.serial_number.clone());
+    let own = serial
+        .as_ref()
+        .and_then(|serial| st.device_queues.get_mut(serial))
+        .and_then(VecDeque::pop_front);
+    match own.or_else(|| st.queue.pop_front()) {
         Some(request) => {
             st.next_request_id += 1;
             let id = format!("acs-{}", st.next_request_id);
@@ -1728,9 +1801,15 @@ fn next_acs_request(
             Reply::soap(text, &method, Some(id))
         }
         None => {
+            let lean = !record;
             if let Some(s) = session_mut(st, number) {
                 s.end = SessionEnd::Completed;
                 s.ended_at = Some(now);
+                if lean {
+                    s.inform.parameter_list = Vec::new();
+                    s.cpe_calls = Vec::new();
+                    s.acs_calls = Vec::new();
+                }
             }
             st.conn_session.retain(|_, n| *n != number);
             st.authenticated_conns.remove(&conn);

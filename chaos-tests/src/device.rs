@@ -43,6 +43,10 @@ pub struct Device {
     firmware: std::cell::Cell<bool>,
     name: &'static str,
     starts: std::cell::Cell<u32>,
+    /// The network namespace the agent runs in (`ip netns exec`), if any.
+    netns: std::cell::RefCell<Option<String>>,
+    /// `[connection_request] listen_address` (default `127.0.0.1`).
+    listen_address: std::cell::RefCell<String>,
 }
 
 impl Device {
@@ -58,6 +62,8 @@ impl Device {
             firmware: std::cell::Cell::new(false),
             name,
             starts: std::cell::Cell::new(0),
+            netns: std::cell::RefCell::new(None),
+            listen_address: std::cell::RefCell::new("127.0.0.1".to_owned()),
         };
         d.set_boot_id("boot-1");
         d
@@ -91,6 +97,17 @@ impl Device {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+
+    /// Runs the agent inside this network namespace (`ip netns exec NAME`); the CLI still runs
+    /// here (the control socket is a file).
+    pub fn run_in_netns(&self, name: &str) {
+        *self.netns.borrow_mut() = Some(name.to_owned());
+    }
+
+    /// The connection-request listener's address in the configs written from now on.
+    pub fn set_listen_address(&self, address: &str) {
+        *self.listen_address.borrow_mut() = address.to_owned();
     }
 
     /// Adds TOML (whole sections) to the configs written from now on.
@@ -145,7 +162,7 @@ impl Device {
             "data_dir = {}\nboot_id_file = {}\n\n[device]\nmanufacturer = \"Example Networks\"\n\
              oui = \"00000C\"\nproduct_class = \"TestRouter\"\nserial_number = {}\n\
              {}\n\n[session]\ntimeout = \"30s\"\n\n\
-             [connection_request]\nlisten_address = \"127.0.0.1\"\n\n[settings]\n",
+             [connection_request]\nlisten_address = {}\n\n[settings]\n",
             toml_str(&self.data_dir().to_string_lossy()),
             toml_str(&self.path().join("boot_id").to_string_lossy()),
             toml_str(&self.serial()),
@@ -157,6 +174,7 @@ impl Device {
             } else {
                 "software_version = \"7.14\"".to_owned()
             },
+            toml_str(&self.listen_address.borrow()),
         );
         for (k, v) in settings {
             text.push_str(&format!("{k} = {}\n", toml_str(&v)));
@@ -179,7 +197,16 @@ impl Device {
         self.starts.set(n);
         let log_path = self.path().join(format!("agent-{n}.log"));
         let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(&self.bin)
+        let mut command = match &*self.netns.borrow() {
+            Some(ns) => {
+                // `ip netns exec` execs the agent: the child is the agent itself.
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
+        let child = command
             .arg("--config")
             .arg(self.config_path())
             .arg("run")
@@ -270,12 +297,30 @@ where
     }
 }
 
+/// kill(2) of process `pid`; whether the signal was sent. In-process rather than `kill(1)`, which
+/// a minimal system may lack (procps).
+pub fn signal_process(pid: u32, signal: libc::c_int) -> bool {
+    // SAFETY: kill(2) takes plain integers and touches none of this process's memory.
+    i32::try_from(pid).is_ok_and(|pid| unsafe { libc::kill(pid, signal) } == 0)
+}
+
+/// kill(2) of every process in group `pgid` (signal 0: whether any is left).
+pub fn signal_group(pgid: u32, signal: libc::c_int) -> bool {
+    // SAFETY: as in `signal_process`; a negative pid names the process group.
+    i32::try_from(pgid).is_ok_and(|pgid| unsafe { libc::kill(-pgid, signal) } == 0)
+}
+
 /// The running agent; killed (SIGKILL) and reaped when dropped.
 pub struct AgentProcess {
     child: Option<Child>,
 }
 
 impl AgentProcess {
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// kill -9 and reap.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -332,10 +377,7 @@ impl AgentProcess {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
+        signal_process(child.id(), libc::SIGTERM);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = child.try_wait()? {

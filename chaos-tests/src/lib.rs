@@ -6,8 +6,10 @@ pub mod campaign;
 pub mod device;
 pub mod file_server;
 pub mod lazyfs;
+pub mod namespaces;
 pub mod netns;
 pub mod pki;
+pub mod xmpp_acs;
 
 pub use acs::{
     AcsAuth, AcsCall, AcsConfig, AcsRequest, ConnectionRequestLog, CpeAnswer, CpeCall, Exchange,

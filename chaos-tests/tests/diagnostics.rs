@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use chaos_tests::device::*;
-use chaos_tests::netns::{NetNs, in_netns, link, skip_or_fail, tool_runs, unavailable};
+use chaos_tests::namespaces::{NetNs, in_netns, link, skip_or_fail, tool_runs, unavailable};
 use chaos_tests::{FileServer, FileServerConfig, Mode, ScriptedAcs};
 use tr069_client::cwmp::Body;
 use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;

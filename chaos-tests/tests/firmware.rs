@@ -302,3 +302,71 @@ async fn killed_inside_the_apply_hook_the_image_is_never_applied_again() {
     })
     .await;
 }
+
+/// The abuse matrix (SECURITY.md): a firmware manifest that lists itself, and one whose package
+/// redirects back to the manifest, are refused with 9018 before anything is applied; no reboot,
+/// and the journal verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_pointing_at_itself_is_refused_with_9018() {
+    let device = Device::new(
+        "a_manifest_pointing_at_itself_is_refused_with_9018",
+        env!("CARGO_BIN_EXE_agent"),
+    );
+    scenario(&device, async {
+        let files = FileServer::start(FileServerConfig::default()).await?;
+        let manifest = |url: String| {
+            format!(
+                "<?xml version=\"1.0\"?>\n<upgrade version=\"1\" type=\"links\"><links>\
+                 <link><url>{url}</url></link></links></upgrade>\n"
+            )
+            .into_bytes()
+        };
+        files.add_file("/self.xml", manifest(files.url("/self.xml")));
+        files.add_file("/loop.xml", manifest(files.url("/back")));
+        files.set_mode(
+            "/back",
+            Mode::Redirect {
+                status: 302,
+                location: "/loop.xml".into(),
+            },
+        );
+        let acs = ScriptedAcs::start(digest_acs()).await?;
+        device.simulate_firmware();
+        device.write_config(&acs.url(), &[]);
+        acs.enqueue(download(&files.url("/self.xml"), "fw-self"));
+        acs.enqueue(download(&files.url("/loop.xml"), "fw-loop"));
+        let mut agent = device.start().await?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let tcs = loop {
+            let tcs = all_transfer_completes(&acs);
+            if tcs.len() >= 2 {
+                break tcs;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "no TransferComplete for both: {tcs:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        for key in ["fw-self", "fw-loop"] {
+            let tc = tcs.iter().find(|t| t.0 == key);
+            ensure!(
+                tc.is_some_and(|t| t.1 == 9018),
+                "{key}: TransferComplete {tc:?} (all: {tcs:?})"
+            );
+        }
+        ensure!(
+            device.log_lines("applies.log").is_empty(),
+            "a manifest was applied"
+        );
+        ensure!(
+            device.log_lines("reboots.log").is_empty(),
+            "the device rebooted"
+        );
+        agent.terminate().await?;
+        let (code, out, err) = device.cli(&["journal", "verify"]).await?;
+        ensure!(code == 0, "journal verify: {out} {err}");
+        Ok(())
+    })
+    .await;
+}

@@ -20,7 +20,8 @@
 //!
 //! `lazyfs_keeps_only_what_was_synced` checks the harness itself.
 //!
-//! Needs root and `/dev/fuse`; elsewhere it prints why and passes without running.
+//! Needs root and `/dev/fuse`; elsewhere each test prints one `SKIPPED` line saying why and
+//! passes without running, except under `TR069_TEST_STRICT=1` (CI), where that is a failure.
 //!
 //! By default 20 cuts plus a 20-cut control (CI, about 15 s). The long run:
 //!
@@ -32,6 +33,8 @@
 //! random choices of a run (the seed is printed; timing still varies); `POWER_CUT_STRICT=0` keeps
 //! namespace changes durable at once; `POWER_CUT_NO_BLOBS=1` leaves out the large records;
 //! `POWER_CUT_KEEP=1` keeps the temporary directories (also when a loss is found);
+//! `POWER_CUT_SAVE_DAMAGED=<dir>` keeps a copy of every store the journal had to recover from
+//! (how the control's fixtures in `tests/fixtures/damaged-stores/` were made);
 //! `LAZYFS_TRACE=<file>` makes the daemons log every write, fsync, create, remove and rename.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +58,13 @@ fn env_num(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
+}
+
+/// The environment refused the FUSE mount: skip (a failure under `TR069_TEST_STRICT=1`).
+fn skip_without_fuse(why: &str) {
+    test_tools::skip(format_args!(
+        "cannot mount the lazyfs FUSE filesystem here ({why}); needs root and /dev/fuse"
+    ));
 }
 
 /// Kills the writer if the test panics while it runs.
@@ -98,6 +108,35 @@ impl Tally {
 fn outcome_name(o: &OpenOutcome) -> String {
     let s = format!("{o:?}");
     s.split([' ', '{', '(']).next().unwrap_or("?").to_owned()
+}
+
+/// Copies a store directory (files and subdirectories) as it is on the mount now.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("creating the copy");
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let target = to.join(e.file_name());
+        match e.file_type() {
+            Ok(t) if t.is_dir() => copy_tree(&e.path(), &target),
+            Ok(t) if t.is_file() => {
+                std::fs::copy(e.path(), target).expect("copying a store file");
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A short name for one campaign's temporary directory (tells two campaigns' stores apart).
+fn tmp_tag(tmp: &tempfile::TempDir) -> String {
+    let name = tmp
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    name.unwrap_or_default()
+        .trim_start_matches("power-cut-")
+        .to_owned()
 }
 
 /// Runs the writer until the cut. Returns its stdout lines.
@@ -215,8 +254,29 @@ fn campaign(
             .unwrap_or_else(|e| panic!("{name} cut {cut}: remount: {e}"));
         tally.undone += mount.undone() as u64;
 
+        // POWER_CUT_SAVE_DAMAGED=<dir>: a copy of every store the journal then has to recover
+        // from is kept there (the damaged-store fixtures of tests/damaged_stores.rs).
+        let save_to = std::env::var_os("POWER_CUT_SAVE_DAMAGED").map(PathBuf::from);
+        let staged = save_to.as_ref().map(|dir| {
+            let staged = dir.join(format!(".staging-{name}-{cut}"));
+            copy_tree(&store, &staged.join("journal"));
+            staged
+        });
         let (j, report) = Journal::open(&store, workload::options(skip_fdatasync))
             .unwrap_or_else(|e| panic!("{name} cut {cut}: opening the journal: {e}"));
+        if let (Some(dir), Some(staged)) = (&save_to, staged) {
+            if let OpenOutcome::Recovered { reason, .. } = &report.outcome {
+                let kept = dir.join(format!(
+                    "{name}-{seed_tag}-cut{cut}",
+                    seed_tag = tmp_tag(&tmp)
+                ));
+                std::fs::write(staged.join("REASON"), format!("{reason}\n")).expect("reason");
+                std::fs::rename(&staged, &kept).expect("keeping the damaged store");
+                eprintln!("{name} cut {cut}: damaged store kept in {}", kept.display());
+            } else {
+                let _ = std::fs::remove_dir_all(&staged);
+            }
+        }
         *tally
             .outcomes
             .entry(outcome_name(&report.outcome))
@@ -316,13 +376,7 @@ fn power_cuts_lose_no_acknowledged_record() {
     let started = Instant::now();
     let main = match campaign("fdatasync", false, strict, cuts, &mut rng) {
         Ok(t) => t,
-        Err(MountError::Unavailable(why)) => {
-            eprintln!(
-                "SKIPPED power_cut: cannot mount the lazyfs FUSE filesystem here ({why}); \
-                 this test needs root and /dev/fuse"
-            );
-            return;
-        }
+        Err(MountError::Unavailable(why)) => return skip_without_fuse(&why),
         Err(e) => panic!("{e}"),
     };
     let main_time = started.elapsed();
@@ -372,10 +426,7 @@ fn lazyfs_keeps_only_what_was_synced() {
         std::fs::create_dir(&mnt).unwrap();
         let mut mount = match LazyMount::mount(LAZYFS, &backing, &mnt, strict) {
             Ok(m) => m,
-            Err(MountError::Unavailable(why)) => {
-                eprintln!("SKIPPED lazyfs self-test: cannot mount lazyfs here ({why})");
-                return;
-            }
+            Err(MountError::Unavailable(why)) => return skip_without_fuse(&why),
             Err(e) => panic!("{e}"),
         };
         let d = mnt.join("d");
@@ -490,10 +541,7 @@ async fn agent_keeps_acknowledged_changes_over_power_cuts() {
     std::fs::create_dir_all(device.data_dir()).expect("data dir");
     let mut mount = match LazyMount::mount(LAZYFS, &backing, device.data_dir(), true) {
         Ok(m) => m,
-        Err(MountError::Unavailable(why)) => {
-            eprintln!("SKIPPED agent power cut: cannot mount lazyfs here ({why})");
-            return;
-        }
+        Err(MountError::Unavailable(why)) => return skip_without_fuse(&why),
         Err(e) => panic!("{e}"),
     };
     let body = async {

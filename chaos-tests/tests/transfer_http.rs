@@ -453,3 +453,178 @@ async fn upload_failures_are_9011() {
     .unwrap_err();
     assert_eq!(e.fault_code(), 9013);
 }
+
+// ---- the abuse matrix (SECURITY.md) ----
+
+/// A server that answers every connection with `head` and then `body` (a callback writing to
+/// the socket until it returns false or the peer goes away).
+async fn raw_server<F>(head: &'static str, body: F) -> std::net::SocketAddr
+where
+    F: FnMut(u64) -> Option<Vec<u8>> + Send + Clone + 'static,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut i = 0;
+                while let Some(chunk) = body(i) {
+                    if stream.write_all(&chunk).await.is_err() {
+                        return;
+                    }
+                    i += 1;
+                }
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// A transfer URL redirecting to another scheme (file://, ftp://) is refused with 9013 and
+/// nothing is written.
+#[tokio::test]
+async fn redirect_to_another_scheme_is_9013() {
+    let server = server_with(FileServerConfig::default(), "/fw.npk", &firmware(10)).await;
+    for (path, location) in [
+        ("/to-file", "file:///etc/shadow"),
+        ("/to-ftp", "ftp://127.0.0.1/fw"),
+    ] {
+        server.set_mode(
+            path,
+            Mode::Redirect {
+                status: 302,
+                location: location.into(),
+            },
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("fw");
+        let e = fetch_quiet(&request(server.url(path), 0), &dest)
+            .await
+            .unwrap_err();
+        assert_eq!(e.fault_code(), 9013, "{location}: {e}");
+        assert_eq!(std::fs::metadata(&dest).map(|m| m.len()).unwrap_or(0), 0);
+    }
+}
+
+/// Content-Length says 1000, the server sends 10 bytes and closes: never a completed download;
+/// what arrived is kept for a resume. Content-Length says 10, the server sends 1000: only the 10
+/// announced bytes are taken.
+#[tokio::test]
+async fn a_content_length_lie_is_never_a_complete_file() {
+    let short = raw_server(
+        "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n",
+        |i| (i == 0).then(|| vec![b'x'; 10]),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("fw");
+    let e = fetch_quiet(&request(format!("http://{short}/fw"), 0), &dest)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, TransferError::Truncated { .. }), "{e:?}");
+    assert_eq!(std::fs::read(&dest).unwrap().len(), 10);
+
+    let long = raw_server(
+        "HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\n",
+        |i| (i == 0).then(|| vec![b'y'; 1000]),
+    )
+    .await;
+    let dest = dir.path().join("fw2");
+    let fetched = fetch_quiet(&request(format!("http://{long}/fw"), 0), &dest)
+        .await
+        .unwrap();
+    assert_eq!(fetched.size, 10);
+    assert_eq!(std::fs::read(&dest).unwrap(), vec![b'y'; 10]);
+}
+
+/// An endless chunked body: with a FileSize the download stops as soon as the body exceeds it
+/// (9010); memory stays bounded because the body streams to the file.
+#[tokio::test]
+async fn an_endless_chunked_body_stops_at_the_file_size() {
+    let addr = raw_server(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        |_| Some(format!("{:x}\r\n{}\r\n", 4096, "z".repeat(4096)).into_bytes()),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("fw");
+    let e = fetch_quiet(&request(format!("http://{addr}/fw"), 100_000), &dest)
+        .await
+        .unwrap_err();
+    assert_eq!(e.fault_code(), 9010, "{e}");
+    assert!(e.fault_string().contains("more than the expected"), "{e}");
+    assert!(std::fs::metadata(&dest).unwrap().len() <= 100_000);
+}
+
+/// Without any size (no FileSize, chunked), an endless body stops before the filesystem the
+/// journal lives on is full: a 24 MiB tmpfs, the download leaves `KEEP_FREE_BYTES` free.
+/// Needs root (mount); skips with one line elsewhere (fails under TR069_TEST_STRICT=1).
+#[tokio::test]
+async fn an_endless_body_of_unknown_size_leaves_room_for_the_journal() {
+    use tr069_client::transfer::download::KEEP_FREE_BYTES;
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(&mnt)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        return test_tools::skip("cannot mount a tmpfs here (needs root)");
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mnt.clone());
+    let addr = raw_server(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        |_| Some(format!("{:x}\r\n{}\r\n", 65536, "z".repeat(65536)).into_bytes()),
+    )
+    .await;
+    let dest = mnt.join("fw");
+    let e = fetch_quiet(&request(format!("http://{addr}/fw"), 0), &dest)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, TransferError::NoSpace { .. }), "{e:?}");
+    assert_eq!(e.fault_code(), 9010);
+    // Room is left for the journal (a few sled pages are what an append needs).
+    let free = {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&mnt)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    assert!(
+        free >= KEEP_FREE_BYTES - 256 * 1024,
+        "only {free} bytes left free"
+    );
+    std::fs::write(mnt.join("journal-append"), vec![0u8; 512 * 1024]).expect("room left");
+}

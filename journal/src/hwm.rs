@@ -9,10 +9,16 @@
 //! most the slot being written), each `b"JHWM"` + seq (u64 BE) + CRC32C of those 12 bytes. Writes
 //! alternate between the slots; the reader takes the larger valid one.
 //!
+//! Each slot is written as its whole 512-byte sector with `O_DIRECT` where the filesystem allows
+//! it, so a commit sends 512 bytes to the device instead of a 4 KiB page (measured on ext4: ~0.6
+//! KiB instead of ~4.1 KiB per commit, see BENCHMARKS.md "Footprint"); where `O_DIRECT` is refused
+//! (tmpfs, 4 KiB-sector devices) the slot is written through the page cache as before. Either way
+//! it is fdatasynced before the commit is acknowledged.
+//!
 //! The file also carries the journal's advisory lock (`flock`), held for the journal's lifetime.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -21,9 +27,17 @@ use crate::error::{Error, Result, io_err};
 pub(crate) const FILE_NAME: &str = "journal.hwm";
 const MAGIC: &[u8; 4] = b"JHWM";
 const SLOT_OFFSETS: [u64; 2] = [0, 512];
+const SECTOR: usize = 512;
+
+/// One slot's sector, aligned for `O_DIRECT`.
+#[repr(C, align(4096))]
+struct Sector([u8; SECTOR]);
 
 pub(crate) struct HighWaterMark {
     file: File,
+    /// The same file opened with `O_DIRECT`, while the filesystem accepts sector writes.
+    direct: Option<File>,
+    sector: Box<Sector>,
     path: PathBuf,
     next_slot: usize,
 }
@@ -55,8 +69,15 @@ impl HighWaterMark {
         if rc != 0 {
             return Err(Error::Locked { path });
         }
+        let direct = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path)
+            .ok();
         let mut hwm = HighWaterMark {
             file,
+            direct,
+            sector: Box::new(Sector([0; SECTOR])),
             path,
             next_slot: 0,
         };
@@ -94,12 +115,30 @@ impl HighWaterMark {
         buf[4..12].copy_from_slice(&seq.to_be_bytes());
         let crc = crc32c::crc32c(&buf[..12]);
         buf[12..].copy_from_slice(&crc.to_be_bytes());
-        self.file
-            .write_all_at(&buf, SLOT_OFFSETS[self.next_slot])
-            .map_err(io_err(&self.path))?;
+        let offset = SLOT_OFFSETS[self.next_slot];
+        let mut written_directly = false;
+        if let Some(direct) = &self.direct {
+            self.sector.0[..16].copy_from_slice(&buf);
+            match direct.write_all_at(&self.sector.0, offset) {
+                Ok(()) => written_directly = true,
+                // EINVAL: this filesystem or device does not take 512-byte direct writes.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.direct = None,
+                Err(e) => return Err(io_err(&self.path)(e)),
+            }
+        }
+        if !written_directly {
+            self.file
+                .write_all_at(&buf, offset)
+                .map_err(io_err(&self.path))?;
+        }
         self.next_slot = 1 - self.next_slot;
         if sync {
-            self.file.sync_data().map_err(io_err(&self.path))?;
+            // The direct write reached the device but maybe only its volatile cache.
+            let f = match (&self.direct, written_directly) {
+                (Some(d), true) => d,
+                _ => &self.file,
+            };
+            f.sync_data().map_err(io_err(&self.path))?;
         }
         Ok(())
     }

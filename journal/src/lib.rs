@@ -113,6 +113,12 @@
 //! the rest hit bytes sled never reads again. The journal's own checksums almost never fire on
 //! such damage (sled checksums its log too); the high-water mark is what turns sled's silent
 //! rollbacks into reported loss.
+//!
+//! # Many journals in one store
+//!
+//! [`JournalSet`] hosts many logical journals ([`SetMember`]s, one per simulated device in
+//! fleet mode) in one sled database with one committer thread and one fdatasync per group
+//! commit; see the `set` module's documentation. It leaves [`Journal`] and its format unchanged.
 
 #![warn(missing_docs)]
 
@@ -122,11 +128,13 @@ mod hwm;
 mod journal;
 mod open;
 mod schema;
+mod set;
 
 pub use error::{Error, FrameError, Result};
 pub use journal::{AppendAck, Iter, Journal, Options, StoredFrame};
 pub use open::{OpenOutcome, OpenReport};
 pub use schema::{Frame, RecoveryInfo, Schema};
+pub use set::{JournalSet, SetIter, SetMember, SetOpenReport, SetOptions};
 
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()

@@ -24,13 +24,14 @@ use crate::control::{ControlBackend, RuntimeInfo};
 use crate::cpe::{AcsEndpoint, Action, Append, Cpe, Input, Runtime, SystemEntropy, TransferEvent};
 use crate::datamodel::external::{ExternalCall, RunProviders};
 use crate::datamodel::host::{HostSource, LinuxHost};
-use crate::records::{Journal, Record};
+use crate::records::{Journal, Record, RecordStore};
 use crate::state::AgentState;
 use crate::state::boot::read_boot_id;
 use crate::state::settings::Settings;
 
 use super::connection_request::{self as cr, ConnectionRequestServer, CrSettings};
 use super::hooks::run_hook;
+use super::reachability::Reachability;
 use super::transfer_jobs;
 use crate::http::{ErrorKind, SessionConnection, TransportConfig};
 
@@ -212,21 +213,21 @@ async fn open_journal_waiting_for_lock(
     }
 }
 
-type IoFuture = Pin<Box<dyn Future<Output = IoDone> + Send>>;
+pub(crate) type IoFuture = Pin<Box<dyn Future<Output = IoDone> + Send>>;
 
 /// The I/O the loop has started and owns. Dropping it cancels all of it. A handful at most run
 /// at once (one HTTP exchange, one transfer job, a ping, a provider call), so polling each on
 /// every wake-up costs less than a dependency.
 #[derive(Default)]
-struct InFlight(Vec<IoFuture>);
+pub(crate) struct InFlight(Vec<IoFuture>);
 
 impl InFlight {
-    fn push(&mut self, f: IoFuture) {
+    pub(crate) fn push(&mut self, f: IoFuture) {
         self.0.push(f);
     }
 
     /// The next finished future's output; `None` at once when nothing is in flight.
-    async fn next(&mut self) -> Option<IoDone> {
+    pub(crate) async fn next(&mut self) -> Option<IoDone> {
         if self.0.is_empty() {
             return None;
         }
@@ -247,9 +248,9 @@ impl InFlight {
 // One value at a time passes through the loop; boxing the connection would cost an allocation
 // per POST for nothing.
 #[allow(clippy::large_enum_variant)]
-enum IoDone {
+pub(crate) enum IoDone {
     /// The session's connection (to reuse) and the reply to feed.
-    Session(Option<SessionConnection>, Input),
+    Session(Option<Box<SessionConnection>>, Input),
     /// A result to feed.
     Input(Input),
     /// Nothing: the job reported through the events channel.
@@ -272,7 +273,7 @@ impl Agent {
                 .trim()
                 .to_owned(),
         };
-        let (mut journal, report) =
+        let (journal, report) =
             open_journal_waiting_for_lock(config.journal_dir(), config.journal_options(&boot_id))
                 .await?;
         match &report.outcome {
@@ -290,7 +291,7 @@ impl Agent {
         // is decided here, before any session).
         while let Some(action) = cpe.poll_startup(now_ms()) {
             match action {
-                Action::Append(a) => append(&mut journal, &mut cpe, a).await?,
+                Action::Append(a) => append(&journal, &mut cpe, a).await?,
                 Action::RemoveTransferFiles { keep } => {
                     transfer_jobs::remove_transfer_files(&config.transfer_dir(), &keep)
                 }
@@ -356,6 +357,8 @@ impl Agent {
             },
             now_ms(),
         );
+        // UDP (STUN) and XMPP connection requests: listeners beside the HTTP one.
+        let (reach, mut reach_rx, mut reach_wake_rx) = Reachability::start(&cpe);
         let control = ControlTask::start(
             config.control_socket.clone(),
             AgentHandle {
@@ -366,7 +369,7 @@ impl Agent {
         drop(calls_tx);
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Input>();
         let mut io = InFlight::default();
-        let mut conn: Option<SessionConnection> = None;
+        let mut conn: Option<Box<SessionConnection>> = None;
         let mut endpoint: Option<AcsEndpoint> = None;
         // Stops the diagnostic under way; the UDP echo responder's configuration.
         let mut diagnostic_cancel: Option<oneshot::Sender<()>> = None;
@@ -377,7 +380,7 @@ impl Agent {
             while let Some(action) = cpe.poll_action(now_ms()) {
                 match action {
                     Action::Append(a) => {
-                        if let Err(e) = append(&mut journal, &mut cpe, a).await {
+                        if let Err(e) = append(&journal, &mut cpe, a).await {
                             break 'run Err(e);
                         }
                     }
@@ -425,7 +428,7 @@ impl Agent {
                                 .then(|| journal_timeline(&journal));
                         let tx = events_tx.clone();
                         io.push(Box::pin(async move {
-                            transfer_jobs::run(job, tx, timeline).await;
+                            transfer_jobs::run(*job, tx, timeline).await;
                             IoDone::Reported
                         }));
                     }
@@ -517,6 +520,7 @@ impl Agent {
                 *current = credentials;
                 changed
             });
+            reach.update(&cpe);
             let timeout = cpe.poll_timeout();
             let sleep = async move {
                 match timeout {
@@ -540,6 +544,8 @@ impl Agent {
                 },
                 Some(input) = events_rx.recv() => cpe.handle(input, now_ms()),
                 Some(_) = cr_rx.recv() => cpe.handle(Input::ConnectionRequest, now_ms()),
+                Some(()) = reach_wake_rx.recv() => cpe.handle(Input::ConnectionRequest, now_ms()),
+                Some(input) = reach_rx.recv() => cpe.handle(input, now_ms()),
                 Some(call) = calls_rx.recv() => {
                     if let Err(e) = answer(call, &mut journal, &mut cpe).await {
                         break 'run Err(e);
@@ -550,11 +556,26 @@ impl Agent {
         };
         // In-flight I/O stops here (hooks and pings are killed with their futures).
         drop(io);
+        // A clean stop is journaled, so that a start without one reads as the crash it was.
+        let stop = match &end {
+            Ok(RunEnd::Shutdown) => Some("shutdown"),
+            Ok(RunEnd::Rebooting) => Some("reboot"),
+            _ => None,
+        };
+        if let Some(reason) = stop {
+            if let Err(e) = journal
+                .append(vec![crate::state::boot::stopped_record(reason)])
+                .await
+            {
+                tracing::warn!(error = %e, "could not journal the clean stop");
+            }
+        }
         if let Some(c) = conn.take() {
             c.close().await;
         }
         control.stop().await;
         cr_handle.shutdown().await;
+        reach.shutdown().await;
         drop(calls_rx);
         journal.close();
         end
@@ -571,8 +592,12 @@ fn cr_settings(cpe: &Cpe) -> CrSettings {
 }
 
 /// Appends one batch durably, then feeds the stored records to the core; writes a snapshot when
-/// the journal asks for one.
-async fn append(journal: &mut Journal, cpe: &mut Cpe, a: Append) -> anyhow::Result<()> {
+/// the journal asks for one. (Fleet mode appends through it too, to its devices' journals.)
+pub(crate) async fn append(
+    journal: &impl RecordStore,
+    cpe: &mut Cpe,
+    a: Append,
+) -> anyhow::Result<()> {
     if let Some(point) = a.crash_before {
         crash(point);
     }
@@ -584,7 +609,7 @@ async fn append(journal: &mut Journal, cpe: &mut Cpe, a: Append) -> anyhow::Resu
     crate::crash_point!("append.after_durable");
     let mut stored = Vec::new();
     for r in journal
-        .iter_from(ack.first_seq)
+        .records_from(ack.first_seq)
         .take_while(|r| r.as_ref().map_or(true, |r| r.seq <= ack.last_seq))
     {
         let r = r.context("reading back appended records")?;
@@ -658,9 +683,9 @@ async fn answer(call: Call, journal: &mut Journal, cpe: &mut Cpe) -> anyhow::Res
 }
 
 /// The journal's human-readable timeline (secrets masked), oldest first.
-fn journal_timeline(journal: &Journal) -> String {
+pub(crate) fn journal_timeline(journal: &impl RecordStore) -> String {
     let mut out = String::new();
-    for stored in journal.iter_from(1) {
+    for stored in journal.records_from(1) {
         match stored {
             Ok(r) => {
                 out.push_str(&crate::records::summary(&r));
@@ -676,8 +701,8 @@ fn journal_timeline(journal: &Journal) -> String {
 }
 
 /// One POST of the session, on the session's connection (opened at the first).
-async fn send(
-    conn: Option<SessionConnection>,
+pub(crate) async fn send(
+    conn: Option<Box<SessionConnection>>,
     endpoint: AcsEndpoint,
     body: Option<Vec<u8>>,
     is_inform: bool,
@@ -694,7 +719,7 @@ async fn send(
             tc.request_timeout = endpoint.request_timeout;
             match tokio::time::timeout(endpoint.request_timeout, SessionConnection::open(&tc)).await
             {
-                Ok(Ok(c)) => c,
+                Ok(Ok(c)) => Box::new(c),
                 Ok(Err(e)) => {
                     return IoDone::Session(
                         None,
@@ -783,7 +808,7 @@ async fn external_call(
 }
 
 /// The local address the host reaches the ACS from.
-async fn local_address_toward(acs_url: &str) -> Option<std::net::IpAddr> {
+pub(crate) async fn local_address_toward(acs_url: &str) -> Option<std::net::IpAddr> {
     let uri: http::Uri = acs_url.parse().ok()?;
     let https = uri
         .scheme_str()

@@ -226,6 +226,14 @@ async fn download(job: &TransferJob, r: &Reporter) -> Result<Downloaded, Failure
                 format!("the firmware manifest is invalid: {e}"),
             )
         })?;
+        // A manifest naming itself would have the device "install" the manifest: refused
+        // before anything is fetched.
+        if let Some(i) = manifest.urls.iter().position(|u| same_url(u, &a.url)) {
+            return Err((
+                FaultCode::FileCorrupted.code(),
+                format!("the firmware manifest lists itself as package #{}", i + 1),
+            ));
+        }
         // Every package is downloaded and verified before anything is applied.
         for (i, url) in manifest.urls.iter().enumerate() {
             let package = FetchRequest {
@@ -235,6 +243,18 @@ async fn download(job: &TransferJob, r: &Reporter) -> Result<Downloaded, Failure
             };
             let name = format!("pkg-{i}");
             let got = fetch_checkpointed(r, &package, dir, &name, job.deadline_unix).await?;
+            // Manifests are not nested (a redirect back to the manifest ends here too): a
+            // package must be an image.
+            if looks_like_manifest(&read_head(&got.path)) {
+                return Err((
+                    FaultCode::FileCorrupted.code(),
+                    format!(
+                        "package #{} of the firmware manifest ({}) is itself a manifest, not an image",
+                        i + 1,
+                        crate::records::mask_url(url)
+                    ),
+                ));
+            }
             total = total.saturating_add(got.size);
         }
     }
@@ -318,6 +338,19 @@ async fn checkpoint(r: &Reporter, file: &Path, name: &str, bytes: u64) {
         file: name.to_owned(),
         bytes,
     });
+}
+
+/// The same resource, whatever the scheme's and host's case or an empty path.
+fn same_url(a: &str, b: &str) -> bool {
+    match (crate::http::Target::parse(a), crate::http::Target::parse(b)) {
+        (Ok(x), Ok(y)) => {
+            x.https == y.https
+                && x.host.eq_ignore_ascii_case(&y.host)
+                && x.port == y.port
+                && x.path == y.path
+        }
+        _ => a.trim() == b.trim(),
+    }
 }
 
 fn read_head(path: &Path) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! `journal timeline | state | export | verify`: post-mortem views of a data directory.
+//! `journal timeline | state | export | verify | report`: post-mortem views of a data directory.
 //!
 //! They work on the live data directory (while no daemon runs) or on a copy (`--data-dir COPY`).
 //! sled must open a store read-write, so they do too, but they never append; opening a damaged
@@ -9,10 +9,12 @@ use journal::OpenOutcome;
 
 use super::{Failure, JournalCommand};
 use crate::config::Config;
-use crate::control::{RuntimeInfo, StatusView};
 use crate::cwmp::DateTime;
+use crate::postmortem::html::Source;
+use crate::postmortem::{SetAside, Timeline};
 use crate::records::{Journal, StoredRecord};
 use crate::state::AgentState;
+use std::path::Path;
 
 pub(super) fn run(config: &Config, cmd: JournalCommand) -> Result<(), Failure> {
     let dir = config.journal_dir();
@@ -37,6 +39,9 @@ pub(super) fn run(config: &Config, cmd: JournalCommand) -> Result<(), Failure> {
         JournalCommand::Export { json: _ } => export(&journal),
         JournalCommand::State { at } => state(config, &journal, at.as_deref()),
         JournalCommand::Verify => verify(&journal, &report),
+        JournalCommand::Report { html, jsonl } => {
+            report_files(config, &journal, &report, html.as_deref(), jsonl.as_deref())
+        }
     };
     journal.close();
     result
@@ -139,8 +144,8 @@ fn state(config: &Config, journal: &Journal, at: Option<&str>) -> Result<(), Fai
             state
         }
     };
-    let settings = state.effective_settings(&config.factory_settings);
-    let view = StatusView::build(&state, &settings, RuntimeInfo::default());
+    // The same view the post-mortem report shows for a clicked record.
+    let view = crate::postmortem::state_view(&state, &config.factory_settings);
     println!(
         "{}",
         serde_json::to_string_pretty(&view).context("rendering JSON")?
@@ -174,4 +179,82 @@ fn verify(journal: &Journal, report: &journal::OpenReport) -> Result<(), Failure
         journal.last_seq()
     );
     Ok(())
+}
+
+/// What opening the store did to a damaged one, for the report's banner.
+fn set_aside(report: &journal::OpenReport) -> Option<SetAside> {
+    match &report.outcome {
+        OpenOutcome::Recovered {
+            reason,
+            moved_aside_to,
+            lost_from_seq,
+            lost_to_seq,
+            ..
+        } => Some(SetAside {
+            reason: reason.clone(),
+            moved_aside_to: moved_aside_to.display().to_string(),
+            lost_from_seq: *lost_from_seq,
+            lost_to_seq: *lost_to_seq,
+        }),
+        _ => None,
+    }
+}
+
+fn report_files(
+    config: &Config,
+    journal: &Journal,
+    report: &journal::OpenReport,
+    html: Option<&Path>,
+    jsonl: Option<&Path>,
+) -> Result<(), Failure> {
+    if html.is_none() && jsonl.is_none() {
+        return Err(Failure::input(anyhow!(
+            "journal report needs --html FILE and/or --jsonl FILE (`-` for stdout)"
+        )));
+    }
+    let records: Vec<StoredRecord> = records(journal).collect::<anyhow::Result<_>>()?;
+    let timeline = Timeline::build(&records, &config.factory_settings);
+    let aside = set_aside(report);
+    if let Some(a) = &aside {
+        eprintln!(
+            "note: the journal was damaged ({}); the damaged store was set aside at {}",
+            a.reason, a.moved_aside_to
+        );
+    }
+    if let Some(path) = jsonl {
+        let text = timeline.jsonl(aside.as_ref());
+        write_output(path, text.as_bytes())?;
+    }
+    if let Some(path) = html {
+        let source = Source {
+            data_dir: config.data_dir.display().to_string(),
+            written_ms: crate::agent::now_ms(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let page = crate::postmortem::html::render(&timeline, &source, aside.as_ref());
+        write_output(path, page.as_bytes())?;
+        eprintln!(
+            "wrote {} ({} records, {} sessions, {} transfers, {} bytes)",
+            path.display(),
+            timeline.records.len(),
+            timeline.sessions.len(),
+            timeline.transfers.len(),
+            page.len()
+        );
+    }
+    Ok(())
+}
+
+fn write_output(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    if path == Path::new("-") {
+        use std::io::Write as _;
+        return std::io::stdout()
+            .lock()
+            .write_all(bytes)
+            .context("writing to stdout")
+            .map_err(Failure::from);
+    }
+    std::fs::write(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
+        .map_err(Failure::from)
 }

@@ -6,6 +6,8 @@
 //! open the data directory themselves (see [`crate::control`]). Exit codes: 0 success, 1 failure,
 //! 2 bad input (an unknown setting, an invalid value, a usage error).
 
+#[cfg(feature = "fleet")]
+mod fleet_cmd;
 mod journal_cmd;
 mod run;
 
@@ -68,6 +70,10 @@ pub enum Command {
     /// `--data-dir COPY`. A damaged store is repaired on open exactly as the daemon would.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Simulate a fleet of devices against an ACS: N real agent cores in one process (see
+    /// docs/fleet.md). `--config` is the devices' template.
+    #[cfg(feature = "fleet")]
+    Fleet(Box<fleet_cmd::FleetArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +94,17 @@ pub enum JournalCommand {
     },
     /// Re-check every record's checksum, decoding and sequence; exit 0 when clean.
     Verify,
+    /// A post-mortem report: sessions, events, transfers, boots and crashes, settings changes
+    /// and the journal's own history on one time axis, as a self-contained HTML page (hover a
+    /// mark for its record, click it for the state at that record) and/or JSON lines.
+    Report {
+        /// Write the HTML page here (one file, no network access needed to open it).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+        /// Write the timeline as JSON lines here (`-` for stdout).
+        #[arg(long, value_name = "FILE")]
+        jsonl: Option<PathBuf>,
+    },
 }
 
 /// An error with the exit code it maps to.
@@ -156,6 +173,16 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 fn dispatch(cli: Cli) -> Result<(), Failure> {
+    #[cfg(feature = "fleet")]
+    if let Command::Fleet(args) = cli.command {
+        let template = cli
+            .config
+            .as_deref()
+            .map(|p| Config::load(Some(p)))
+            .transpose()
+            .map_err(anyhow::Error::from)?;
+        return fleet_cmd::run(template, cli.data_dir, *args).map_err(Failure::from);
+    }
     let config = load_config(&cli)?;
     match cli.command {
         Command::Run => run::run(config).map_err(Failure::from),
@@ -209,6 +236,8 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Journal(cmd) => journal_cmd::run(&config, cmd),
+        #[cfg(feature = "fleet")]
+        Command::Fleet(_) => unreachable!("dispatched above"),
     }
 }
 

@@ -6,8 +6,10 @@ use crate::agent::{RunEnd, run};
 use crate::config::Config;
 
 pub(super) fn run(config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread runs the whole edge: the agent's work is small and mostly waiting, a router often
+    // has one core, and every worker thread is memory and a thread to wake. Blocking work (the
+    // control socket's requests, external providers) goes to tokio's blocking pool.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;

@@ -341,6 +341,15 @@ fn attach(
 }
 
 fn push_text(stack: &mut [Element], text: &str, position: u64) -> Result<(), XmlError> {
+    // A raw character XML forbids (NUL and most C0 controls) is refused like a character
+    // reference to one: accepting it would store a value the encoder can only write back as
+    // U+FFFD (found by the envelope_decode fuzz target: decode, encode, decode differed).
+    if let Some(c) = text.chars().find(|c| !is_xml_char(*c)) {
+        return Err(XmlError::Malformed {
+            position,
+            message: format!("character U+{:04X} is not allowed in XML", u32::from(c)),
+        });
+    }
     match stack.last_mut() {
         Some(parent) => {
             parent.text.push_str(text);
@@ -510,6 +519,29 @@ mod tests {
     fn entities_and_char_refs_are_resolved() {
         let el = p("<v>a &amp; b &lt;c&gt; &#x41;&#66; &quot;&apos;</v>").unwrap();
         assert_eq!(el.text, "a & b <c> AB \"'");
+    }
+
+    /// Regression (fuzz/seeds/envelope_decode/regression-nul-in-text.xml): raw NUL bytes in a
+    /// value decoded, then encoded as U+FFFD, so decode → encode → decode changed the value.
+    #[test]
+    fn raw_characters_xml_forbids_are_refused_like_their_references() {
+        for text in [
+            "<v>Network\u{0}\u{0}s</v>",
+            "<v><![CDATA[a\u{1}b]]></v>",
+            "<v>\u{1b}[0m</v>",
+        ] {
+            let e = p(text).unwrap_err();
+            assert!(
+                e.to_string().contains("not allowed in XML"),
+                "{text:?}: {e}"
+            );
+        }
+        assert!(p("<v>&#0;</v>").is_err());
+        // Tab and line ends stay (XML normalizes CR LF to LF).
+        assert_eq!(
+            p("<v>tab\there\r\nnext</v>").unwrap().text,
+            "tab\there\nnext"
+        );
     }
 
     #[test]

@@ -258,7 +258,11 @@ impl ExternalProvider {
 
     /// Every parameter and object under `path` (all levels).
     pub fn list(&self, path: &str) -> Result<Vec<ExternalNode>, ExternalError> {
-        let answer: ListAnswer = self.call(&Op::List { path })?;
+        self.list_via(path, &Via::Process)
+    }
+
+    fn list_via(&self, path: &str, via: &Via<'_>) -> Result<Vec<ExternalNode>, ExternalError> {
+        let answer: ListAnswer = self.call(&Op::List { path }, via)?;
         answer
             .nodes
             .into_iter()
@@ -289,10 +293,18 @@ impl ExternalProvider {
 
     /// The values of the named parameters, or of everything under partial paths ending in `.`.
     pub fn get(&self, names: &[String]) -> Result<Vec<ExternalValue>, ExternalError> {
+        self.get_via(names, &Via::Process)
+    }
+
+    fn get_via(
+        &self,
+        names: &[String],
+        via: &Via<'_>,
+    ) -> Result<Vec<ExternalValue>, ExternalError> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
-        let answer: GetAnswer = self.call(&Op::Get { names })?;
+        let answer: GetAnswer = self.call(&Op::Get { names }, via)?;
         let full: HashSet<&str> = names
             .iter()
             .filter(|n| !n.ends_with('.'))
@@ -345,6 +357,10 @@ impl ExternalProvider {
 
     /// Sets all the values or none; returns whether a reboot is needed for them to take effect.
     pub fn set(&self, values: &[ExternalValue]) -> Result<bool, ExternalError> {
+        self.set_via(values, &Via::Process)
+    }
+
+    fn set_via(&self, values: &[ExternalValue], via: &Via<'_>) -> Result<bool, ExternalError> {
         if values.is_empty() {
             return Ok(false);
         }
@@ -356,7 +372,7 @@ impl ExternalProvider {
                 xsd_type: request_type_name(&v.xsd_type),
             })
             .collect();
-        let answer: SetAnswer = match self.call(&Op::Set { values: wire }) {
+        let answer: SetAnswer = match self.call(&Op::Set { values: wire }, via) {
             Ok(answer) => answer,
             Err(ExternalError::Refused {
                 code,
@@ -390,7 +406,13 @@ impl ExternalProvider {
 
     /// Creates an instance of the table `object` (ending in `.`); returns its number.
     pub fn add(&self, object: &str) -> Result<u32, ExternalError> {
-        let answer: AddAnswer = self.call(&Op::Add { object }).map_err(without_parameters)?;
+        self.add_via(object, &Via::Process)
+    }
+
+    fn add_via(&self, object: &str, via: &Via<'_>) -> Result<u32, ExternalError> {
+        let answer: AddAnswer = self
+            .call(&Op::Add { object }, via)
+            .map_err(without_parameters)?;
         if answer.instance == 0 {
             return Err(self.protocol("answered instance 0 (instance numbers start at 1)".into()));
         }
@@ -399,35 +421,100 @@ impl ExternalProvider {
 
     /// Deletes the instance `object` (ending in `.`).
     pub fn delete(&self, object: &str) -> Result<(), ExternalError> {
+        self.delete_via(object, &Via::Process)
+    }
+
+    fn delete_via(&self, object: &str, via: &Via<'_>) -> Result<(), ExternalError> {
         let _: Map<String, Json> = self
-            .call(&Op::Delete { object })
+            .call(&Op::Delete { object }, via)
             .map_err(without_parameters)?;
         Ok(())
     }
 
     /// Runs one [`ExternalOp`]; a failure is the fault the ACS gets.
     pub fn execute(&self, op: &ExternalOp) -> ExternalResult {
+        self.execute_via(op, &Via::Process)
+    }
+
+    /// What [`execute`](Self::execute) makes of a provider's answer once the process has exited:
+    /// the same checks (names inside the subtree and asked for, known types, parseable values,
+    /// well-formed refusals), without running anything.
+    pub fn read_reply(&self, op: &ExternalOp, reply: &ProviderReply<'_>) -> ExternalResult {
+        self.execute_via(op, &Via::Reply(reply))
+    }
+
+    fn execute_via(&self, op: &ExternalOp, via: &Via<'_>) -> ExternalResult {
         let answer = match op {
-            ExternalOp::List(path) => self.list(path).map(ExternalAnswer::Nodes),
-            ExternalOp::Get(names) => self.get(names).map(ExternalAnswer::Values),
-            ExternalOp::Set(values) => self.set(values).map(ExternalAnswer::Set),
-            ExternalOp::Add(object) => self.add(object).map(ExternalAnswer::Added),
-            ExternalOp::Delete(object) => self.delete(object).map(|()| ExternalAnswer::Deleted),
+            ExternalOp::List(path) => self.list_via(path, via).map(ExternalAnswer::Nodes),
+            ExternalOp::Get(names) => self.get_via(names, via).map(ExternalAnswer::Values),
+            ExternalOp::Set(values) => self.set_via(values, via).map(ExternalAnswer::Set),
+            ExternalOp::Add(object) => self.add_via(object, via).map(ExternalAnswer::Added),
+            ExternalOp::Delete(object) => self
+                .delete_via(object, via)
+                .map(|()| ExternalAnswer::Deleted),
         };
         answer.map_err(|e| e.to_fault())
     }
 
-    /// Runs one request and decodes its answer, or the provider's refusal.
-    fn call<T: DeserializeOwned>(&self, op: &Op<'_>) -> Result<T, ExternalError> {
-        let request = Request {
-            version: PROTOCOL_VERSION,
+    /// Runs one request (or takes the answer in hand) and decodes its answer, or the provider's
+    /// refusal.
+    fn call<T: DeserializeOwned>(&self, op: &Op<'_>, via: &Via<'_>) -> Result<T, ExternalError> {
+        match via {
+            Via::Process => {
+                let request = Request {
+                    version: PROTOCOL_VERSION,
+                    op,
+                };
+                let mut input = serde_json::to_vec(&request)
+                    .map_err(|e| self.protocol(format!("cannot encode the request: {e}")))?;
+                input.push(b'\n');
+                let run = self.run(input)?;
+                self.decode(op, run.status, &run.stdout, &|| run.stderr_suffix())
+            }
+            Via::Reply(reply) => {
+                let status = if reply.exited_successfully {
+                    "exited successfully".to_owned()
+                } else {
+                    "exited with a failure status".to_owned()
+                };
+                let stderr = || stderr_suffix_of(reply.stderr);
+                self.decode_reply(
+                    op,
+                    reply.exited_successfully,
+                    &status,
+                    reply.stdout,
+                    &stderr,
+                )
+            }
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        op: &Op<'_>,
+        status: ExitStatus,
+        stdout: &[u8],
+        stderr_suffix: &dyn Fn() -> String,
+    ) -> Result<T, ExternalError> {
+        self.decode_reply(
             op,
-        };
-        let mut input = serde_json::to_vec(&request)
-            .map_err(|e| self.protocol(format!("cannot encode the request: {e}")))?;
-        input.push(b'\n');
-        let run = self.run(input)?;
-        let answer = match serde_json::from_slice::<Json>(&run.stdout) {
+            status.success(),
+            &status.to_string(),
+            stdout,
+            stderr_suffix,
+        )
+    }
+
+    /// Decodes an answer: `status` words the exit status for messages.
+    fn decode_reply<T: DeserializeOwned>(
+        &self,
+        op: &Op<'_>,
+        success: bool,
+        status: &str,
+        stdout: &[u8],
+        stderr_suffix: &dyn Fn() -> String,
+    ) -> Result<T, ExternalError> {
+        let answer = match serde_json::from_slice::<Json>(stdout) {
             Ok(Json::Object(map)) => Some(map),
             _ => None,
         };
@@ -440,24 +527,23 @@ impl ExternalProvider {
                     }
                     return Err(refused);
                 }
-                if !run.status.success() {
+                if !success {
                     return Err(self.protocol(format!(
-                        "{} without an error object{}",
-                        run.status,
-                        run.stderr_suffix()
+                        "{status} without an error object{}",
+                        stderr_suffix()
                     )));
                 }
                 map
             }
-            None if !run.status.success() => {
-                return Err(self.protocol(format!("{}{}", run.status, run.stderr_suffix())));
+            None if !success => {
+                return Err(self.protocol(format!("{status}{}", stderr_suffix())));
             }
             None => {
-                let why = match serde_json::from_slice::<Json>(&run.stdout) {
+                let why = match serde_json::from_slice::<Json>(stdout) {
                     Ok(_) => "the answer is not a JSON object".to_owned(),
                     Err(e) => format!("the answer is not JSON ({e})"),
                 };
-                return Err(self.protocol(format!("{why}{}", run.stderr_suffix())));
+                return Err(self.protocol(format!("{why}{}", stderr_suffix())));
             }
         };
         serde_json::from_value(Json::Object(map))
@@ -655,6 +741,34 @@ fn request_type_name(t: &XsdType) -> String {
     format!("xsd:{}", t.name())
 }
 
+/// A provider's answer in hand (see [`ExternalProvider::read_reply`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderReply<'a> {
+    /// The process exited with status 0.
+    pub exited_successfully: bool,
+    pub stdout: &'a [u8],
+    /// What it wrote to stderr (quoted in error messages only).
+    pub stderr: &'a str,
+}
+
+/// Where a call's answer comes from.
+enum Via<'a> {
+    /// Run the provider's executable.
+    Process,
+    /// An answer already in hand.
+    Reply(&'a ProviderReply<'a>),
+}
+
+/// `"; stderr: …"`, or nothing for an empty stderr.
+fn stderr_suffix_of(text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!("; stderr: {}", bounded(text, MAX_STDERR_BYTES))
+    }
+}
+
 /// What a finished provider left behind.
 struct RunOutput {
     status: ExitStatus,
@@ -666,12 +780,7 @@ impl RunOutput {
     /// `"; stderr: …"`, or nothing when the provider wrote nothing to stderr.
     fn stderr_suffix(&self) -> String {
         let text = self.stderr.recv_timeout(STDERR_GRACE).unwrap_or_default();
-        let text = text.trim();
-        if text.is_empty() {
-            String::new()
-        } else {
-            format!("; stderr: {text}")
-        }
+        stderr_suffix_of(&text)
     }
 }
 

@@ -18,4 +18,4 @@ pub mod notify;
 pub mod path;
 pub mod validate;
 
-pub use model::{DataModel, DeviceIdentity, Entry, Node, View};
+pub use model::{DataModel, DeviceIdentity, Entry, Node, View, XmppLive};

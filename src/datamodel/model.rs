@@ -223,6 +223,37 @@ fn internal(what: impl std::fmt::Display) -> Fault {
 /// Reads one walked entry's value into the answer.
 type ReadEntry<'f> = dyn FnMut(Entry, &mut Vec<ParameterValueStruct>) -> Result<(), Fault> + 'f;
 
+/// The XMPP connection as the running agent sees it (not journaled: it changes with every
+/// reconnect; `ConnReqJabberID`, which the ACS relies on, is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmppLive {
+    /// `Status`: one of `registry::XMPP_STATUSES`.
+    pub status: &'static str,
+    /// The full JID the server bound (kept while reconnecting, as TR-181 asks of ConnReqJabberID).
+    pub jabber_id: String,
+    /// When `status` last changed (unix ms); `None`: never.
+    pub last_change_ms: Option<u64>,
+    pub tls_established: bool,
+}
+
+impl Default for XmppLive {
+    fn default() -> Self {
+        XmppLive {
+            status: "Disabled",
+            jabber_id: String::new(),
+            last_change_ms: None,
+            tls_established: false,
+        }
+    }
+}
+
+static NO_XMPP: XmppLive = XmppLive {
+    status: "Disabled",
+    jabber_id: String::new(),
+    last_change_ms: None,
+    tls_established: false,
+};
+
 /// The data model as seen at one instant: the fixed parts plus the folded state.
 pub struct View<'a> {
     pub model: &'a DataModel,
@@ -234,6 +265,8 @@ pub struct View<'a> {
     pub externals: &'a dyn ExternalCalls,
     /// The UDP echo responder's counters (the running agent's; zero elsewhere).
     pub udp_echo: UdpEchoStats,
+    /// The XMPP connection's live state (see [`View::with_xmpp`]).
+    pub xmpp: &'a XmppLive,
     interfaces: OnceCell<Result<Vec<HostInterface>, String>>,
     tables: OnceCell<Result<HostTables, String>>,
 }
@@ -255,6 +288,7 @@ impl<'a> View<'a> {
             now_ms,
             externals,
             udp_echo: UdpEchoStats::default(),
+            xmpp: &NO_XMPP,
             interfaces: OnceCell::new(),
             tables: OnceCell::new(),
         }
@@ -266,6 +300,12 @@ impl<'a> View<'a> {
             .get_or_init(|| self.model.host.tables().map_err(|e| e.to_string()))
             .as_ref()
             .map_err(|e| internal(format_args!("cannot read the host's tables: {e}")))
+    }
+
+    /// The same view, with the running agent's XMPP connection state.
+    pub fn with_xmpp(mut self, xmpp: &'a XmppLive) -> View<'a> {
+        self.xmpp = xmpp;
+        self
     }
 
     fn external_call(&self, provider: &ExternalProvider, op: ExternalOp) -> ExternalResultOf {
@@ -370,6 +410,7 @@ impl<'a> View<'a> {
                 .map(|i| i.index)
                 .collect(),
             Instances::IpInterfaces => self.interfaces()?.iter().map(|i| i.index).collect(),
+            Instances::One => vec![1],
             Instances::Ipv4Addresses | Instances::Ipv6Addresses => {
                 let Some(&ifindex) = enclosing.first() else {
                     return Ok(Vec::new());
@@ -955,6 +996,14 @@ impl<'a> View<'a> {
                         .to_string(),
                     None => DateTime::UNKNOWN.to_string(),
                 },
+                StateField::XmppJabberId => self.xmpp.jabber_id.clone(),
+                StateField::XmppStatus => self.xmpp.status.to_owned(),
+                StateField::XmppLastChangeDate => match self.xmpp.last_change_ms {
+                    Some(ms) => DateTime::from_unix_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+                        .to_string(),
+                    None => DateTime::UNKNOWN.to_string(),
+                },
+                StateField::XmppTlsEstablished => self.xmpp.tls_established.to_string(),
             },
             Source::Store { default } => self
                 .state

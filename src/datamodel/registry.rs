@@ -26,6 +26,10 @@ pub enum Syntax {
         min: i32,
         max: i32,
     },
+    Long {
+        min: i64,
+        max: i64,
+    },
     UnsignedLong,
     DateTime,
 }
@@ -57,6 +61,7 @@ impl Syntax {
             Syntax::Boolean => XsdType::Boolean,
             Syntax::UnsignedInt { .. } => XsdType::UnsignedInt,
             Syntax::Int { .. } => XsdType::Int,
+            Syntax::Long { .. } => XsdType::Long,
             Syntax::UnsignedLong => XsdType::UnsignedLong,
             Syntax::DateTime => XsdType::DateTime,
         }
@@ -146,6 +151,11 @@ pub enum StateField {
     ParameterKey,
     ConnectionRequestUrl,
     FirstUseDate,
+    /// The XMPP connection as the running agent sees it (`datamodel::XmppLive`).
+    XmppJabberId,
+    XmppStatus,
+    XmppLastChangeDate,
+    XmppTlsEstablished,
 }
 
 /// Where a parameter's value comes from.
@@ -300,7 +310,8 @@ pub enum Instances {
     /// The interface's IPv4 addresses, numbered from 1 in the kernel's order.
     Ipv4Addresses,
     Ipv6Addresses,
-    /// Exactly one instance, number 1 (Routing.Router.1, the agent's one log file).
+    /// Exactly one instance, number 1 (Routing.Router.1, the agent's one log file, the one XMPP
+    /// connection, whose values are settings).
     One,
     /// A diagnostic's result rows: 1..=N, N being the stored value of this parameter (the
     /// table's NumberOfEntries, written with the results).
@@ -395,6 +406,18 @@ pub(super) const STATUS: Syntax = Syntax::enumeration(&[
 ]);
 pub(super) const ENABLED_STATUS: Syntax =
     Syntax::enumeration(&["Disabled", "Enabled", "Error_Misconfigured", "Error"]);
+/// `Device.XMPP.Connection.{i}.Status`.
+pub const XMPP_STATUSES: &[&str] = &[
+    "Enabled",
+    "Disabled",
+    "Unknown",
+    "Dormant",
+    "Connecting",
+    "ServerNotPresent",
+    "Error_Misconfigured",
+    "Error_AuthenticationFailure",
+    "Error",
+];
 /// TR-106's DiagnosticsState plus the IPPing errors of TR-181 2.11.
 pub const PING_DIAGNOSTICS_STATES: &[&str] = &[
     "None",
@@ -450,6 +473,15 @@ pub const OBJECTS: &[ObjectDef] = &[
     o("Device.IP.Diagnostics.IPPing.", false, Instances::Single),
     o("Device.NAT.", false, Instances::Single),
     o("Device.NAT.PortMapping.{i}.", true, Instances::Store),
+    o("Device.XMPP.", false, Instances::Single),
+    // TR-181 lets an ACS create XMPP connections and servers; this agent keeps one of each
+    // (AddObject is refused): their values are the xmpp-* settings.
+    o("Device.XMPP.Connection.{i}.", true, Instances::One),
+    o(
+        "Device.XMPP.Connection.{i}.Server.{i}.",
+        true,
+        Instances::One,
+    ),
 ];
 
 use ActiveNotify::{ForceDefaultEnabled, ForceEnabled};
@@ -676,8 +708,81 @@ pub const PARAMETERS: &[ParamDef] = &[
     p(
         "Device.ManagementServer.SupportedConnReqMethods",
         Syntax::enumeration(&["HTTP", "STUN", "XMPP"]),
-        Source::Constant("HTTP"),
+        Source::Constant(if cfg!(feature = "xmpp") {
+            "HTTP,STUN,XMPP"
+        } else {
+            "HTTP,STUN"
+        }),
     ),
+    // UDP connection requests through a NAT (TR-069 Annex G): the STUN settings, and what the
+    // agent learned from the STUN server (journaled by the core when it changes).
+    p(
+        "Device.ManagementServer.UDPConnectionRequestAddress",
+        Syntax::string(256),
+        store(""),
+    ),
+    w(
+        "Device.ManagementServer.STUNEnable",
+        Syntax::Boolean,
+        Source::Setting,
+    ),
+    w(
+        "Device.ManagementServer.STUNServerAddress",
+        Syntax::string(256),
+        Source::Setting,
+    ),
+    w(
+        "Device.ManagementServer.STUNServerPort",
+        Syntax::uint(0, 65_535),
+        Source::Setting,
+    ),
+    w(
+        "Device.ManagementServer.STUNUsername",
+        Syntax::string(256),
+        Source::Setting,
+    ),
+    w(
+        "Device.ManagementServer.STUNPassword",
+        Syntax::string(256),
+        Source::Setting,
+    ),
+    w(
+        "Device.ManagementServer.STUNMaximumKeepAlivePeriod",
+        Syntax::Int {
+            min: -1,
+            max: i32::MAX,
+        },
+        Source::Setting,
+    ),
+    w(
+        "Device.ManagementServer.STUNMinimumKeepAlivePeriod",
+        Syntax::UINT,
+        Source::Setting,
+    ),
+    p(
+        "Device.ManagementServer.NATDetected",
+        Syntax::Boolean,
+        store("false"),
+    ),
+    // XMPP connection requests (TR-069 Annex K).
+    w(
+        "Device.ManagementServer.ConnReqXMPPConnection",
+        Syntax::enumeration(&["", "Device.XMPP.Connection.1"]),
+        Source::Setting,
+    ),
+    w(
+        "Device.ManagementServer.ConnReqAllowedJabberIDs",
+        Syntax::string(256),
+        Source::Setting,
+    ),
+    ParamDef {
+        active_notify: ForceDefaultEnabled,
+        ..p(
+            "Device.ManagementServer.ConnReqJabberID",
+            Syntax::string(0),
+            store(""),
+        )
+    },
     // Time: the clock is the host's; the NTP configuration is stored for an integrator's
     // external provider (or a config-apply hook) to act on.
     w("Device.Time.Enable", Syntax::Boolean, store("true")),
@@ -1076,6 +1181,111 @@ pub const PARAMETERS: &[ParamDef] = &[
         Syntax::string(256),
         store(""),
     ),
+    // XMPP: one connection (instance 1) to one server, both from the xmpp-* settings; its state
+    // is the running agent's (StateField::Xmpp*).
+    p(
+        "Device.XMPP.ConnectionNumberOfEntries",
+        Syntax::UINT,
+        Source::Count("Connection."),
+    ),
+    p(
+        "Device.XMPP.SupportedServerConnectAlgorithms",
+        Syntax::enumeration(&["DNS-SRV", "DNS", "ServerTable"]),
+        Source::Constant("ServerTable"),
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.Enable",
+        Syntax::Boolean,
+        Source::Setting,
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.Username",
+        Syntax::string(256),
+        Source::Setting,
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.Password",
+        Syntax::string(256),
+        Source::Setting,
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.Domain",
+        Syntax::string(64),
+        Source::Setting,
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.Resource",
+        Syntax::string(64),
+        Source::Setting,
+    ),
+    p(
+        "Device.XMPP.Connection.{i}.JabberID",
+        Syntax::string(0),
+        Source::State(StateField::XmppJabberId),
+    ),
+    p(
+        "Device.XMPP.Connection.{i}.Status",
+        Syntax::enumeration(XMPP_STATUSES),
+        Source::State(StateField::XmppStatus),
+    ),
+    p(
+        "Device.XMPP.Connection.{i}.LastChangeDate",
+        Syntax::DateTime,
+        Source::State(StateField::XmppLastChangeDate),
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.ServerConnectAlgorithm",
+        Syntax::enumeration(crate::state::settings::XMPP_CONNECT_ALGORITHMS),
+        Source::Setting,
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.KeepAliveInterval",
+        Syntax::Long {
+            min: -1,
+            max: u32::MAX as i64,
+        },
+        Source::Setting,
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.ServerRetryInitialInterval",
+        Syntax::uint(1, 65_535),
+        Source::Setting,
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.ServerRetryIntervalMultiplier",
+        Syntax::uint(1000, 65_535),
+        Source::Setting,
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.ServerRetryMaxInterval",
+        Syntax::uint(1, u32::MAX),
+        Source::Setting,
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.UseTLS",
+        Syntax::Boolean,
+        Source::Setting,
+    ),
+    p(
+        "Device.XMPP.Connection.{i}.TLSEstablished",
+        Syntax::Boolean,
+        Source::State(StateField::XmppTlsEstablished),
+    ),
+    p(
+        "Device.XMPP.Connection.{i}.ServerNumberOfEntries",
+        Syntax::UINT,
+        Source::Count("Server."),
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.Server.{i}.ServerAddress",
+        Syntax::string(256),
+        Source::Setting,
+    ),
+    w(
+        "Device.XMPP.Connection.{i}.Server.{i}.Port",
+        Syntax::uint(0, 65_535),
+        Source::Setting,
+    ),
 ];
 
 /// The object a parameter path belongs to (`Device.IP.Interface.{i}.Enable` →
@@ -1141,7 +1351,8 @@ mod tests {
     fn every_setting_with_a_parameter_is_registered_as_a_setting() {
         for s in crate::state::settings::SETTINGS {
             if let Some(name) = s.parameter {
-                let def = parameters().find(|d| d.path == name);
+                let pattern = name.replace(".1.", ".{i}.");
+                let def = crate::datamodel::catalog::parameters().find(|d| d.path == pattern);
                 assert!(
                     matches!(def, Some(d) if d.source == Source::Setting),
                     "{name}"

@@ -74,6 +74,10 @@ pub fn check_text(def: &ParamDef, text: &str) -> Result<String, Refusal> {
             Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
             _ => invalid(format!("must be a whole number from {min} to {max}")),
         },
+        Syntax::Long { min, max } => match text.trim().parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n.to_string()),
+            _ => invalid(format!("must be a whole number from {min} to {max}")),
+        },
         Syntax::UnsignedLong => match text.trim().parse::<u64>() {
             Ok(n) => Ok(n.to_string()),
             _ => invalid("must be a whole number from 0".into()),

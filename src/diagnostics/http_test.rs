@@ -104,7 +104,8 @@ pub struct TransferTestResult {
 }
 
 impl TransferTestResult {
-    fn error(state: &'static str) -> TransferTestResult {
+    /// A result that measured nothing and ended in `state` (an `Error_*` state).
+    pub fn error(state: &'static str) -> TransferTestResult {
         TransferTestResult {
             state,
             ip_address_used: String::new(),

@@ -296,7 +296,8 @@ fn whole_ms(ms: f64) -> u32 {
     (ms.round() as u32).max(1)
 }
 
-fn error_result(state: &'static str) -> PingResult {
+/// A result that measured nothing and ended in `state` (an `Error_*` state).
+pub fn error_result(state: &'static str) -> PingResult {
     PingResult {
         state,
         success_count: 0,
@@ -537,28 +538,9 @@ round-trip min/avg/max = 0.090/0.937/2.600 ms
         assert_eq!(result, error_result("Error_Internal"));
     }
 
-    /// Why the system ping cannot be used here, if it cannot.
-    fn ping_unusable() -> Option<String> {
-        match std::process::Command::new("ping")
-            .args(["-c", "1", "-W", "1", "-n", "127.0.0.1"])
-            .env("LC_ALL", "C")
-            .output()
-        {
-            Err(e) => Some(format!("cannot run `ping`: {e}")),
-            Ok(out) => {
-                let stderr = String::from_utf8_lossy(&out.stderr);
-                PERMISSION_FAILURES
-                    .iter()
-                    .any(|m| stderr.contains(m))
-                    .then(|| format!("`ping` may not open a socket here: {}", stderr.trim()))
-            }
-        }
-    }
-
     #[tokio::test]
     async fn pings_the_loopback_address() {
-        if let Some(reason) = ping_unusable() {
-            println!("skipped: {reason}");
+        if !test_tools::require_ping() {
             return;
         }
         let result = run_ping(&request("127.0.0.1")).await;
@@ -570,8 +552,7 @@ round-trip min/avg/max = 0.090/0.937/2.600 ms
 
     #[tokio::test]
     async fn an_unresolvable_name_is_reported() {
-        if let Some(reason) = ping_unusable() {
-            println!("skipped: {reason}");
+        if !test_tools::require_ping() {
             return;
         }
         // .invalid never resolves (RFC 6761), with or without a network.

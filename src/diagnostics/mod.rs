@@ -95,6 +95,24 @@ pub enum Outcome {
     UdpEcho(UdpEchoTestResult),
 }
 
+impl Outcome {
+    /// The outcome of `test` when it measured nothing and ended in `state` (an `Error_*`
+    /// state of TR-181, e.g. `Error_Other`).
+    pub fn error(test: &Test, state: &'static str) -> Outcome {
+        match test {
+            Test::IpPing(_) => Outcome::IpPing(ipping::error_result(state)),
+            Test::TraceRoute(_) => Outcome::TraceRoute(TraceRouteResult::error(state)),
+            Test::Download(_) => Outcome::Download(TransferTestResult::error(state)),
+            Test::Upload(_) => Outcome::Upload(TransferTestResult::error(state)),
+            Test::NsLookup(_) => Outcome::NsLookup(NsLookupResult::error(state)),
+            Test::ServerSelection(_) => {
+                Outcome::ServerSelection(ServerSelectionResult::error(state))
+            }
+            Test::UdpEcho(_) => Outcome::UdpEcho(UdpEchoTestResult::error(state)),
+        }
+    }
+}
+
 /// The limits the HTTP tests share with file transfers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

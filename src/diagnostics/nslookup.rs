@@ -51,7 +51,8 @@ pub struct NsLookupResult {
 }
 
 impl NsLookupResult {
-    fn error(state: &'static str) -> NsLookupResult {
+    /// A result that measured nothing and ended in `state` (an `Error_*` state).
+    pub fn error(state: &'static str) -> NsLookupResult {
         NsLookupResult {
             state,
             success_count: 0,

@@ -46,7 +46,8 @@ pub struct ServerSelectionResult {
 }
 
 impl ServerSelectionResult {
-    fn error(state: &'static str) -> ServerSelectionResult {
+    /// A result that measured nothing and ended in `state` (an `Error_*` state).
+    pub fn error(state: &'static str) -> ServerSelectionResult {
         ServerSelectionResult {
             state,
             fastest_host: String::new(),

@@ -66,7 +66,8 @@ pub struct TraceRouteResult {
 }
 
 impl TraceRouteResult {
-    fn error(state: &'static str) -> TraceRouteResult {
+    /// A result that measured nothing and ended in `state` (an `Error_*` state).
+    pub fn error(state: &'static str) -> TraceRouteResult {
         TraceRouteResult {
             state,
             ip_address_used: String::new(),

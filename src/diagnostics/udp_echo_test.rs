@@ -59,7 +59,8 @@ pub struct UdpEchoTestResult {
 }
 
 impl UdpEchoTestResult {
-    fn error(state: &'static str) -> UdpEchoTestResult {
+    /// A result that measured nothing and ended in `state` (an `Error_*` state).
+    pub fn error(state: &'static str) -> UdpEchoTestResult {
         UdpEchoTestResult {
             state,
             ip_address_used: String::new(),

@@ -194,6 +194,9 @@ pub(crate) fn describe_tls_for(err: &rustls::Error, host: &str, peer: &str) -> S
             | A::AccessDenied => {
                 format!("{peer} rejected the client certificate ({alert:?})")
             }
+            A::ProtocolVersion => format!(
+                "{peer} speaks none of our TLS versions (1.2, 1.3); TLS 1.0 and 1.1 are refused"
+            ),
             A::HandshakeFailure => format!(
                 "handshake failure: {peer} accepted none of our TLS versions/ciphers, or it \
                  wants a client certificate"

@@ -136,7 +136,7 @@ fn mask_value(v: &mut Value) {
 }
 
 /// `scheme://user:secret@host/...` → `scheme://user:***@host/...`.
-pub(crate) fn mask_url(url: &str) -> String {
+pub fn mask_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_owned();
     };
@@ -168,22 +168,24 @@ fn mask(v: &mut Value) {
                     .is_some_and(is_secret_name)
             });
             for (k, child) in map.iter_mut() {
-                if k == "password" || (k == "value" && (flagged || named)) {
-                    mask_value(child);
-                } else if k.ends_with("url") {
-                    if let Some(s) = child.as_str() {
-                        *child = Value::String(mask_url(s));
-                    }
-                } else if is_secret_name(k) && !child.is_object() {
-                    // A map keyed by a secret parameter name, with the value directly.
-                    mask_value(child);
-                } else {
+                if child.is_object() || child.is_array() {
+                    // A map entry keyed by a secret name (a snapshot's settings or parameter
+                    // values) holds its secret in `value`.
                     if is_secret_name(k) {
                         if let Some(inner) = child.get_mut("value") {
                             mask_value(inner);
                         }
                     }
                     mask(child);
+                } else if k == "password" || is_secret_name(k) {
+                    // A field or map entry holding the secret directly.
+                    mask_value(child);
+                } else if k == "value" && (flagged || named) {
+                    mask_value(child);
+                } else if k.ends_with("url") {
+                    if let Some(s) = child.as_str() {
+                        *child = Value::String(mask_url(s));
+                    }
                 }
             }
         }
@@ -373,6 +375,7 @@ fn describe(kind: &Kind) -> String {
                 r.reason, lost, r.moved_aside_to
             )
         }
+        Kind::AgentStopped(s) => format!("agent stopped cleanly ({})", s.reason),
         Kind::Snapshot(s) => format!(
             "snapshot: {} owed event(s), {} parameter(s), {} transfer(s), retry count {}",
             s.owed_events.len(),
@@ -460,6 +463,24 @@ mod tests {
                 name: "Device.Users.User.1.Password".into(),
                 value: "hunter2".into(),
                 notification: 2,
+            }
+            .into(),
+            // A setting whose key is itself a secret name: the map entry is an object.
+            AgentSnapshot {
+                settings: [(
+                    "password".to_string(),
+                    Setting {
+                        value: "hunter2".into(),
+                        secret: true,
+                    },
+                )]
+                .into(),
+                changed_parameters: [(
+                    "Device.WiFi.AccessPoint.1.Security.KeyPassphrase".to_string(),
+                    "hunter2".to_string(),
+                )]
+                .into(),
+                ..Default::default()
             }
             .into(),
             AgentSnapshot {

@@ -9,6 +9,9 @@
 //! `JournalRecovered` record.
 //!
 //! - [`Journal`]: the journal with records going in and [`StoredRecord`]s (decoded) coming out.
+//! - [`RecordSet`] / [`MemberJournal`]: the same over a `journal::JournalSet` (fleet mode: one
+//!   journal per simulated device in one store); [`RecordStore`]: what the edge appends through,
+//!   whichever of them it holds.
 //! - [`proto`]: the generated types, with `From<X> for Record` for every kind.
 //! - [`type_name`], [`payload_tag`], [`SNAPSHOT_TAG`], [`JOURNAL_RECOVERED_TAG`]: tags and names.
 //! - [`export_json`] (one stable JSON object per record) and [`summary`] (the timeline's line),
@@ -20,6 +23,7 @@
 
 mod export;
 mod schema;
+mod set_store;
 mod store;
 mod tags;
 #[cfg(test)]
@@ -31,8 +35,9 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/tr069.journal.v1.rs"));
 }
 
-pub use export::{export_json, is_secret_name, rfc3339_utc, summary};
+pub use export::{export_json, is_secret_name, mask_url, rfc3339_utc, summary};
 pub use proto::Record;
 pub use schema::RecordSchema;
+pub use set_store::{MemberJournal, RecordSet, RecordStore};
 pub use store::{Iter, Journal, StoredRecord};
 pub use tags::{JOURNAL_RECOVERED_TAG, SNAPSHOT_TAG, kind_tag, payload_tag, type_name};

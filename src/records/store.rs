@@ -206,11 +206,11 @@ fn encode(record: &Record) -> Result<Frame> {
     })
 }
 
-fn encode_all(batch: Vec<Record>) -> Result<Vec<Frame>> {
+pub(super) fn encode_all(batch: Vec<Record>) -> Result<Vec<Frame>> {
     batch.iter().map(encode).collect()
 }
 
-fn snapshot_frame(snapshot: AgentSnapshot) -> Result<Frame> {
+pub(super) fn snapshot_frame(snapshot: AgentSnapshot) -> Result<Frame> {
     encode(&snapshot.into())
 }
 

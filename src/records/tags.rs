@@ -8,7 +8,7 @@ pub const SNAPSHOT_TAG: u16 = 22;
 pub const JOURNAL_RECOVERED_TAG: u16 = 21;
 
 /// Names of the record types by tag (the oneof field number); index 0 is unused.
-const NAMES: [&str; 26] = [
+const NAMES: [&str; 27] = [
     "",
     "EventRaised",
     "InformAcknowledged",
@@ -35,6 +35,7 @@ const NAMES: [&str; 26] = [
     "ConfigurationApplied",
     "RebootAttempted",
     "RebootAbandoned",
+    "AgentStopped",
 ];
 
 /// The record type's name for a tag, or `None` for a tag this build does not know (a record
@@ -94,6 +95,7 @@ pub fn kind_tag(kind: &Kind) -> u16 {
         Kind::ConfigurationApplied(_) => 23,
         Kind::RebootAttempted(_) => 24,
         Kind::RebootAbandoned(_) => 25,
+        Kind::AgentStopped(_) => 26,
     }
 }
 
@@ -133,6 +135,7 @@ record_from!(
     ConfigurationApplied => ConfigurationApplied,
     RebootAttempted => RebootAttempted,
     RebootAbandoned => RebootAbandoned,
+    AgentStopped => AgentStopped,
 );
 
 #[cfg(test)]

@@ -135,6 +135,7 @@ impl Session {
             session_id,
             mut inform,
             transfer_completes,
+            raised,
         } = start;
         inform.max_envelopes = 1;
         let mut pending: VecDeque<CpeRequest> = (0..transfer_completes.len())
@@ -163,20 +164,18 @@ impl Session {
             over: false,
             config,
         };
-        session
-            .queue
-            .push_back(Step::Journal(vec![record(Kind::SessionStarted(
-                SessionStarted {
-                    session_id: session.session_id.clone(),
-                    acs_url: session.config.acs_url.clone(),
-                    retry_count: inform.retry_count,
-                    event_codes: session
-                        .events
-                        .iter()
-                        .map(|e| e.event_code.clone())
-                        .collect(),
-                },
-            ))]));
+        let mut first = raised;
+        first.push(record(Kind::SessionStarted(SessionStarted {
+            session_id: session.session_id.clone(),
+            acs_url: session.config.acs_url.clone(),
+            retry_count: inform.retry_count,
+            event_codes: session
+                .events
+                .iter()
+                .map(|e| e.event_code.clone())
+                .collect(),
+        })));
+        session.queue.push_back(Step::Journal(first));
         let header = Header {
             id: Some(session.fresh_id()),
             session_timeout: Some(session.session_timeout_secs()),
@@ -697,6 +696,7 @@ mod tests {
                 parameter_list: Vec::new(),
             },
             transfer_completes: Vec::new(),
+            raised: Vec::new(),
         }
     }
 

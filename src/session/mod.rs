@@ -132,6 +132,9 @@ pub struct SessionStart {
     /// Transfer results still owed to the ACS, reported with TransferComplete after the
     /// InformResponse, in this order.
     pub transfer_completes: Vec<OwedTransferComplete>,
+    /// Records raising this session's events that are not journaled yet: they go in the same
+    /// batch as `SessionStarted`, before it (one durable commit before the Inform).
+    pub raised: Vec<Record>,
 }
 
 /// A TransferComplete the CPE owes the ACS until a TransferCompleteResponse arrives.

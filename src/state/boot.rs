@@ -26,6 +26,18 @@ pub fn read_boot_id(path: &std::path::Path) -> std::io::Result<String> {
     Ok(id)
 }
 
+/// The reason of the failed `SessionEnded` a start writes for a session the dead process left
+/// open.
+pub const INTERRUPTED_SESSION_REASON: &str = "the agent stopped during the session";
+
+/// The record a clean stop leaves (`reason`: "shutdown" or "reboot"): a start not preceded by one
+/// follows a crash, a kill or a power loss (the post-mortem report shows it so).
+pub fn stopped_record(reason: &str) -> proto::Record {
+    record(Kind::AgentStopped(proto::AgentStopped {
+        reason: reason.to_owned(),
+    }))
+}
+
 /// The records to append when the agent starts, given what the kernel says now.
 ///
 /// * A session that was in progress when the agent stopped ended in failure (its events are
@@ -44,7 +56,7 @@ pub fn startup_records(
         out.push(record(Kind::SessionEnded(proto::SessionEnded {
             session_id: session_id.clone(),
             outcome: proto::SessionOutcome::Failed as i32,
-            reason: "the agent stopped during the session".to_owned(),
+            reason: INTERRUPTED_SESSION_REASON.to_owned(),
             retry_after_seconds: None,
             http_status: None,
             heartbeat: false,

@@ -391,6 +391,7 @@ impl AgentState {
                     );
                 }
             }
+            Kind::AgentStopped(_) => {}
             Kind::TransferAccepted(t) => {
                 self.transfers.insert(
                     t.transfer_id.clone(),
@@ -756,13 +757,17 @@ pub fn split_instance_path(path: &str) -> Option<(&str, u32)> {
     Some((&path[..=dot], instance))
 }
 
-/// A transfer's last journaled stage (`Accepted` until the first stage record). The one place a
-/// stage is decoded from its record.
+/// A transfer's last journaled stage (`Accepted` until the first stage record). With
+/// [`stage_of`], the one place a stage is decoded from its record.
 pub fn stage(t: &proto::TransferState) -> proto::TransferStage {
     t.last_stage
         .as_ref()
-        .and_then(|s| proto::TransferStage::try_from(s.stage).ok())
-        .unwrap_or(proto::TransferStage::Accepted)
+        .map_or(proto::TransferStage::Accepted, stage_of)
+}
+
+/// The stage a stage record names (`Unspecified` for a number this build does not know).
+pub fn stage_of(s: &proto::TransferStageChanged) -> proto::TransferStage {
+    proto::TransferStage::try_from(s.stage).unwrap_or(proto::TransferStage::Unspecified)
 }
 
 /// Builds a record from its kind.

@@ -25,6 +25,10 @@ pub enum SettingKind {
     Seconds { min: u64, max: u64 },
     /// An unsigned integer in a range.
     UInt { min: u64, max: u64 },
+    /// A signed integer in a range (TR-181's `-1` = "none" values).
+    Int { min: i64, max: i64 },
+    /// One of these words, exactly.
+    OneOf(&'static [&'static str]),
     /// An xsd:dateTime, or empty for the Unknown Time.
     DateTime,
     /// A file system path, or empty.
@@ -66,6 +70,8 @@ impl SettingDef {
                 format_seconds(max)
             ),
             SettingKind::UInt { min, max } => format!("a whole number from {min} to {max}"),
+            SettingKind::Int { min, max } => format!("a whole number from {min} to {max}"),
+            SettingKind::OneOf(words) => format!("one of {}", words.join(", ")),
             SettingKind::DateTime => {
                 "a date and time such as 2026-01-01T03:00:00Z, or empty for none".into()
             }
@@ -74,7 +80,12 @@ impl SettingDef {
     }
 }
 
-const MANAGEMENT_SERVER: &str = "Device.ManagementServer.";
+/// The objects whose parameters can be settings: ManagementServer, and the one XMPP connection
+/// the agent keeps (instance 1, with its one server).
+const SETTING_OBJECTS: &[&str] = &["Device.ManagementServer.", "Device.XMPP.Connection.1."];
+
+/// The XMPP connection the agent keeps: `Device.XMPP.Connection.1.`.
+pub const XMPP_CONNECTION: &str = "Device.XMPP.Connection.1";
 
 /// Every setting, in `print` order.
 pub const SETTINGS: &[SettingDef] = &[
@@ -219,7 +230,208 @@ pub const SETTINGS: &[SettingDef] = &[
         default: "false",
         description: "Firmware is upgraded only by the ACS",
     },
+    // STUN and UDP connection requests (TR-069 Annex G).
+    SettingDef {
+        name: "stun-enabled",
+        parameter: Some("Device.ManagementServer.STUNEnable"),
+        kind: SettingKind::Bool,
+        default: "false",
+        description: "Keep a NAT binding with STUN and accept UDP connection requests on it",
+    },
+    SettingDef {
+        name: "stun-server-address",
+        parameter: Some("Device.ManagementServer.STUNServerAddress"),
+        kind: SettingKind::Text(256),
+        default: "",
+        description: "STUN server host name or address (empty: the ACS's host)",
+    },
+    SettingDef {
+        name: "stun-server-port",
+        parameter: Some("Device.ManagementServer.STUNServerPort"),
+        kind: SettingKind::UInt {
+            min: 0,
+            max: 65_535,
+        },
+        default: "3478",
+        description: "STUN server UDP port",
+    },
+    SettingDef {
+        name: "stun-username",
+        parameter: Some("Device.ManagementServer.STUNUsername"),
+        kind: SettingKind::Text(256),
+        default: "",
+        description: "USERNAME sent in STUN Binding Requests (empty: none)",
+    },
+    SettingDef {
+        name: "stun-password",
+        parameter: Some("Device.ManagementServer.STUNPassword"),
+        kind: SettingKind::Secret(256),
+        default: "",
+        description: "Key of MESSAGE-INTEGRITY when the STUN server asks for it",
+    },
+    SettingDef {
+        name: "stun-maximum-keep-alive-period",
+        parameter: Some("Device.ManagementServer.STUNMaximumKeepAlivePeriod"),
+        kind: SettingKind::Int {
+            min: -1,
+            max: i32::MAX as i64,
+        },
+        default: "-1",
+        description: "Longest wait between STUN keep-alives, seconds (-1: the agent picks 30s)",
+    },
+    SettingDef {
+        name: "stun-minimum-keep-alive-period",
+        parameter: Some("Device.ManagementServer.STUNMinimumKeepAlivePeriod"),
+        kind: SettingKind::Seconds {
+            min: 0,
+            max: u32::MAX as u64,
+        },
+        default: "10",
+        description: "Shortest wait between STUN keep-alives",
+    },
+    SettingDef {
+        name: "udp-connection-request-port",
+        parameter: None,
+        kind: SettingKind::UInt {
+            min: 0,
+            max: 65_535,
+        },
+        default: "7547",
+        description: "Local UDP port of STUN and UDP connection requests (0: any free port)",
+    },
+    // XMPP connection requests (TR-069 Annex K): Device.XMPP.Connection.1 and its server.
+    SettingDef {
+        name: "xmpp-enabled",
+        parameter: Some("Device.XMPP.Connection.1.Enable"),
+        kind: SettingKind::Bool,
+        default: "false",
+        description: "Keep a connection to an XMPP server for connection requests",
+    },
+    SettingDef {
+        name: "xmpp-username",
+        parameter: Some("Device.XMPP.Connection.1.Username"),
+        kind: SettingKind::Text(256),
+        default: "",
+        description: "XMPP account (local part of the Jabber ID)",
+    },
+    SettingDef {
+        name: "xmpp-password",
+        parameter: Some("Device.XMPP.Connection.1.Password"),
+        kind: SettingKind::Secret(256),
+        default: "",
+        description: "XMPP account password",
+    },
+    SettingDef {
+        name: "xmpp-domain",
+        parameter: Some("Device.XMPP.Connection.1.Domain"),
+        kind: SettingKind::Text(64),
+        default: "",
+        description: "XMPP domain (domain part of the Jabber ID)",
+    },
+    SettingDef {
+        name: "xmpp-resource",
+        parameter: Some("Device.XMPP.Connection.1.Resource"),
+        kind: SettingKind::Text(64),
+        default: "cwmp",
+        description: "Requested XMPP resource (empty: the server picks one)",
+    },
+    SettingDef {
+        name: "xmpp-server-connect-algorithm",
+        parameter: Some("Device.XMPP.Connection.1.ServerConnectAlgorithm"),
+        kind: SettingKind::OneOf(XMPP_CONNECT_ALGORITHMS),
+        default: "ServerTable",
+        description: "How the XMPP server is found: ServerTable (xmpp-server-address and -port)",
+    },
+    SettingDef {
+        name: "xmpp-server-address",
+        parameter: Some("Device.XMPP.Connection.1.Server.1.ServerAddress"),
+        kind: SettingKind::Text(256),
+        default: "",
+        description: "XMPP server host name or address (empty: the domain)",
+    },
+    SettingDef {
+        name: "xmpp-server-port",
+        parameter: Some("Device.XMPP.Connection.1.Server.1.Port"),
+        kind: SettingKind::UInt {
+            min: 0,
+            max: 65_535,
+        },
+        default: "5222",
+        description: "XMPP server TCP port",
+    },
+    SettingDef {
+        name: "xmpp-use-tls",
+        parameter: Some("Device.XMPP.Connection.1.UseTLS"),
+        kind: SettingKind::Bool,
+        default: "true",
+        description: "Start TLS even when the server does not require it",
+    },
+    SettingDef {
+        name: "xmpp-keep-alive-interval",
+        parameter: Some("Device.XMPP.Connection.1.KeepAliveInterval"),
+        kind: SettingKind::Int {
+            min: -1,
+            max: u32::MAX as i64,
+        },
+        default: "-1",
+        description: "Seconds of silence before a keep-alive ping (0: none; -1: 300)",
+    },
+    SettingDef {
+        name: "xmpp-server-retry-initial-interval",
+        parameter: Some("Device.XMPP.Connection.1.ServerRetryInitialInterval"),
+        kind: SettingKind::UInt {
+            min: 1,
+            max: 65_535,
+        },
+        default: "60",
+        description: "Longest first reconnection wait, seconds",
+    },
+    SettingDef {
+        name: "xmpp-server-retry-interval-multiplier",
+        parameter: Some("Device.XMPP.Connection.1.ServerRetryIntervalMultiplier"),
+        kind: SettingKind::UInt {
+            min: 1000,
+            max: 65_535,
+        },
+        default: "2000",
+        description: "Growth of the reconnection wait, thousandths",
+    },
+    SettingDef {
+        name: "xmpp-server-retry-max-interval",
+        parameter: Some("Device.XMPP.Connection.1.ServerRetryMaxInterval"),
+        kind: SettingKind::UInt {
+            min: 1,
+            max: u32::MAX as u64,
+        },
+        default: "30720",
+        description: "Longest reconnection wait, seconds",
+    },
+    SettingDef {
+        name: "xmpp-allow-plaintext",
+        parameter: None,
+        kind: SettingKind::Bool,
+        default: "false",
+        description: "LAB ONLY: connect to an XMPP server that offers no TLS",
+    },
+    SettingDef {
+        name: "connection-request-xmpp-connection",
+        parameter: Some("Device.ManagementServer.ConnReqXMPPConnection"),
+        kind: SettingKind::OneOf(&["", XMPP_CONNECTION]),
+        default: XMPP_CONNECTION,
+        description: "The XMPP connection connection requests arrive on (empty: none)",
+    },
+    SettingDef {
+        name: "connection-request-allowed-jabber-ids",
+        parameter: Some("Device.ManagementServer.ConnReqAllowedJabberIDs"),
+        kind: SettingKind::Text(256),
+        default: "",
+        description: "Comma-separated JIDs allowed to send XMPP connection requests (empty: any)",
+    },
 ];
+
+/// The ServerConnectAlgorithm values this agent implements: the server table (one server; no
+/// DNS SRV resolver on board).
+pub const XMPP_CONNECT_ALGORITHMS: &[&str] = &["ServerTable"];
 
 /// Looks a setting up by its operator name.
 pub fn setting(name: &str) -> Option<&'static SettingDef> {
@@ -228,7 +440,7 @@ pub fn setting(name: &str) -> Option<&'static SettingDef> {
 
 /// Looks a setting up by its TR-181 parameter name.
 pub fn setting_for_parameter(parameter: &str) -> Option<&'static SettingDef> {
-    if !parameter.starts_with(MANAGEMENT_SERVER) {
+    if !SETTING_OBJECTS.iter().any(|o| parameter.starts_with(o)) {
         return None;
     }
     SETTINGS.iter().find(|s| s.parameter == Some(parameter))
@@ -301,6 +513,12 @@ pub fn canonical(def: &SettingDef, input: &str) -> Option<String> {
             .ok()
             .filter(|n| (min..=max).contains(n))
             .map(|n| n.to_string()),
+        SettingKind::Int { min, max } => t
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .map(|n| n.to_string()),
+        SettingKind::OneOf(words) => words.contains(&t).then(|| t.to_owned()),
         SettingKind::DateTime => {
             if t.is_empty() {
                 Some(String::new())
@@ -457,6 +675,59 @@ impl Settings {
     }
     pub fn default_active_notification_throttle(&self) -> u64 {
         self.number("default-active-notification-throttle")
+    }
+    fn signed(&self, name: &str) -> i64 {
+        self.get(name)
+            .parse()
+            .ok()
+            .or_else(|| setting(name).and_then(|d| d.default.parse().ok()))
+            .unwrap_or(-1)
+    }
+    pub fn stun_enabled(&self) -> bool {
+        self.bool("stun-enabled")
+    }
+    pub fn stun_server_address(&self) -> String {
+        self.get("stun-server-address")
+    }
+    pub fn stun_server_port(&self) -> u16 {
+        u16::try_from(self.number("stun-server-port")).unwrap_or(3478)
+    }
+    pub fn stun_username(&self) -> String {
+        self.get("stun-username")
+    }
+    pub fn stun_password(&self) -> String {
+        self.get("stun-password")
+    }
+    /// STUNMaximumKeepAlivePeriod: -1 when none is set.
+    pub fn stun_maximum_keep_alive_period(&self) -> i64 {
+        self.signed("stun-maximum-keep-alive-period")
+    }
+    pub fn stun_minimum_keep_alive_period(&self) -> u64 {
+        self.number("stun-minimum-keep-alive-period")
+    }
+    pub fn udp_connection_request_port(&self) -> u16 {
+        u16::try_from(self.number("udp-connection-request-port")).unwrap_or(7547)
+    }
+    pub fn xmpp_enabled(&self) -> bool {
+        self.bool("xmpp-enabled")
+    }
+    /// Whether connection requests arrive over the XMPP connection (ConnReqXMPPConnection names
+    /// it and it is enabled).
+    pub fn xmpp_connection_requests(&self) -> bool {
+        self.xmpp_enabled() && self.get("connection-request-xmpp-connection") == XMPP_CONNECTION
+    }
+    /// KeepAliveInterval: -1 when the agent picks.
+    pub fn xmpp_keep_alive_interval(&self) -> i64 {
+        self.signed("xmpp-keep-alive-interval")
+    }
+    /// ConnReqAllowedJabberIDs as a list (empty: every JID is allowed).
+    pub fn xmpp_allowed_jabber_ids(&self) -> Vec<String> {
+        self.get("connection-request-allowed-jabber-ids")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
     }
 }
 

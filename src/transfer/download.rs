@@ -34,6 +34,13 @@ use crate::http::{TlsSettings, empty_body};
 /// Read size when hashing the bytes already in a partial file.
 const HASH_CHUNK: usize = 256 * 1024;
 
+/// A download of unknown size (no FileSize, no Content-Length: a chunked or close-delimited
+/// body) stops before it leaves less than this free on the filesystem, which the journal
+/// shares: an endless body must not fill the flash under the agent's own state.
+pub const KEEP_FREE_BYTES: u64 = 4 * 1024 * 1024;
+/// How often (in bytes written) a download of unknown size looks at the free space.
+const FREE_CHECK_EVERY: u64 = 256 * 1024;
+
 /// Where and how to fetch one file.
 #[derive(Clone)]
 pub struct FetchRequest {
@@ -432,6 +439,8 @@ struct Partial {
     hasher: Sha256,
     /// The file did not exist before: its directory entry must be made durable too.
     created: bool,
+    /// Bytes written since the free space was last looked at (unknown sizes only).
+    unchecked: u64,
 }
 
 impl Partial {
@@ -466,6 +475,7 @@ impl Partial {
             len: 0,
             hasher: Sha256::new(),
             created,
+            unchecked: FREE_CHECK_EVERY,
         };
         // Hash what is there; the file position ends at its end, where new bytes go.
         let mut buf = vec![0u8; HASH_CHUNK];
@@ -505,6 +515,18 @@ impl Partial {
     }
 
     async fn write(&mut self, data: &[u8], final_size: Option<u64>) -> Result<(), TransferError> {
+        if final_size.is_none() {
+            self.unchecked = self.unchecked.saturating_add(data.len() as u64);
+            if self.unchecked >= FREE_CHECK_EVERY {
+                self.unchecked = 0;
+                if let Some(have) = free_space(&self.path) {
+                    let need = (data.len() as u64).saturating_add(KEEP_FREE_BYTES);
+                    if have < need {
+                        return Err(TransferError::NoSpace { need, have });
+                    }
+                }
+            }
+        }
         if let Err(source) = self.file.write_all(data).await {
             if source.kind() == io::ErrorKind::StorageFull {
                 let need = final_size.map_or(data.len() as u64, |s| s.saturating_sub(self.len));

@@ -110,6 +110,8 @@ pub struct Harness {
     pub held_results: Vec<(u64, Outcome)>,
     /// The UDP echo responder configuration the core asked for last.
     pub udp_echo: Option<UdpEchoConfig>,
+    /// Every start of the agent: (fake time, boot number).
+    pub starts: Vec<(u64, u32)>,
     in_session: bool,
     last_request_id: u64,
     seed: u64,
@@ -178,6 +180,7 @@ impl Harness {
             hold_diagnostics: false,
             held_results: Vec::new(),
             udp_echo: None,
+            starts: Vec::new(),
             in_session: false,
             last_request_id: 0,
             seed,
@@ -202,6 +205,7 @@ impl Harness {
             cpe.restore(*seq, *time, record);
         }
         cpe.start(self.now, &self.boot_id(), &self.running_version);
+        self.starts.push((self.now, self.boot));
         cpe.handle(Input::Listening { cr_port: 7547 }, self.now);
         self.cpe = cpe;
         self.in_session = false;
@@ -378,7 +382,7 @@ impl Harness {
                 Action::OpenSession(_) => self.in_session = true,
                 Action::Send { body, .. } => self.on_send(body),
                 Action::CloseSession => self.in_session = false,
-                Action::Transfer(job) => self.on_transfer(job),
+                Action::Transfer(job) => self.on_transfer(*job),
                 Action::WriteFactoryConfiguration { transfer_id, .. } => {
                     self.pending_inputs.push_back(Input::Transfer {
                         transfer_id,
@@ -460,6 +464,11 @@ impl Harness {
     pub fn run_for(&mut self, ms: u64) {
         let limit = self.now + ms;
         self.run_until(limit);
+    }
+
+    /// The agent process restarts in the same boot (a fresh core folds the journal).
+    pub fn restart(&mut self) {
+        self.start();
     }
 
     /// A connection request arrives now.

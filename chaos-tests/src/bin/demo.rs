@@ -594,6 +594,21 @@ async fn main() -> anyhow::Result<()> {
         let stored = stored?;
         println!("   {}", tr069_client::records::summary(&stored));
     }
+    drop(journal);
+    // DEMO_KEEP_DATA=<dir>: keep the agent's data directory (the post-mortem report's browser
+    // test opens a report of this journal: chaos-tests/tests/fixtures/demo-data).
+    if let Some(keep) = std::env::var_os("DEMO_KEEP_DATA") {
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&config.data_dir)
+            .arg(&keep)
+            .status()?;
+        anyhow::ensure!(status.success(), "copying the data directory: {status}");
+        println!(
+            "the agent's data directory was copied to {}",
+            keep.to_string_lossy()
+        );
+    }
     println!(
         "\ndemo finished: every session above was recorded by the scripted ACS and journaled by the agent"
     );

@@ -61,6 +61,8 @@ pub struct AcsRequestHandler<'a> {
     pub model: &'a DataModel,
     pub factory_settings: &'a BTreeMap<String, String>,
     pub connection_request_url: &'a str,
+    /// The XMPP connection as the running agent sees it.
+    pub xmpp: &'a crate::datamodel::XmppLive,
     pub state: &'a AgentState,
     pub transfers: TransferSupport,
     /// Where external-provider calls go (the core's memo; a test's direct runner).
@@ -93,7 +95,8 @@ impl AcsRequestHandler<'_> {
             self.connection_request_url,
             now_ms,
             self.externals,
-        );
+        )
+        .with_xmpp(self.xmpp);
         view.udp_echo = self.udp_echo;
         match request {
             Body::GetParameterValues(r) => Ok((Vec::new(), get_parameter_values::apply(&view, r)?)),

@@ -102,6 +102,7 @@ impl Fixture {
             model: &self.model,
             factory_settings: &self.factory,
             connection_request_url: "http://192.0.2.10:7547/cr",
+            xmpp: &crate::datamodel::XmppLive::default(),
             state: &state,
             transfers: TransferSupport {
                 firmware: true,

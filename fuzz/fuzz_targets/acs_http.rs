@@ -1,0 +1,74 @@
+//! The ACS's HTTP answers (status line, headers, chunked or sized bodies, Set-Cookie,
+//! WWW-Authenticate, Location, Retry-After), as the agent's real session client
+//! (`SessionConnection`: hyper, the Digest/Basic client, the cookie jar, redirects, the size
+//! limit) reads them over a loopback connection. Input: the answers, separated by a line
+//! `=====`; each connection gets one. Never a panic; an accepted answer is a 2xx within the
+//! size limit; redirects stay bounded.
+#![no_main]
+
+#[path = "support/scripted_server.rs"]
+mod scripted_server;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use tokio::runtime::Runtime;
+use tr069_client::http::{MAX_REDIRECTS, SessionConnection, TransportConfig};
+
+const LIMIT: usize = 64 * 1024;
+
+struct Harness {
+    rt: Runtime,
+    addr: SocketAddr,
+    script: scripted_server::Script,
+}
+
+fn harness() -> &'static Harness {
+    static HARNESS: OnceLock<Harness> = OnceLock::new();
+    HARNESS.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let script = Arc::new(Mutex::new(Default::default()));
+        let addr = rt.block_on(scripted_server::start(script.clone()));
+        Harness { rt, addr, script }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let h = harness();
+    *h.script.lock().unwrap_or_else(|e| e.into_inner()) = scripted_server::answers(data);
+    let mut config = TransportConfig::new(format!("http://{}/acs", h.addr))
+        .with_credentials("cpe", "secret");
+    config.connect_timeout = Duration::from_millis(200);
+    config.request_timeout = Duration::from_secs(2);
+    config.max_response_bytes = LIMIT;
+    h.rt.block_on(async {
+        let Ok(mut session) = SessionConnection::open(&config).await else {
+            return;
+        };
+        for (i, body) in [Some(&b"<Inform/>"[..]), None, Some(&b"<TransferComplete/>"[..])]
+            .into_iter()
+            .enumerate()
+        {
+            let result = session
+                .post(body.map(bytes::Bytes::from_static), i == 0)
+                .await;
+            assert!(session.redirect_count() <= MAX_REDIRECTS + 1);
+            match result {
+                Ok(reply) => {
+                    assert!((200..300).contains(&reply.status), "{}", reply.status);
+                    assert!(reply.body.len() <= LIMIT);
+                }
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    break;
+                }
+            }
+        }
+        session.close().await;
+    });
+});
