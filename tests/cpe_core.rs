@@ -365,6 +365,7 @@ fn the_xmpp_jabber_id_is_told_to_the_acs_when_it_changes() {
     assert_eq!(h.sessions.len(), before + 1);
     assert_eq!(h.cpe.runtime().xmpp.status, "Enabled");
     assert!(h.cpe.runtime().xmpp.tls_established);
+}
 
 fn inform_time(s: &harness::SeenSession) -> u64 {
     s.inform.as_ref().unwrap().current_time.unix_millis() as u64
@@ -467,7 +468,6 @@ fn a_connection_request_ends_the_boot_delay() {
     );
     assert!(inform_time(&h.sessions[0]) < T0 + 2_000);
 }
-
 
 // ---- diagnostics ------------------------------------------------------------------------
 

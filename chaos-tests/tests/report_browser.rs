@@ -418,7 +418,9 @@ fn copy_dir(from: &Path, to: &Path) {
 fn the_report_renders_the_journal_in_chromium() {
     if !test_tools::require(
         Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
-        format!("{CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"),
+        format!(
+            "{CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)"
+        ),
     ) {
         return;
     }

@@ -59,7 +59,8 @@ impl Cpe {
         let mut wake_at = None;
         if running {
             // Events waiting to be journaled start their own session first.
-            if let Some(policy) = heartbeat_policy(&self.state).filter(|_| self.raising.is_empty()) {
+            if let Some(policy) = heartbeat_policy(&self.state).filter(|_| self.raising.is_empty())
+            {
                 let base = self.last_heartbeat_ms.unwrap_or(self.started_at_ms);
                 let not_before = self.last_heartbeat_ms.map_or(base, |t| t.saturating_add(1));
                 let due = next_heartbeat_at(&policy, not_before, base);

@@ -99,7 +99,12 @@ fn mask_bits(mask: Ipv4Addr) -> u32 {
 }
 
 /// One host-table value.
-pub fn table_value(view: &dyn HostView, f: T, name: &str, instances: &[u32]) -> Result<String, Fault> {
+pub fn table_value(
+    view: &dyn HostView,
+    f: T,
+    name: &str,
+    instances: &[u32],
+) -> Result<String, Fault> {
     let t = view.tables()?;
     let last = instances.last().copied().unwrap_or(0);
     let missing = || name_fault(name);

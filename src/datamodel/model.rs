@@ -422,7 +422,6 @@ impl<'a> View<'a> {
                 };
                 (1..=u32::try_from(count).unwrap_or(u32::MAX)).collect()
             }
-            Instances::One => vec![1],
             Instances::Results(count_param) => {
                 let n: u32 = self
                     .state

@@ -98,6 +98,7 @@ impl Log {
                 },
                 retry_after_seconds: wait,
                 http_status: (!ok).then_some(500),
+                heartbeat: false,
             },
         );
     }

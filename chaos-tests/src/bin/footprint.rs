@@ -800,6 +800,7 @@ fn fill_journal(data: &Path) -> anyhow::Result<u64> {
                 reason: String::new(),
                 retry_after_seconds: None,
                 http_status: None,
+                heartbeat: false,
             })),
         ]
     };
