@@ -16,7 +16,7 @@ RUNS=${FUZZ_RUNS:-10000000}
 dict_of() {
   case "$1" in
     envelope_decode|manifest) echo "-dict=dict/xml.dict" ;;
-    cr_http|cr_digest|acs_http|file_http) echo "-dict=dict/http.dict" ;;
+    cr_http|cr_digest|acs_http|file_http|udp_cr) echo "-dict=dict/http.dict" ;;
     *) echo "" ;;
   esac
 }
@@ -49,3 +49,5 @@ run cr_digest 7200
 run acs_http 7200
 run file_http 7200
 run journal_store 3600
+run udp_cr 3600
+run stun_response 3600

@@ -1018,9 +1018,13 @@ impl<'a> Flow<'a> {
         .await?;
         let device = Device::new("chaos-flow", bin);
         device.simulate_firmware();
-        device.add_config(&format!(
-            "[journal]\nmax_live_bytes = {JOURNAL_MAX_LIVE_BYTES}\n"
-        ));
+        // CHAOS_JOURNAL_MAX_LIVE_BYTES: a larger bound keeps the whole flow in the journal (the
+        // post-mortem report's browser test shows its kills, which a compaction would fold away).
+        let max_live_bytes = std::env::var("CHAOS_JOURNAL_MAX_LIVE_BYTES")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(JOURNAL_MAX_LIVE_BYTES);
+        device.add_config(&format!("[journal]\nmax_live_bytes = {max_live_bytes}\n"));
         device.write_config(&acs.url(), &[]);
         let config = std::fs::read_to_string(device.config_path())?;
         let patched = config.replace(

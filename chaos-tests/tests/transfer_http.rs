@@ -568,7 +568,7 @@ async fn an_endless_chunked_body_stops_at_the_file_size() {
     let e = fetch_quiet(&request(format!("http://{addr}/fw"), 100_000), &dest)
         .await
         .unwrap_err();
-    assert_eq!(e.fault_code(), 9010, "{e}");
+    assert_eq!(e.fault_code(), 9018, "{e}");
     assert!(e.fault_string().contains("more than the expected"), "{e}");
     assert!(std::fs::metadata(&dest).unwrap().len() <= 100_000);
 }

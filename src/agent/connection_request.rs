@@ -45,8 +45,11 @@
 //! ([`ServerConfig::max_header_bytes`], [`ServerConfig::max_headers`]), a client must send a
 //! complete request head within [`ServerConfig::header_read_timeout`] (this also bounds idle
 //! keep-alive connections), every connection is closed after [`ServerConfig::connection_timeout`],
-//! and at most [`ServerConfig::max_connections`] are served at once (extra ones are closed at
-//! once). Nonces are single-use per `nc` and expire ([`auth`]): a captured request cannot be
+//! and at most [`ServerConfig::max_connections`] are served at once: when a new connection
+//! arrives at the limit, the oldest one is closed to make room. A request is answered within
+//! microseconds of its head arriving, so the oldest connection is one that is idle or sending its
+//! head slowly (Slowloris); closing it keeps the listener reachable for the ACS, where refusing
+//! the newcomer would let a few slow connections lock the ACS out. Nonces are single-use per `nc` and expire ([`auth`]): a captured request cannot be
 //! replayed, and a replay counts as a failed authentication.
 //!
 //! # Signalling and coalescing
@@ -105,7 +108,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use self::auth::{AuthConfig, AuthOutcome, Credentials, DigestAuthenticator, Rejection};
@@ -162,7 +165,7 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Maximum number of request headers. Default 32.
     pub max_headers: usize,
-    /// Connections served at once; more are closed immediately. Default 16.
+    /// Connections served at once; at the limit a new one closes the oldest. Default 16.
     pub max_connections: usize,
     /// On shutdown, how long open connections get to finish their current response. Default 2 s.
     pub shutdown_grace: Duration,
@@ -583,8 +586,11 @@ async fn accept_loop(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
+    let max = config.max_connections.max(1);
     let mut conns = JoinSet::new();
+    // Open connections, oldest first (handles of finished ones are pruned lazily).
+    let mut open: std::collections::VecDeque<tokio::task::AbortHandle> =
+        std::collections::VecDeque::new();
     let conn_shutdown = shutdown.clone();
     loop {
         tokio::select! {
@@ -592,11 +598,21 @@ async fn accept_loop(
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(permit) = permits.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, "connection request: too many connections, closing");
-                        drop(stream);
-                        continue;
-                    };
+                    while conns.try_join_next().is_some() {}
+                    open.retain(|h| !h.is_finished());
+                    if open.len() >= max {
+                        // Aborted tasks leave `conns` when joined: at most `max` of them wait
+                        // there, so the sockets held stay below twice the limit.
+                        if conns.len() >= 2 * max {
+                            tracing::warn!(%peer, "connection request: too many connections, closing");
+                            drop(stream);
+                            continue;
+                        }
+                        if let Some(oldest) = open.pop_front() {
+                            tracing::warn!(%peer, "connection request: too many connections, closing the oldest");
+                            oldest.abort();
+                        }
+                    }
                     let _ = stream.set_nodelay(true);
                     let fut = serve_connection(
                         stream,
@@ -606,10 +622,7 @@ async fn accept_loop(
                         config.connection_timeout,
                         conn_shutdown.clone(),
                     );
-                    conns.spawn(async move {
-                        fut.await;
-                        drop(permit);
-                    });
+                    open.push_back(conns.spawn(fut));
                 }
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.

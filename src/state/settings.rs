@@ -277,7 +277,7 @@ pub const SETTINGS: &[SettingDef] = &[
             max: i32::MAX as i64,
         },
         default: "-1",
-        description: "Longest wait between STUN keep-alives, seconds (-1: the agent picks 30s)",
+        description: "Longest wait between STUN keep-alives, seconds (-1: the agent picks 25s)",
     },
     SettingDef {
         name: "stun-minimum-keep-alive-period",
