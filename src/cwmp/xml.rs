@@ -285,6 +285,14 @@ fn open_element(
                 message: e.to_string(),
             })?
             .into_owned();
+        // As in text (see `push_text`): a raw character XML forbids would be written back as
+        // U+FFFD (found by the envelope_decode fuzz target in an xsi:type value).
+        if let Some(c) = value.chars().find(|c| !is_xml_char(*c)) {
+            return Err(XmlError::Malformed {
+                position,
+                message: format!("character U+{:04X} is not allowed in XML", u32::from(c)),
+            });
+        }
         if key == "xmlns" {
             element.declared.push((String::new(), value));
             continue;
@@ -537,6 +545,10 @@ mod tests {
             );
         }
         assert!(p("<v>&#0;</v>").is_err());
+        // The same in attribute values (fuzz/seeds/envelope_decode/regression-nul-in-attribute.xml).
+        let e = p("<v xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"b\u{0}\u{0}e64\">x</v>")
+            .unwrap_err();
+        assert!(e.to_string().contains("not allowed in XML"), "{e}");
         // Tab and line ends stay (XML normalizes CR LF to LF).
         assert_eq!(
             p("<v>tab\there\r\nnext</v>").unwrap().text,
