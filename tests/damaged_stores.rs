@@ -204,6 +204,63 @@ fn every_damaged_store_is_set_aside_and_the_daemon_starts() {
     );
 }
 
+/// `journal report` on a damaged data directory: the store is set aside, the report is written
+/// and says so — in its JSON lines (`set_aside` with the reason and where the store went) and in
+/// the page's data — and what was kept still renders.
+#[test]
+fn the_report_of_a_damaged_store_says_what_was_set_aside() {
+    for name in ["flip-sled-panic-open", "truncate-rolled-back"] {
+        let fixture = Path::new(FIXTURES).join(name);
+        let tmp = tempfile::tempdir().unwrap();
+        let config = write_config(tmp.path());
+        copy_dir(
+            &fixture.join("journal"),
+            &tmp.path().join("data").join("journal"),
+        );
+        let html = tmp.path().join("report.html");
+        let jsonl = tmp.path().join("report.jsonl");
+        let out = cli(
+            &config,
+            &[
+                "journal",
+                "report",
+                "--html",
+                html.to_str().unwrap(),
+                "--jsonl",
+                jsonl.to_str().unwrap(),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{name}: journal report failed: {stderr}"
+        );
+        assert!(
+            stderr.contains("the damaged store was set aside at"),
+            "{name}: no note on stderr: {stderr}"
+        );
+        let lines = std::fs::read_to_string(&jsonl).unwrap();
+        let head: serde_json::Value =
+            serde_json::from_str(lines.lines().next().expect("a report line")).unwrap();
+        assert_eq!(head["lane"], "report", "{name}: {head}");
+        let aside = &head["set_aside"];
+        assert!(
+            aside["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{name}: no reason in {head}"
+        );
+        let moved = aside["moved_aside_to"].as_str().unwrap_or_default();
+        assert!(
+            moved.contains("journal.damaged-") && Path::new(moved).exists(),
+            "{name}: set aside to {moved:?}"
+        );
+        let page = std::fs::read_to_string(&html).unwrap();
+        assert!(
+            page.len() > 1000 && page.contains("D.set_aside"),
+            "{name}: no banner code"
+        );
+    }
+}
+
 /// `panic = "abort"` in the release profile makes `catch_unwind` catch nothing: the daemon would
 /// abort on every start with a store that makes sled panic, and never recover.
 #[test]
