@@ -50,7 +50,8 @@
 //! One committer thread owns writing. Appenders (async [`Journal::append`] or
 //! [`Journal::append_blocking`]) queue their batch and wait; the committer takes everything queued,
 //! assigns sequence numbers, writes it all in one sled `Batch` (`apply_batch` is atomic, so a
-//! caller's batch is all there or not at all after a crash), flushes, fdatasyncs, updates the
+//! caller's batch is all there or not at all after a crash; a lone record is one plain insert,
+//! atomic by itself, which saves the batch's manifest write), flushes, fdatasyncs, updates the
 //! high-water mark and acknowledges every waiter. Concurrent appenders thus share one flush and one
 //! fdatasync. After a failed write or sync the journal refuses further appends
 //! ([`Error::Poisoned`]): after a failed fsync, retrying could acknowledge data the kernel dropped.
@@ -61,7 +62,8 @@
 //! silently with an earlier state, dropping acknowledged records. To tell that apart from a
 //! healthy store, each group commit writes the last acknowledged sequence number to a small file
 //! (`journal.hwm`, two checksummed slots) after the data is durable, and fdatasyncs it. That costs
-//! one extra fdatasync and one 4 KiB block write per group commit (see BENCHMARKS); the cheaper
+//! one extra fdatasync and one block write per group commit (a 512-byte sector where the
+//! filesystem takes `O_DIRECT`, see BENCHMARKS.md "Footprint"); the cheaper
 //! [`Options::lazy_high_water_mark`] skips the fdatasync and still catches rollbacks after process
 //! crashes and for anything older than the kernel's write-back delay. On open, a store whose last
 //! intact record is below the mark has lost acknowledged records, and that is reported as loss.
