@@ -450,7 +450,7 @@ impl Shared {
 /// What an authentication outcome costs the source (see [`rate_limit`]): only an answer that
 /// does not authenticate is a failure; fetching a challenge, or answering right to a nonce that
 /// went stale, is part of the normal exchange.
-fn tally(outcome: &AuthOutcome) -> Outcome {
+pub(crate) fn tally(outcome: &AuthOutcome) -> Outcome {
     match outcome {
         AuthOutcome::Accepted => Outcome::Accepted,
         AuthOutcome::Rejected { stale: true, .. }

@@ -32,10 +32,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::agent::connection_request::CrSettings;
-use crate::connection_request::auth::{
-    AuthConfig, AuthOutcome, Credentials, DigestAuthenticator, Rejection,
-};
+use crate::agent::connection_request::{CrSettings, tally};
+use crate::connection_request::auth::{AuthConfig, AuthOutcome, Credentials, DigestAuthenticator};
 use crate::connection_request::rate_limit::{
     Decision, Outcome, RateLimitConfig, RateLimiter, RequestClass,
 };
@@ -175,19 +173,6 @@ impl Registry {
                 resp
             }
         }
-    }
-}
-
-/// As the daemon's listener counts outcomes against a source.
-fn tally(outcome: &AuthOutcome) -> Outcome {
-    match outcome {
-        AuthOutcome::Accepted => Outcome::Accepted,
-        AuthOutcome::Rejected { stale: true, .. }
-        | AuthOutcome::Rejected {
-            reason: Rejection::Missing | Rejection::NoCredentials,
-            ..
-        } => Outcome::Challenged,
-        AuthOutcome::Rejected { .. } => Outcome::Failed,
     }
 }
 
