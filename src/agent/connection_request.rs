@@ -410,15 +410,14 @@ impl Shared {
         match outcome {
             AuthOutcome::Accepted => {
                 tracing::info!(%peer, "connection request accepted");
-                let mut resp = Response::new(CrBody {
-                    signal: Some(Signal {
-                        tx: self.tx.clone(),
-                        msg: ConnectionRequested {
-                            from: peer,
-                            at: now,
-                        },
-                    }),
-                });
+                let signal = Signal {
+                    tx: self.tx.clone(),
+                    msg: ConnectionRequested {
+                        from: peer,
+                        at: now,
+                    },
+                };
+                let mut resp = Response::new(CrBody::firing(move || signal.fire()));
                 resp.headers_mut()
                     .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
                 resp
@@ -502,7 +501,7 @@ fn refused(peer: SocketAddr, refusal: Refusal) -> Response<CrBody> {
 }
 
 fn empty(status: StatusCode) -> Response<CrBody> {
-    let mut resp = Response::new(CrBody { signal: None });
+    let mut resp = Response::new(CrBody::empty());
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
@@ -528,17 +527,36 @@ impl Signal {
     }
 }
 
-/// The (always empty) response body. For an accepted request it carries the signal, fired when
-/// hyper is done with the body (polled to its end or dropped) — i.e. after the response head has
-/// been encoded.
+/// The (always empty) response body of a connection-request listener (the daemon's and the
+/// fleet's). For an accepted request it carries what wakes the session, fired when hyper is done
+/// with the body (polled to its end or dropped) — i.e. after the response head has been encoded,
+/// so the answer leaves before the session starts.
 pub struct CrBody {
-    signal: Option<Signal>,
+    on_sent: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl CrBody {
+    pub(crate) fn empty() -> CrBody {
+        CrBody { on_sent: None }
+    }
+
+    pub(crate) fn firing(on_sent: impl FnOnce() + Send + 'static) -> CrBody {
+        CrBody {
+            on_sent: Some(Box::new(on_sent)),
+        }
+    }
+
+    fn fire(&mut self) {
+        if let Some(f) = self.on_sent.take() {
+            f();
+        }
+    }
 }
 
 impl fmt::Debug for CrBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CrBody")
-            .field("signals", &self.signal.is_some())
+            .field("signals", &self.on_sent.is_some())
             .finish()
     }
 }
@@ -551,9 +569,7 @@ impl Body for CrBody {
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        if let Some(signal) = self.get_mut().signal.take() {
-            signal.fire();
-        }
+        self.get_mut().fire();
         Poll::Ready(None)
     }
 
@@ -568,9 +584,7 @@ impl Body for CrBody {
 
 impl Drop for CrBody {
     fn drop(&mut self) {
-        if let Some(signal) = self.signal.take() {
-            signal.fire();
-        }
+        self.fire();
     }
 }
 

@@ -16,15 +16,11 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -32,7 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::agent::connection_request::{CrSettings, tally};
+use crate::agent::connection_request::{CrBody, CrSettings, tally};
 use crate::connection_request::auth::{AuthConfig, AuthOutcome, Credentials, DigestAuthenticator};
 use crate::connection_request::rate_limit::{
     Decision, Outcome, RateLimitConfig, RateLimiter, RequestClass,
@@ -109,7 +105,7 @@ impl Registry {
         self.len() == 0
     }
 
-    fn handle<B>(&self, peer: SocketAddr, req: &Request<B>) -> Response<WakeBody> {
+    fn handle<B>(&self, peer: SocketAddr, req: &Request<B>) -> Response<CrBody> {
         let path = req.uri().path();
         let mut devices = lock(&self.devices);
         let Some(entry) = devices.get_mut(path) else {
@@ -158,9 +154,12 @@ impl Registry {
         limiter.record(peer.ip(), tally(&outcome), now);
         match outcome {
             AuthOutcome::Accepted => {
-                let mut resp = Response::new(WakeBody {
-                    wake: Some(entry.wake.clone()),
-                });
+                let wake = entry.wake.clone();
+                // The device wakes once the 200 is encoded; a full channel means a wake-up is
+                // already queued and serves this request too.
+                let mut resp = Response::new(CrBody::firing(move || {
+                    let _ = wake.try_send(());
+                }));
                 resp.headers_mut()
                     .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
                 resp
@@ -176,54 +175,12 @@ impl Registry {
     }
 }
 
-fn empty(status: StatusCode) -> Response<WakeBody> {
-    let mut resp = Response::new(WakeBody { wake: None });
+fn empty(status: StatusCode) -> Response<CrBody> {
+    let mut resp = Response::new(CrBody::empty());
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     resp
-}
-
-/// The empty body of every answer; an accepted request's wakes its device when hyper is done
-/// with it (the 200 has been encoded), so the answer leaves before the device's session starts.
-pub struct WakeBody {
-    wake: Option<mpsc::Sender<()>>,
-}
-
-impl WakeBody {
-    fn fire(&mut self) {
-        if let Some(tx) = self.wake.take() {
-            // Full: a wake-up is already queued and serves this request too.
-            let _ = tx.try_send(());
-        }
-    }
-}
-
-impl Body for WakeBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.get_mut().fire();
-        Poll::Ready(None)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        true
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(0)
-    }
-}
-
-impl Drop for WakeBody {
-    fn drop(&mut self) {
-        self.fire();
-    }
 }
 
 /// The running listener. Dropping it stops accepting.
