@@ -40,13 +40,6 @@ pub const STUN_PORT: u16 = 3478;
 /// The XMPP client port prosody listens on.
 pub const XMPP_PORT: u16 = 5222;
 
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Runs a command to completion; an error names it and carries its stderr.
 fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new(program)
@@ -83,7 +76,7 @@ impl NatLab {
             return Some("network namespaces need root".into());
         }
         for tool in ["ip", "iptables", "conntrack"] {
-            if !have(tool) {
+            if test_tools::find_tool(tool).is_none() {
                 return Some(format!(
                     "`{tool}` is not installed (apt-get install iproute2 iptables conntrack)"
                 ));
@@ -401,7 +394,8 @@ pub struct Coturn {
 
 impl Coturn {
     pub fn unavailable() -> Option<String> {
-        (!have("turnserver"))
+        test_tools::find_tool("turnserver")
+            .is_none()
             .then(|| "coturn's `turnserver` is not installed (apt-get install coturn)".into())
     }
 
@@ -478,8 +472,9 @@ pub const XMPP_DOMAIN: &str = "xmpp.test";
 
 impl Prosody {
     pub fn unavailable() -> Option<String> {
-        (!have("prosody") || !have("prosodyctl"))
-            .then(|| "`prosody` is not installed (apt-get install prosody)".into())
+        (test_tools::find_tool("prosody").is_none()
+            || test_tools::find_tool("prosodyctl").is_none())
+        .then(|| "`prosody` is not installed (apt-get install prosody)".into())
     }
 
     /// Writes the configuration (certificate `tls_cert`/`tls_key` for [`XMPP_DOMAIN`]),
