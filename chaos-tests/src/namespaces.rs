@@ -5,20 +5,13 @@
 //! [`in_netns`] runs an async body on a tokio runtime whose threads live in a namespace: the
 //! sockets it opens and the processes it spawns (the agent binary, `ping`) are that namespace's.
 //!
-//! Where namespaces or a tool are unavailable, a test calls [`skip_or_fail`]: one `SKIPPED` line
+//! Where namespaces or a tool are unavailable, a test calls `test_tools::skip`: one `SKIPPED` line
 //! and a pass, or a failure under `TR069_TEST_STRICT=1` (what CI sets).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context as _, bail};
-
-/// Says why a test cannot run here: one `SKIPPED` line and the test passes, or a failure under
-/// `TR069_TEST_STRICT=1` (see `test-tools`).
-#[track_caller]
-pub fn skip_or_fail(reason: &str) {
-    test_tools::skip(reason);
-}
 
 /// Why network namespaces cannot be used here, if they cannot.
 pub fn unavailable() -> Option<String> {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use chaos_tests::device::*;
-use chaos_tests::namespaces::{NetNs, in_netns, link, skip_or_fail, tool_runs, unavailable};
+use chaos_tests::namespaces::{NetNs, in_netns, link, tool_runs, unavailable};
 use chaos_tests::{FileServer, FileServerConfig, Mode, ScriptedAcs};
 use tr069_client::cwmp::Body;
 use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
@@ -142,7 +142,7 @@ async fn dns_ready() -> anyhow::Result<()> {
 #[test]
 fn traceroute_crosses_two_routers_one_of_them_silent() {
     if let Some(why) = namespaces_missing(&[NFT]) {
-        return skip_or_fail(&format!("traceroute through namespaces: {why}"));
+        return test_tools::skip(format!("traceroute through namespaces: {why}"));
     }
     let net = routed().expect("building the namespaces");
     let result = in_netns(&net.a, || async {
@@ -191,7 +191,7 @@ fn traceroute_crosses_two_routers_one_of_them_silent() {
 #[test]
 fn nslookup_asks_a_real_dns_server() {
     if let Some(why) = namespaces_missing(&[DNSMASQ]) {
-        return skip_or_fail(&format!("nslookup against dnsmasq: {why}"));
+        return test_tools::skip(format!("nslookup against dnsmasq: {why}"));
     }
     let net = with_dns().expect("building the namespaces");
     let (found, alias, missing) = in_netns(&net.a, || async {
@@ -440,7 +440,7 @@ fn get<'a>(values: &'a [(String, String)], name: &str) -> &'a str {
 #[test]
 fn traceroute_through_full_sessions() {
     if let Some(why) = namespaces_missing(&[NFT]) {
-        return skip_or_fail(&format!("traceroute through namespaces: {why}"));
+        return test_tools::skip(format!("traceroute through namespaces: {why}"));
     }
     let net = routed().expect("building the namespaces");
     in_netns(&net.a, || async {
@@ -476,7 +476,7 @@ fn traceroute_through_full_sessions() {
 #[test]
 fn nslookup_through_full_sessions() {
     if let Some(why) = namespaces_missing(&[DNSMASQ]) {
-        return skip_or_fail(&format!("nslookup against dnsmasq: {why}"));
+        return test_tools::skip(format!("nslookup against dnsmasq: {why}"));
     }
     let net = with_dns().expect("building the namespaces");
     in_netns(&net.a, || async {
