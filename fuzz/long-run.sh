@@ -15,7 +15,7 @@ RUNS=${FUZZ_RUNS:-10000000}
 
 dict_of() {
   case "$1" in
-    envelope_decode|manifest) echo "-dict=dict/xml.dict" ;;
+    envelope_decode|manifest|xmpp_stanza) echo "-dict=dict/xml.dict" ;;
     cr_http|cr_digest|acs_http|file_http|udp_cr) echo "-dict=dict/http.dict" ;;
     *) echo "" ;;
   esac
@@ -51,3 +51,4 @@ run file_http 7200
 run journal_store 3600
 run udp_cr 3600
 run stun_response 3600
+run xmpp_stanza 3600

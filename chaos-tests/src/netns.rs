@@ -458,13 +458,16 @@ impl Coturn {
     }
 }
 
-/// prosody on the ACS host, with accounts, TLS offered (not required: the agent insists on it
-/// itself, the scripted XMPP ACS does not need it).
+/// prosody on the ACS host (or, [`Prosody::start_local`], on an address of this host), with
+/// accounts, TLS offered (not required: the agent insists on it itself, the scripted XMPP ACS
+/// does not need it).
 pub struct Prosody {
     server: Server,
     config: PathBuf,
     dir: PathBuf,
-    acs_ns: String,
+    /// The namespace it runs in (`None`: this host's).
+    ns: Option<String>,
+    addr: SocketAddr,
 }
 
 /// The XMPP domain of the lab.
@@ -478,9 +481,40 @@ impl Prosody {
     }
 
     /// Writes the configuration (certificate `tls_cert`/`tls_key` for [`XMPP_DOMAIN`]),
-    /// registers `accounts` (user, password) and starts the server.
+    /// registers `accounts` (user, password) and starts the server on `ACS_IP:5222` of the
+    /// lab's ACS host.
     pub fn start(
         lab: &NatLab,
+        dir: &Path,
+        tls_cert: &Path,
+        tls_key: &Path,
+        accounts: &[(&str, &str)],
+    ) -> anyhow::Result<Prosody> {
+        let addr = SocketAddr::new(IpAddr::V4(ACS_IP), XMPP_PORT);
+        Prosody::start_in(
+            Some(lab.acs.clone()),
+            addr,
+            dir,
+            tls_cert,
+            tls_key,
+            accounts,
+        )
+    }
+
+    /// The same server on `addr` of this host (no namespace: the loopback campaigns).
+    pub fn start_local(
+        addr: SocketAddr,
+        dir: &Path,
+        tls_cert: &Path,
+        tls_key: &Path,
+        accounts: &[(&str, &str)],
+    ) -> anyhow::Result<Prosody> {
+        Prosody::start_in(None, addr, dir, tls_cert, tls_key, accounts)
+    }
+
+    fn start_in(
+        ns: Option<String>,
+        addr: SocketAddr,
         dir: &Path,
         tls_cert: &Path,
         tls_key: &Path,
@@ -490,6 +524,8 @@ impl Prosody {
         std::fs::create_dir_all(&data)?;
         let config = dir.join("prosody.cfg.lua");
         let lua = |p: &Path| format!("{:?}", p.to_string_lossy());
+        // No port but the client one: on this host's loopback another server may hold the
+        // default component or HTTP ports.
         std::fs::write(
             &config,
             format!(
@@ -502,6 +538,9 @@ interfaces = {{ "{ip}" }}
 c2s_ports = {{ {port} }}
 s2s_ports = {{ }}
 legacy_ssl_ports = {{ }}
+component_ports = {{ }}
+http_ports = {{ }}
+https_ports = {{ }}
 log = {{ debug = {log} }}
 modules_enabled = {{ "saslauth", "tls", "ping", "disco", "posix" }}
 modules_disabled = {{ "s2s" }}
@@ -514,8 +553,8 @@ VirtualHost "{domain}"
                 pid = lua(&dir.join("prosody.pid")),
                 data = lua(&data),
                 dir = lua(dir),
-                ip = ACS_IP,
-                port = XMPP_PORT,
+                ip = addr.ip(),
+                port = addr.port(),
                 log = lua(&dir.join("prosody.log")),
                 domain = XMPP_DOMAIN,
                 cert = lua(tls_cert),
@@ -542,16 +581,59 @@ VirtualHost "{domain}"
             },
             config,
             dir: dir.to_path_buf(),
-            acs_ns: lab.acs.clone(),
+            ns,
+            addr,
         };
-        p.launch(lab)?;
+        p.launch()?;
         Ok(p)
     }
 
-    fn launch(&mut self, lab: &NatLab) -> anyhow::Result<()> {
+    /// The address it serves clients on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its log (every stanza, at debug level).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("prosody.log")
+    }
+
+    fn connect_probe(&self) -> bool {
+        let addr = self.addr;
+        let timeout = Duration::from_millis(200);
+        match &self.ns {
+            Some(ns) => {
+                let path = PathBuf::from("/run/netns").join(ns);
+                std::thread::spawn(move || {
+                    use std::os::fd::AsRawFd as _;
+                    let Ok(file) = std::fs::File::open(&path) else {
+                        return false;
+                    };
+                    // SAFETY: setns on a valid namespace fd changes only this fresh thread's
+                    // network namespace; the thread ends after the probe.
+                    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return false;
+                    }
+                    std::net::TcpStream::connect_timeout(&addr, timeout).is_ok()
+                })
+                .join()
+                .unwrap_or(false)
+            }
+            None => std::net::TcpStream::connect_timeout(&addr, timeout).is_ok(),
+        }
+    }
+
+    fn launch(&mut self) -> anyhow::Result<()> {
         let out = std::fs::File::create(self.dir.join("prosody.out"))?;
-        let child = lab
-            .command(&self.acs_ns, "prosody")
+        let mut command = match &self.ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "prosody"]);
+                c
+            }
+            None => Command::new("prosody"),
+        };
+        let child = command
             .arg("--config")
             .arg(&self.config)
             .arg("-F")
@@ -561,18 +643,14 @@ VirtualHost "{domain}"
             .spawn()
             .context("starting prosody")?;
         self.server.child = Some(child);
-        let addr = SocketAddr::new(IpAddr::V4(ACS_IP), XMPP_PORT);
         for _ in 0..200 {
             self.server.check_running(&self.dir.join("prosody.out"))?;
-            if lab
-                .tcp_connect(&self.acs_ns, addr, Duration::from_millis(200))
-                .is_ok()
-            {
+            if self.connect_probe() {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(anyhow!("prosody never listened on {addr}"))
+        Err(anyhow!("prosody never listened on {}", self.addr))
     }
 
     /// Stops the server (every client connection drops).
@@ -581,9 +659,9 @@ VirtualHost "{domain}"
     }
 
     /// Starts it again with the same accounts.
-    pub fn restart(&mut self, lab: &NatLab) -> anyhow::Result<()> {
+    pub fn restart(&mut self) -> anyhow::Result<()> {
         self.server.stop();
-        self.launch(lab)
+        self.launch()
     }
 }
 

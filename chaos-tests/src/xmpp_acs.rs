@@ -57,6 +57,18 @@ impl XmppAcs {
         user: &str,
         password: &str,
     ) -> anyhow::Result<XmppAcs> {
+        XmppAcs::login_as(tcp, domain, user, password, "acs").await
+    }
+
+    /// [`XmppAcs::login`] with another resource (concurrent clients of one account must not
+    /// share one: the server would disconnect the older).
+    pub async fn login_as(
+        tcp: std::net::TcpStream,
+        domain: &str,
+        user: &str,
+        password: &str,
+        resource: &str,
+    ) -> anyhow::Result<XmppAcs> {
         tcp.set_nonblocking(true)?;
         let tcp = TcpStream::from_std(tcp)?;
         let timeouts = Timeouts::tight();
@@ -89,7 +101,7 @@ impl XmppAcs {
             jid: String::new(),
             next_id: 0,
         };
-        acs.send(Iq::from_set("bind", BindQuery::new(Some("acs".into()))))
+        acs.send(Iq::from_set("bind", BindQuery::new(Some(resource.into()))))
             .await?;
         let payload = acs.answer_to("bind").await?;
         let bound = match payload {

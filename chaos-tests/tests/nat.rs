@@ -16,13 +16,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail, ensure};
+use anyhow::{Context as _, anyhow, ensure};
 use chaos_tests::device::*;
 use chaos_tests::netns::*;
 use chaos_tests::xmpp_acs::{Answer, XmppAcs};
 use chaos_tests::{AcsConfig, ScriptedAcs, SessionLog};
-use tr069_client::cwmp::Body;
-use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
 
 const UDP_ADDRESS: &str = "Device.ManagementServer.UDPConnectionRequestAddress";
 const JABBER_ID: &str = "Device.ManagementServer.ConnReqJabberID";
@@ -254,38 +252,6 @@ async fn udp_connection_requests_cross_the_nat_on_a_stun_binding() {
     .await;
 }
 
-/// The agent's answer to a GetParameterValues, as (name, value) pairs.
-async fn get_values(
-    acs: &ScriptedAcs,
-    device: &Device,
-    names: &[&str],
-) -> anyhow::Result<Vec<(String, String)>> {
-    let before = acs.sessions().len();
-    acs.enqueue(Body::GetParameterValues(GetParameterValues {
-        parameter_names: names.iter().map(|n| (*n).to_owned()).collect(),
-    }));
-    let (code, out, err) = device.cli(&["inform-now"]).await?;
-    ensure!(code == 0, "inform-now exited {code}: {out}{err}");
-    let s = acs
-        .wait_for_session(before, WAIT, "the GetParameterValues session", |s| {
-            !s.acs_calls.is_empty()
-        })
-        .await?;
-    let answer = s.acs_calls[0]
-        .answer
-        .as_ref()
-        .and_then(|a| a.body.clone())
-        .context("no answer to GetParameterValues")?;
-    match answer {
-        Body::GetParameterValuesResponse(r) => Ok(r
-            .parameter_list
-            .into_iter()
-            .map(|p| (p.name, p.value.text))
-            .collect()),
-        other => bail!("GetParameterValues answered {other:?}"),
-    }
-}
-
 async fn xmpp_login(lab: &NatLab, user: &str, password: &str) -> anyhow::Result<XmppAcs> {
     let tcp = lab.tcp_connect(
         &lab.acs,
@@ -401,7 +367,7 @@ async fn xmpp_connection_requests_through_prosody() {
 
         // The server restarts: the agent reconnects on its own (backoff of at most 2 s here) and
         // takes connection requests again.
-        prosody.restart(&lab)?;
+        prosody.restart()?;
         let deadline = tokio::time::Instant::now() + WAIT;
         let n = acs.sessions().len();
         loop {

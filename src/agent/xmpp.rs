@@ -414,6 +414,112 @@ fn child_text(payload: &Element, name: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What the agent does with one element of an established stream.
+#[derive(Debug)]
+pub enum Handling {
+    /// Answer with `stanza`; `request`: it was a connectionRequest, judged so, from that JID.
+    Reply {
+        stanza: Box<Stanza>,
+        request: Option<(Verdict, String)>,
+    },
+    /// The answer (result or error) to an IQ of the agent's, by id (the keep-alive ping's).
+    Answered(String),
+    /// The server ended the stream with an error.
+    StreamError(String),
+    /// Nothing to do: messages, presences, nonzas.
+    Nothing,
+}
+
+/// Decides on one element of an established stream: a `connectionRequest` IQ is judged by
+/// [`judge`] and answered (result, or the IQ error Annex K names), a ping from the server is
+/// answered, other IQ requests get `service-unavailable`. Pure: the fuzz target `xmpp_stanza`
+/// drives it through [`read_and_handle`].
+pub fn handle(element: XmppStreamElement, policy: &Policy<'_>) -> Handling {
+    match element {
+        XmppStreamElement::StreamError(e) => Handling::StreamError(e.to_string()),
+        XmppStreamElement::Stanza(Stanza::Iq(Iq::Get {
+            from, id, payload, ..
+        })) if payload.is("connectionRequest", NS_CONNECTION_REQUEST) => {
+            let from_text = from.as_ref().map(|j| j.to_string()).unwrap_or_default();
+            let username = child_text(&payload, "username");
+            let password = child_text(&payload, "password");
+            let verdict = judge(
+                &Offered {
+                    from: &from_text,
+                    username: &username,
+                    password: &password,
+                },
+                policy,
+            );
+            let stanza = match verdict {
+                Verdict::Accepted => result_iq(from, id),
+                Verdict::NotAuthorized => error_iq(from, id, DefinedCondition::NotAuthorized),
+                Verdict::ServiceUnavailable => {
+                    error_iq(from, id, DefinedCondition::ServiceUnavailable)
+                }
+            };
+            Handling::Reply {
+                stanza: Box::new(stanza),
+                request: Some((verdict, from_text)),
+            }
+        }
+        XmppStreamElement::Stanza(Stanza::Iq(Iq::Get {
+            from, id, payload, ..
+        })) if payload.is("ping", ns::PING) => Handling::Reply {
+            stanza: Box::new(result_iq(from, id)),
+            request: None,
+        },
+        XmppStreamElement::Stanza(Stanza::Iq(
+            Iq::Get { from, id, .. } | Iq::Set { from, id, .. },
+        )) => Handling::Reply {
+            stanza: Box::new(error_iq(from, id, DefinedCondition::ServiceUnavailable)),
+            request: None,
+        },
+        XmppStreamElement::Stanza(Stanza::Iq(Iq::Result { id, .. } | Iq::Error { id, .. })) => {
+            Handling::Answered(id)
+        }
+        _ => Handling::Nothing,
+    }
+}
+
+/// Reads what an XMPP server sends after its stream features (`server`: the bytes that follow
+/// `<stream:features/>`) the way an established connection of the agent reads them — the same
+/// stream layer, parser and skipping of unparsable stanzas, over an in-memory pipe instead of
+/// TLS — and decides on every element with [`handle`], until the stream ends or breaks.
+/// For the fuzz target `xmpp_stanza`.
+pub async fn read_and_handle(server: &[u8], policy: &Policy<'_>) -> Vec<Handling> {
+    use tokio::io::AsyncWriteExt as _;
+    let prelude: &[u8] = b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' from='xmpp.test' id='fuzz' \
+        version='1.0'><stream:features/>";
+    let (client, mut server_end) = tokio::io::duplex(prelude.len() + server.len() + 4096);
+    // Everything fits in the pipe: written before the client reads, then the server hangs up.
+    if server_end.write_all(prelude).await.is_err() || server_end.write_all(server).await.is_err() {
+        return Vec::new();
+    }
+    let _ = server_end.shutdown().await;
+    let io: Box<dyn Io> = Box::new(client);
+    let Ok(pending) = initiate_stream(
+        BufStream::new(io),
+        ns::JABBER_CLIENT,
+        header("xmpp.test"),
+        timeouts(-1),
+    )
+    .await
+    else {
+        return Vec::new();
+    };
+    let Ok((_, mut stream)) = pending.recv_features().await else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    while let Ok(element) = next_element(&mut stream).await {
+        out.push(handle(element, policy));
+    }
+    drop(server_end);
+    out
+}
+
 /// Serves an established connection until it breaks or the settings change.
 async fn serve(
     stream: &mut Stream,
@@ -457,60 +563,40 @@ async fn serve(
             }
             Err(e) => return Ended::Lost(read_error_text(&e)),
         };
-        let reply = match element {
-            XmppStreamElement::StreamError(e) => {
+        let s = settings.borrow().clone();
+        let policy = Policy {
+            enabled: s.cr_enabled,
+            username: &s.cr_username,
+            password: &s.cr_password,
+            allowed: &s.allowed,
+        };
+        let reply = match handle(element, &policy) {
+            Handling::StreamError(e) => {
                 return Ended::Lost(format!("stream error from the server: {e}"));
             }
-            XmppStreamElement::Stanza(Stanza::Iq(Iq::Get {
-                from, id, payload, ..
-            })) if payload.is("connectionRequest", NS_CONNECTION_REQUEST) => {
-                let s = settings.borrow().clone();
-                let from_text = from.as_ref().map(|j| j.to_string()).unwrap_or_default();
-                let username = child_text(&payload, "username");
-                let password = child_text(&payload, "password");
-                let verdict = judge(
-                    &Offered {
-                        from: &from_text,
-                        username: &username,
-                        password: &password,
-                    },
-                    &Policy {
-                        enabled: s.cr_enabled,
-                        username: &s.cr_username,
-                        password: &s.cr_password,
-                        allowed: &s.allowed,
-                    },
-                );
-                match verdict {
-                    Verdict::Accepted => {
-                        tracing::info!(from = %from_text, "XMPP connection request accepted");
-                        let _ = reports.wake.try_send(());
-                        result_iq(from, id)
-                    }
-                    Verdict::NotAuthorized => {
-                        tracing::info!(from = %from_text, "XMPP connection request with wrong credentials refused");
-                        error_iq(from, id, DefinedCondition::NotAuthorized)
-                    }
-                    Verdict::ServiceUnavailable => {
-                        tracing::info!(from = %from_text, "XMPP connection request from a JID not allowed (or requests off) refused");
-                        error_iq(from, id, DefinedCondition::ServiceUnavailable)
-                    }
-                }
-            }
-            XmppStreamElement::Stanza(Stanza::Iq(Iq::Get {
-                from, id, payload, ..
-            })) if payload.is("ping", ns::PING) => result_iq(from, id),
-            XmppStreamElement::Stanza(Stanza::Iq(
-                Iq::Get { from, id, .. } | Iq::Set { from, id, .. },
-            )) => error_iq(from, id, DefinedCondition::ServiceUnavailable),
-            XmppStreamElement::Stanza(Stanza::Iq(Iq::Result { id, .. } | Iq::Error { id, .. })) => {
+            Handling::Answered(id) => {
                 if ping_id.as_deref() == Some(id.as_str()) {
                     ping_id = None;
                 }
                 continue;
             }
-            // Messages, presences, stream management: nothing to do.
-            _ => continue,
+            Handling::Nothing => continue,
+            Handling::Reply { stanza, request } => {
+                match request {
+                    Some((Verdict::Accepted, from)) => {
+                        tracing::info!(%from, "XMPP connection request accepted");
+                        let _ = reports.wake.try_send(());
+                    }
+                    Some((Verdict::NotAuthorized, from)) => {
+                        tracing::info!(%from, "XMPP connection request with wrong credentials refused");
+                    }
+                    Some((Verdict::ServiceUnavailable, from)) => {
+                        tracing::info!(%from, "XMPP connection request from a JID not allowed (or requests off) refused");
+                    }
+                    None => {}
+                }
+                *stanza
+            }
         };
         if let Err(e) = stream.send(&XmppStreamElement::Stanza(reply)).await {
             return Ended::Lost(format!("answering: {e}"));
