@@ -672,10 +672,17 @@ impl Committer {
         let mut new_first = snap_seq;
         let mut removed = Vec::new();
         let mut removed_bytes = 0;
-        for item in self.shared.db.range(..frame::key(snap_seq)).rev() {
+        // Read forward, decided newest first. Never a reverse sled iterator: sled 0.34.7's
+        // `Iter::next_back` carries a 1 MiB constant key of 0xFF bytes (`high_key` in its
+        // iter.rs), which is 1 MiB of the router's flash whenever it is linked (BENCHMARKS.md
+        // "Footprint").
+        let mut before = Vec::new();
+        for item in self.shared.db.range(..frame::key(snap_seq)) {
             let (k, v) = item?;
             let seq = frame::seq_of(&k).map_err(|source| Error::Frame { seq: 0, source })?;
-            let size = (k.len() + v.len()) as u64;
+            before.push((seq, (k.len() + v.len()) as u64));
+        }
+        for (seq, size) in before.into_iter().rev() {
             if removed.is_empty() && kept < opts.history_records && kept_bytes + size <= budget {
                 kept += 1;
                 kept_bytes += size;

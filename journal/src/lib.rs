@@ -107,6 +107,11 @@
 //! Environmental errors (permission denied, disk full, the store locked by another process) are
 //! returned as errors and never trigger recovery.
 //!
+//! A sled panic while opening, scanning or salvaging counts as damage. An unwinding build catches
+//! it in-process; a build with `panic = "abort"` runs those steps first in a forked child and
+//! takes only a panic the child reported as the verdict (`isolate.rs`): a child that was killed
+//! or ended any other way is an environmental error.
+//!
 //! What sled 0.34.7 does with damaged files (measured by `tests/corruption.rs`: 160 seeded byte
 //! flips or truncations of sled's files per run, five seeds): in about 70% of the cases sled
 //! opens *without any error* and serves an earlier state — its log replay stops at the first bad
@@ -127,6 +132,7 @@
 mod error;
 pub mod frame;
 mod hwm;
+mod isolate;
 mod journal;
 mod open;
 mod schema;

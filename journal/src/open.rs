@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result, io_err};
 use crate::frame;
 use crate::hwm::{HighWaterMark, Mark};
+use crate::isolate;
 use crate::journal::{Journal, Options, Started};
 use crate::schema::{RecoveryInfo, Schema};
 
@@ -158,9 +159,20 @@ enum Verdict {
     Healthy(sled::Db, Scan),
     Damaged {
         reason: String,
-        db: Option<sled::Db>,
+        db: Readable,
         max_key: u64,
     },
+}
+
+/// Where the records of a damaged store can still be read from, for the salvage.
+enum Readable {
+    /// Nowhere: sled would not open the store.
+    Nothing,
+    /// The store, open in this process.
+    Open(sled::Db),
+    /// sled opens the store but panicked reading it: salvage in a child process, which a panic
+    /// only ends (a `panic = "abort"` build; see `isolate.rs`).
+    InChild,
 }
 
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
@@ -196,6 +208,7 @@ fn is_environmental(e: &sled::Error) -> bool {
 /// held, so no other journal can own the store; a busy sled lock can only come from sled threads of
 /// a `Db` this process just dropped, which release it shortly after.
 fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    isolate::mark_sled_started();
     let mut waited = 0;
     loop {
         match config.open() {
@@ -212,20 +225,47 @@ fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
 
 fn open_and_scan(dir: &Path, options: &Options, schema: &dyn Schema) -> Result<Verdict> {
     let config = options.sled_config(dir);
+    // A build that aborts on panic cannot catch sled's: the same steps run first in a child,
+    // whose panic is the verdict (isolate.rs). A child that returned means they do not panic on
+    // these bytes, and they run again here for real.
+    if cfg!(panic = "abort") && !isolate::sled_started() {
+        let run = isolate::in_child(|out| {
+            if let Ok(db) = open_sled(&config) {
+                out.send(b"opened");
+                let _ = scan_tree(&db, schema);
+            }
+        })
+        .map_err(|e| Error::Recovery(format!("checking the store before opening it: {}", e.0)))?;
+        if let Some(message) = run.panicked {
+            return Ok(if run.data.is_empty() {
+                Verdict::Damaged {
+                    reason: format!("sled panicked opening the store: {message}"),
+                    db: Readable::Nothing,
+                    max_key: 0,
+                }
+            } else {
+                Verdict::Damaged {
+                    reason: format!("sled panicked reading the store: {message}"),
+                    db: Readable::InChild,
+                    max_key: 0,
+                }
+            });
+        }
+    }
     let db = match catch_unwind(AssertUnwindSafe(|| open_sled(&config))) {
         Ok(Ok(db)) => db,
         Ok(Err(e)) if is_environmental(&e) => return Err(Error::Sled(e)),
         Ok(Err(e)) => {
             return Ok(Verdict::Damaged {
                 reason: format!("sled could not open the store: {e}"),
-                db: None,
+                db: Readable::Nothing,
                 max_key: 0,
             });
         }
         Err(p) => {
             return Ok(Verdict::Damaged {
                 reason: format!("sled panicked opening the store: {}", panic_message(p)),
-                db: None,
+                db: Readable::Nothing,
                 max_key: 0,
             });
         }
@@ -234,7 +274,7 @@ fn open_and_scan(dir: &Path, options: &Options, schema: &dyn Schema) -> Result<V
         Ok(scan) => Ok(Verdict::Healthy(db, scan)),
         Err(p) => Ok(Verdict::Damaged {
             reason: format!("sled panicked reading the store: {}", panic_message(p)),
-            db: Some(db),
+            db: Readable::Open(db),
             max_key: 0,
         }),
     }
@@ -303,7 +343,7 @@ impl Journal {
                 hwm,
                 hw,
                 reason,
-                Some(db),
+                Readable::Open(db),
                 scan.max_key,
                 notes,
             );
@@ -328,7 +368,7 @@ impl Journal {
                     hwm,
                     hw,
                     reason,
-                    Some(db),
+                    Readable::Open(db),
                     scan.max_key,
                     notes,
                 );
@@ -364,7 +404,7 @@ impl Journal {
                 hwm,
                 hw,
                 reason,
-                Some(db),
+                Readable::Open(db),
                 scan.max_key,
                 notes,
             );
@@ -458,6 +498,56 @@ fn salvage(db: &sled::Db, schema: &dyn Schema) -> (BTreeMap<u64, Salvaged>, u64)
     (out, max_key)
 }
 
+/// `salvage` in a child process (see `isolate.rs`): each intact record comes back as one
+/// message (seq, tag, recovery-note flag, frame), then the highest key. A panic loses the
+/// salvage, as `catch_unwind` does in an unwinding build; a child that ended without a verdict
+/// fails the open and changes nothing.
+fn salvage_in_child(
+    config: &sled::Config,
+    schema: &dyn Schema,
+    notes: &mut Vec<String>,
+) -> Result<(BTreeMap<u64, Salvaged>, u64)> {
+    let run = isolate::in_child(|out| {
+        let Ok(db) = open_sled(config) else { return };
+        let (salvaged, max_key) = salvage(&db, schema);
+        for (seq, s) in &salvaged {
+            let mut m = Vec::with_capacity(11 + s.value.len());
+            m.extend_from_slice(&seq.to_be_bytes());
+            m.extend_from_slice(&s.tag.to_be_bytes());
+            m.push(u8::from(s.recovery_note));
+            m.extend_from_slice(&s.value);
+            out.send(&m);
+        }
+        out.send(&max_key.to_be_bytes());
+    })
+    .map_err(|e| Error::Recovery(format!("salvaging the damaged store: {}", e.0)))?;
+    if let Some(message) = run.panicked {
+        notes.push(format!("sled panicked while salvaging: {message}"));
+        return Ok((BTreeMap::new(), 0));
+    }
+    let mut out = BTreeMap::new();
+    let Some((last, records)) = run.data.split_last() else {
+        // sled refused the store in the child: nothing to salvage.
+        return Ok((out, 0));
+    };
+    let word = |b: &[u8]| -> Option<u64> { Some(u64::from_be_bytes(b.get(..8)?.try_into().ok()?)) };
+    let max_key = word(last).ok_or_else(|| Error::Recovery("salvage report malformed".into()))?;
+    for m in records {
+        let (Some(seq), Some(&[t0, t1, note])) = (word(m), m.get(8..11)) else {
+            return Err(Error::Recovery("salvage report malformed".into()));
+        };
+        out.insert(
+            seq,
+            Salvaged {
+                value: m[11..].to_vec(),
+                tag: u16::from_be_bytes([t0, t1]),
+                recovery_note: note != 0,
+            },
+        );
+    }
+    Ok((out, max_key))
+}
+
 /// Moves the damaged store aside and builds a new one from what can still be trusted.
 #[allow(clippy::too_many_arguments)]
 fn recover(
@@ -467,13 +557,13 @@ fn recover(
     hwm: HighWaterMark,
     hw: u64,
     reason: String,
-    db: Option<sled::Db>,
+    db: Readable,
     scan_max_key: u64,
     mut notes: Vec<String>,
 ) -> Result<(Journal, OpenReport)> {
     tracing::warn!(dir = %dir.display(), %reason, "journal damaged; recovering into a new store");
     let (salvaged, salvage_max) = match db {
-        Some(db) => {
+        Readable::Open(db) => {
             let r = catch_unwind(AssertUnwindSafe(|| salvage(&db, schema.as_ref())))
                 .unwrap_or_else(|p| {
                     notes.push(format!(
@@ -486,7 +576,10 @@ fn recover(
             drop(db);
             r
         }
-        None => (BTreeMap::new(), 0),
+        Readable::InChild => {
+            salvage_in_child(&options.sled_config(dir), schema.as_ref(), &mut notes)?
+        }
+        Readable::Nothing => (BTreeMap::new(), 0),
     };
     // Seed: the latest intact snapshot and the contiguous intact records after it; without a
     // snapshot, a contiguous run from the store's beginning (seq 1, or a previous recovery).

@@ -302,6 +302,10 @@ impl JournalSet {
             }
         };
         let config = options.sled_config(&dir);
+        // Only an unwinding build catches this; built with `panic = "abort"`, a set that makes
+        // sled panic stops the simulator. The daemon's single journal has its child-process
+        // check instead (open.rs, isolate.rs).
+        crate::isolate::mark_sled_started();
         let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
             Ok(r) => r?,
             Err(p) => return Err(Error::SledPanic(panic_message(p))),
