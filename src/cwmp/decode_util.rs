@@ -9,7 +9,7 @@ use super::xml::Element;
 use super::{ArgError, ArgResult};
 
 /// A required child element.
-pub fn req<'a>(el: &'a Element, name: &str) -> ArgResult<&'a Element> {
+pub fn req<'a, 'x>(el: &'a Element<'x>, name: &str) -> ArgResult<&'a Element<'x>> {
     el.child(name).ok_or_else(|| ArgError::missing(name))
 }
 
@@ -95,12 +95,12 @@ pub fn opt_datetime(el: &Element, name: &str) -> ArgResult<DateTime> {
 
 /// The items of a required SOAP-encoded array argument (element children of the container,
 /// whatever their names: ACSes disagree on item element names).
-pub fn array<'a>(el: &'a Element, name: &str) -> ArgResult<&'a [Element]> {
+pub fn array<'a, 'x>(el: &'a Element<'x>, name: &str) -> ArgResult<&'a [Element<'x>]> {
     Ok(&req(el, name)?.children)
 }
 
 /// The items of an optional array argument (absent → empty).
-pub fn opt_array<'a>(el: &'a Element, name: &str) -> &'a [Element] {
+pub fn opt_array<'a, 'x>(el: &'a Element<'x>, name: &str) -> &'a [Element<'x>] {
     el.child(name).map(|c| c.children.as_slice()).unwrap_or(&[])
 }
 

@@ -200,14 +200,14 @@ fn decode_tree(root: &Element) -> Result<Envelope, DecodeError> {
         match Body::decode_method(&method.name, method) {
             None => {
                 return Err(with_context(
-                    DecodeErrorKind::UnknownMethod(method.name.clone()),
+                    DecodeErrorKind::UnknownMethod((*method.name).to_owned()),
                     namespace,
                 ));
             }
             Some(Err(error)) => {
                 return Err(with_context(
                     DecodeErrorKind::InvalidArguments {
-                        method: method.name.clone(),
+                        method: (*method.name).to_owned(),
                         error,
                     },
                     namespace,

@@ -35,7 +35,7 @@ impl Header {
         let mut h = Header::default();
         for child in &el.children {
             let text = child.trimmed_text();
-            match child.name.as_str() {
+            match &*child.name {
                 "ID" => h.id = Some(text.to_owned()),
                 "HoldRequests" => h.hold_requests = parse_bool(text),
                 "SessionTimeout" | "sessionTimeout" => h.session_timeout = text.parse().ok(),

@@ -66,7 +66,7 @@ impl ParameterValueStruct {
             name,
             value: Value {
                 xsd_type,
-                text: value.text.clone(),
+                text: (*value.text).to_owned(),
             },
         })
     }

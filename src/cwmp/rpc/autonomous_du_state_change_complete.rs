@@ -151,7 +151,11 @@ mod tests {
         let result = "<UUID>6ba7b810-9dad-11d1-80b4-00c04fd430c8</UUID><DeploymentUnitRef/><Version/>\
             <CurrentState>Uninstalled</CurrentState><Resolved>false</Resolved><ExecutionUnitRefList/>\
             <Fault><FaultCode>0</FaultCode><FaultString/></Fault>";
-        let el = |s: &str| parse(format!("<m>{s}</m>").as_bytes(), &Limits::default()).unwrap();
+        let el = |s: &str| {
+            parse(format!("<m>{s}</m>").as_bytes(), &Limits::default())
+                .unwrap()
+                .into_owned()
+        };
         let ok = AutonomousDuStateChangeComplete::decode_args(&el(&format!(
             "<Results>{result}<OperationPerformed>X_00D09E_Move</OperationPerformed></Results>"
         )))

@@ -61,8 +61,8 @@ impl Rpc for AutonomousTransferComplete {
         w.number_element("FileSize", self.file_size);
         w.text_element("TargetFileName", &self.target_file_name);
         self.fault_struct.encode(w, "FaultStruct");
-        w.text_element("StartTime", &self.start_time.to_string());
-        w.text_element("CompleteTime", &self.complete_time.to_string());
+        w.display_element("StartTime", self.start_time);
+        w.display_element("CompleteTime", self.complete_time);
     }
 
     fn decode_args(el: &Element) -> ArgResult<Self> {
@@ -163,7 +163,9 @@ mod tests {
         <FaultStruct><FaultCode>0</FaultCode><FaultString/></FaultStruct>";
 
     fn decode(args: &str) -> ArgResult<AutonomousTransferComplete> {
-        let el = parse(format!("<m>{args}</m>").as_bytes(), &Limits::default()).unwrap();
+        let el = parse(format!("<m>{args}</m>").as_bytes(), &Limits::default())
+            .unwrap()
+            .into_owned();
         AutonomousTransferComplete::decode_args(&el)
     }
 

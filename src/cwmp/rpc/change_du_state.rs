@@ -123,16 +123,14 @@ const FIELD_NAMES: [&str; 6] = [
 ];
 
 /// The local part of an element's `xsi:type`, if any.
-fn xsi_type(el: &Element) -> Option<&str> {
+fn xsi_type<'a>(el: &'a Element<'_>) -> Option<&'a str> {
     el.attr_ns(Some(XSI_NS), "type")
         .or_else(|| el.attr("type"))
         .map(|t| t.rsplit(':').next().unwrap_or(t).trim())
 }
 
 fn has_fields(el: &Element) -> bool {
-    el.children
-        .iter()
-        .any(|c| FIELD_NAMES.contains(&c.name.as_str()))
+    el.children.iter().any(|c| FIELD_NAMES.contains(&&*c.name))
 }
 
 /// The one structure whose elements fit those present, when there is exactly one.

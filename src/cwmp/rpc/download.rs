@@ -120,8 +120,8 @@ pub(crate) fn encode_transfer_result(
     complete: &DateTime,
 ) {
     w.number_element("Status", status);
-    w.text_element("StartTime", &start.to_string());
-    w.text_element("CompleteTime", &complete.to_string());
+    w.display_element("StartTime", start);
+    w.display_element("CompleteTime", complete);
 }
 
 /// Reads Status (required), StartTime and CompleteTime (Unknown when absent).

@@ -87,8 +87,8 @@ impl OpResultStruct {
         w.text_element("CurrentState", self.current_state.as_str());
         w.bool_element("Resolved", self.resolved);
         w.text_element("ExecutionUnitRefList", &self.execution_unit_ref_list);
-        w.text_element("StartTime", &self.start_time.to_string());
-        w.text_element("CompleteTime", &self.complete_time.to_string());
+        w.display_element("StartTime", self.start_time);
+        w.display_element("CompleteTime", self.complete_time);
         self.fault.encode(w, "Fault");
     }
 
@@ -131,7 +131,7 @@ fn is_uuid(s: &str) -> bool {
 
 /// The result structs inside `el`'s `Results`: every `Results` child that holds the struct's
 /// fields directly (the schema's form), or the items of a `Results` SOAP array. At least one.
-pub(crate) fn results(el: &Element) -> ArgResult<Vec<&Element>> {
+pub(crate) fn results<'a, 'x>(el: &'a Element<'x>) -> ArgResult<Vec<&'a Element<'x>>> {
     let mut items = Vec::new();
     for r in el.children_named("Results") {
         if r.child("UUID").is_some() || r.children.is_empty() {
@@ -271,7 +271,9 @@ mod tests {
         <Fault><FaultCode>0</FaultCode></Fault>";
 
     fn decode(args: &str) -> ArgResult<DuStateChangeComplete> {
-        let el = parse(format!("<m>{args}</m>").as_bytes(), &Limits::default()).unwrap();
+        let el = parse(format!("<m>{args}</m>").as_bytes(), &Limits::default())
+            .unwrap()
+            .into_owned();
         DuStateChangeComplete::decode_args(&el)
     }
 

@@ -49,7 +49,7 @@ impl Rpc for GetQueuedTransfers {
 }
 
 /// The items of a required `TransferList`, at most 16 of them.
-pub(crate) fn transfer_list(el: &Element) -> ArgResult<&[Element]> {
+pub(crate) fn transfer_list<'a, 'x>(el: &'a Element<'x>) -> ArgResult<&'a [Element<'x>]> {
     let items = du::array(el, "TransferList")?;
     if items.len() > MAX_QUEUED_TRANSFERS {
         return Err(ArgError::invalid(

@@ -107,7 +107,7 @@ impl Rpc for Inform {
         }
         w.close("Event");
         w.number_element("MaxEnvelopes", self.max_envelopes);
-        w.text_element("CurrentTime", &self.current_time.to_string());
+        w.display_element("CurrentTime", self.current_time);
         w.number_element("RetryCount", self.retry_count);
         ParameterValueStruct::encode_list(w, "ParameterList", &self.parameter_list);
     }

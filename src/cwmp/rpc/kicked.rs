@@ -105,7 +105,11 @@ mod tests {
 
     #[test]
     fn required_and_bounded() {
-        let el = |s: &str| parse(format!("<m>{s}</m>").as_bytes(), &Limits::default()).unwrap();
+        let el = |s: &str| {
+            parse(format!("<m>{s}</m>").as_bytes(), &Limits::default())
+                .unwrap()
+                .into_owned()
+        };
         let ok = el("<Next>http://x/</Next><Arg>a</Arg><Referer/><Command>c</Command><Extra/>");
         assert_eq!(Kicked::decode_args(&ok).unwrap().next, "http://x/");
         assert_eq!(

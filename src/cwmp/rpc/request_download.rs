@@ -136,7 +136,9 @@ mod tests {
     use crate::cwmp::xml::{Limits, parse};
 
     fn decode(args: &str) -> ArgResult<RequestDownload> {
-        let el = parse(format!("<m>{args}</m>").as_bytes(), &Limits::default()).unwrap();
+        let el = parse(format!("<m>{args}</m>").as_bytes(), &Limits::default())
+            .unwrap()
+            .into_owned();
         RequestDownload::decode_args(&el)
     }
 

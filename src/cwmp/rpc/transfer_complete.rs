@@ -46,8 +46,8 @@ impl Rpc for TransferComplete {
     fn encode_args(&self, w: &mut Writer) {
         w.text_element("CommandKey", &self.command_key);
         self.fault_struct.encode(w, "FaultStruct");
-        w.text_element("StartTime", &self.start_time.to_string());
-        w.text_element("CompleteTime", &self.complete_time.to_string());
+        w.display_element("StartTime", self.start_time);
+        w.display_element("CompleteTime", self.complete_time);
     }
 
     fn decode_args(el: &Element) -> ArgResult<Self> {
@@ -119,7 +119,8 @@ mod tests {
             format!("<TransferComplete>{args}</TransferComplete>").as_bytes(),
             &Limits::default(),
         )
-        .unwrap();
+        .unwrap()
+        .into_owned();
         TransferComplete::decode_args(&el)
     }
 
