@@ -22,7 +22,7 @@ use anyhow::Context as _;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::agent::connection_request::CrSettings;
-use crate::agent::run::{InFlight, IoDone, append, journal_timeline, now_ms, send};
+use crate::agent::run::{InFlight, IoDone, append, compact, journal_timeline, now_ms, send};
 use crate::agent::transfer_jobs;
 use crate::config::Config;
 use crate::cpe::transfer_lifecycle::MAIN_FILE;
@@ -293,19 +293,11 @@ pub(crate) async fn run(ctx: Arc<Ctx>, index: u32, start_after: Duration, boot_s
     let mut shutdown = ctx.shutdown.clone();
     power.mark_unchanged();
     let mut new_boot = boot_storm;
-    // The arrival phase: the device is off until then (a power cut meanwhile only moves its boot).
+    // The arrival phase: the device is off until then.
     let start = tokio::time::Instant::now() + start_after;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(start) => break,
-            () = stopped(&mut shutdown) => return,
-            Ok(()) = power.changed() => {
-                let p = power.borrow_and_update().clone();
-                if is_victim(&p, index) {
-                    new_boot = true;
-                }
-            }
-        }
+    match stay_off(&mut power, &mut shutdown, index, start).await {
+        Some(cut) => new_boot |= cut,
+        None => return,
     }
     loop {
         let end = life(
@@ -323,27 +315,58 @@ pub(crate) async fn run(ctx: Arc<Ctx>, index: u32, start_after: Duration, boot_s
             Ok(LifeEnd::Reboot) => {
                 Metrics::add(&ctx.metrics.reboots, 1);
                 new_boot = true;
-                tokio::select! {
-                    () = tokio::time::sleep(REBOOT_TIME) => {}
-                    () = stopped(&mut shutdown) => return,
+                let up_at = tokio::time::Instant::now() + REBOOT_TIME;
+                if stay_off(&mut power, &mut shutdown, index, up_at)
+                    .await
+                    .is_none()
+                {
+                    return;
                 }
             }
             Ok(LifeEnd::PowerCut) => {
                 Metrics::add(&ctx.metrics.power_cuts, 1);
                 new_boot = true;
                 let back_at = power.borrow().back_at;
-                tokio::select! {
-                    () = tokio::time::sleep_until(back_at) => {}
-                    () = stopped(&mut shutdown) => return,
+                if stay_off(&mut power, &mut shutdown, index, back_at)
+                    .await
+                    .is_none()
+                {
+                    return;
                 }
             }
             Err(e) => {
                 Metrics::add(&ctx.metrics.errors, 1);
                 tracing::warn!(serial = %serial, error = %format!("{e:#}"), "device life failed; starting again");
-                new_boot = false;
-                tokio::select! {
-                    () = tokio::time::sleep(FAILED_LIFE_BACKOFF) => {}
-                    () = stopped(&mut shutdown) => return,
+                let again_at = tokio::time::Instant::now() + FAILED_LIFE_BACKOFF;
+                match stay_off(&mut power, &mut shutdown, index, again_at).await {
+                    Some(cut) => new_boot = cut,
+                    None => return,
+                }
+            }
+        }
+    }
+}
+
+/// The device is off (not started yet, rebooting, waiting after a failed life) until `until`. A
+/// power cut meanwhile keeps it off until the power returns: it cannot boot in the dark, and the
+/// ACS must not see Informs from it then. Returns whether a cut fell on it (its next start is a
+/// new boot), `None` when the fleet shuts down.
+async fn stay_off(
+    power: &mut watch::Receiver<PowerState>,
+    shutdown: &mut watch::Receiver<bool>,
+    index: u32,
+    mut until: tokio::time::Instant,
+) -> Option<bool> {
+    let mut cut = false;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(until) => return Some(cut),
+            () = stopped(shutdown) => return None,
+            Ok(()) = power.changed() => {
+                let p = power.borrow_and_update().clone();
+                if is_victim(&p, index) {
+                    cut = true;
+                    until = until.max(p.back_at);
                 }
             }
         }
@@ -452,7 +475,10 @@ async fn life(
     while let Some(action) = cpe.poll_startup(now_ms()) {
         match action {
             Action::Append(a) => {
-                append(&journal, &mut cpe, a).await?;
+                // A simulated device's journal is small; it compacts at once.
+                if append(&journal, &mut cpe, a).await? {
+                    compact(&journal, &mut cpe).await?;
+                }
                 Metrics::add(&m.journal_appends, 1);
             }
             Action::RemoveTransferFiles { keep } => {
@@ -501,7 +527,9 @@ async fn life(
                             _ => {}
                         }
                     }
-                    append(&journal, &mut cpe, a).await?;
+                    if append(&journal, &mut cpe, a).await? {
+                        compact(&journal, &mut cpe).await?;
+                    }
                     Metrics::add(&m.journal_appends, 1);
                     ctx.log(index, |l| l.state = Some(cpe.state().clone()));
                 }
