@@ -1,28 +1,30 @@
 //! The diagnostics against real peers: routers and hosts built from network namespaces for
 //! TraceRoute (two hops, the second of which drops its ICMP), a real dnsmasq for NSLookup, the
 //! test kit's file server for Download/Upload (a stalling one included), UDP echo servers and
-//! clients — first the engines on their own, then every diagnostic through full sessions of the
+//! clients, two hosts for ServerSelection over ICMP (the system `ping`), one of which answers
+//! late — first the engines on their own, then every diagnostic through full sessions of the
 //! REAL agent binary with the scripted ACS (SetParameterValues DiagnosticsState=Requested,
 //! `8 DIAGNOSTICS COMPLETE`, the results read back with GetParameterValues).
 //!
 //! Traffic goes to loopback or into the namespaces the tests create. Without namespaces (not
-//! root, no iproute2) or without nft/dnsmasq, those tests print one SKIPPED line (and fail under
-//! TR069_TEST_STRICT=1).
+//! root, no iproute2) or without nft/dnsmasq/ping/sysctl, those tests print one SKIPPED line (and
+//! fail under TR069_TEST_STRICT=1).
 
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
 use chaos_tests::device::*;
 use chaos_tests::namespaces::{NetNs, in_netns, link, tool_runs, unavailable};
-use chaos_tests::{FileServer, FileServerConfig, Mode, ScriptedAcs};
+use chaos_tests::{FileServer, FileServerConfig, Mode, ScriptedAcs, test_pki};
 use tr069_client::cwmp::Body;
 use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
 use tr069_client::cwmp::rpc::set_parameter_values::SetParameterValues;
 use tr069_client::cwmp::{ParameterValueStruct, Value};
 use tr069_client::diagnostics::{
-    Direction, IpVersion, Limits, NsLookupRequest, TraceRouteRequest, TransferTestRequest,
-    http_test, nslookup, traceroute,
+    Direction, IpVersion, Limits, NsLookupRequest, SelectionProtocol, ServerSelectionRequest,
+    TraceRouteRequest, TransferTestRequest, http_test, nslookup, server_selection, traceroute,
 };
+use tr069_client::http::TlsSettings;
 
 // ---- namespaces -------------------------------------------------------------------------
 
@@ -137,6 +139,171 @@ async fn dns_ready() -> anyhow::Result<()> {
     bail!("dnsmasq never answered")
 }
 
+/// client (10.9.5.1, 10.9.6.1) — near (10.9.5.2) and — far (10.9.6.2), whose echo replies
+/// come from [`SlowPinger`] at least [`FAR_DELAY`] late. Nobody has 10.9.5.9.
+struct TwoHosts {
+    client: NetNs,
+    _near: NetNs,
+    _far: NetNs,
+    _slow: SlowPinger,
+}
+
+const NEAR: &str = "10.9.5.2";
+const FAR: &str = "10.9.6.2";
+const DEAD: &str = "10.9.5.9";
+const FAR_DELAY: Duration = Duration::from_millis(150);
+
+fn two_hosts() -> anyhow::Result<TwoHosts> {
+    let client = NetNs::new("client")?;
+    let near = NetNs::new("near")?;
+    let far = NetNs::new("far")?;
+    link(&client, "10.9.5.1/24", &near, "10.9.5.2/24")?;
+    link(&client, "10.9.6.1/24", &far, "10.9.6.2/24")?;
+    let slow = SlowPinger::start(&far, FAR_DELAY)?;
+    Ok(TwoHosts {
+        client,
+        _near: near,
+        _far: far,
+        _slow: slow,
+    })
+}
+
+/// A slow host without `tc netem` (this kernel may lack sch_netem): the namespace's kernel
+/// ignores echo requests, and a raw ICMP socket answers each one after `delay`, so every round
+/// trip to the host is at least `delay`. Stopped on drop.
+struct SlowPinger {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SlowPinger {
+    fn start(ns: &NetNs, delay: Duration) -> anyhow::Result<SlowPinger> {
+        use std::os::fd::AsRawFd as _;
+        ns.exec(&["sysctl", "-q", "-w", "net.ipv4.icmp_echo_ignore_all=1"])?;
+        let handle = std::fs::File::open(format!("/var/run/netns/{}", ns.name))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            // SAFETY: setns on a valid namespace descriptor affects only this thread.
+            if unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                let _ = ready_tx.send(Err(anyhow::anyhow!(
+                    "setns: {}",
+                    std::io::Error::last_os_error()
+                )));
+                return;
+            }
+            // SAFETY: plain socket(2); the descriptor is closed below.
+            let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+            if fd < 0 {
+                let _ = ready_tx.send(Err(anyhow::anyhow!(
+                    "raw ICMP socket: {}",
+                    std::io::Error::last_os_error()
+                )));
+                return;
+            }
+            // Wake every 100 ms to see whether to stop.
+            let tv = libc::timeval {
+                tv_sec: 0,
+                tv_usec: 100_000,
+            };
+            // SAFETY: tv outlives the call; the size is its own.
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&raw const tv).cast(),
+                    std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                );
+            }
+            let _ = ready_tx.send(Ok(()));
+            let mut buf = [0u8; 2048];
+            while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                // SAFETY: a zeroed sockaddr_in is valid; recvfrom writes at most `len` bytes.
+                let mut from: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+                let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+                // SAFETY: buf and from are valid for the lengths given.
+                let n = unsafe {
+                    libc::recvfrom(
+                        fd,
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        0,
+                        (&raw mut from).cast(),
+                        &mut len,
+                    )
+                };
+                let Ok(n) = usize::try_from(n) else { continue };
+                // The raw socket hands over the IP header too.
+                let ihl = usize::from(buf[0] & 0x0f) * 4;
+                if n < ihl + 8 || buf[ihl] != 8 {
+                    continue;
+                }
+                let mut reply = buf[ihl..n].to_vec();
+                reply[0] = 0; // echo reply
+                reply[2] = 0;
+                reply[3] = 0;
+                let sum = icmp_checksum(&reply);
+                reply[2..4].copy_from_slice(&sum.to_be_bytes());
+                std::thread::sleep(delay);
+                // SAFETY: reply and from are valid for the lengths given.
+                unsafe {
+                    libc::sendto(
+                        fd,
+                        reply.as_ptr().cast(),
+                        reply.len(),
+                        0,
+                        (&raw const from).cast(),
+                        len,
+                    );
+                }
+            }
+            // SAFETY: fd is ours and open.
+            unsafe { libc::close(fd) };
+        });
+        ready_rx.recv()??;
+        Ok(SlowPinger {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for SlowPinger {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The Internet checksum (RFC 1071) of an ICMP message whose checksum field is zero.
+fn icmp_checksum(bytes: &[u8]) -> u16 {
+    let mut sum: u32 = bytes
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Why the ICMP ServerSelection tests cannot run, if they cannot.
+fn ping_in_namespaces_missing() -> Option<String> {
+    if let Some(why) = unavailable() {
+        return Some(why);
+    }
+    if test_tools::find_tool("ping").is_none() {
+        return Some("ping not found on PATH (apt-get install iputils-ping)".into());
+    }
+    test_tools::find_tool("sysctl")
+        .is_none()
+        .then(|| "sysctl not found on PATH (apt-get install procps)".into())
+}
+
 // ---- the engines ------------------------------------------------------------------------
 
 #[test]
@@ -229,6 +396,64 @@ fn nslookup_asks_a_real_dns_server() {
     );
     assert_eq!(missing.success_count, 0);
     assert_eq!(missing.results[0].status, "Error_HostNameNotResolved");
+}
+
+#[test]
+fn server_selection_over_icmp_names_the_fastest_of_real_hosts() {
+    if let Some(why) = ping_in_namespaces_missing() {
+        return test_tools::skip(format!("ServerSelection over ICMP: {why}"));
+    }
+    let net = two_hosts().expect("building the namespaces");
+    let ask = |hosts: &[&str]| ServerSelectionRequest {
+        protocol: SelectionProtocol::Icmp,
+        hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+        repetitions: 2,
+        timeout_ms: 1000,
+        interface_name: None,
+        ip_version: IpVersion::Any,
+    };
+    let (all, far_only, dead_only) = in_netns(&net.client, move || async move {
+        (
+            server_selection::run(&ask(&[FAR, DEAD, NEAR])).await,
+            server_selection::run(&ask(&[FAR])).await,
+            server_selection::run(&ask(&[DEAD])).await,
+        )
+    })
+    .unwrap();
+    // The slow host's replies really are late: its own figures are at least the delay.
+    assert_eq!(far_only.state, "Completed", "{far_only:?}");
+    assert_eq!(far_only.fastest_host, FAR);
+    let delay_us = FAR_DELAY.as_micros() as u32;
+    assert!(far_only.minimum_us >= delay_us, "{far_only:?}");
+    assert!(
+        far_only.minimum_us <= far_only.average_us && far_only.average_us <= far_only.maximum_us,
+        "{far_only:?}"
+    );
+    assert_eq!(far_only.ip_address_used, "10.9.6.1");
+    // Of the three, the near one is the fastest; the silent one is passed over.
+    assert_eq!(all.state, "Completed", "{all:?}");
+    assert_eq!(all.fastest_host, NEAR, "{all:?}");
+    assert!(all.minimum_us >= 1, "{all:?}");
+    assert!(
+        all.minimum_us <= all.average_us && all.average_us <= all.maximum_us,
+        "{all:?}"
+    );
+    assert!(
+        all.average_us < far_only.minimum_us,
+        "the figures are the fastest host's: {all:?} vs {far_only:?}"
+    );
+    assert_eq!(all.ip_address_used, "10.9.5.1", "toward the fastest host");
+    // Nobody answers: completed, every result empty.
+    assert_eq!(dead_only.state, "Completed", "{dead_only:?}");
+    assert_eq!(dead_only.fastest_host, "");
+    assert_eq!(
+        (
+            dead_only.minimum_us,
+            dead_only.average_us,
+            dead_only.maximum_us
+        ),
+        (0, 0, 0)
+    );
 }
 
 fn transfer(direction: Direction, url: String) -> TransferTestRequest {
@@ -350,6 +575,70 @@ async fn download_and_upload_against_the_file_server() {
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_and_upload_over_https_trust_the_configured_ca_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = test_pki(dir.path()).unwrap();
+    let server = FileServer::start(FileServerConfig {
+        tls: Some(pki.server_identity()),
+        ..FileServerConfig::default()
+    })
+    .await
+    .unwrap();
+    server.add_file("/tls.bin", vec![3u8; 300_000]);
+    let url = server.url("/tls.bin");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let trusted = TlsSettings {
+        ca_file: Some(pki.ca_cert_pem_path.clone()),
+        ..TlsSettings::default()
+    };
+    let mut down = transfer(Direction::Download, url.clone());
+    down.tls = trusted.clone();
+    let result = http_test::run(&down, LIMITS).await;
+    assert_eq!(result.state, "Completed", "{result:?}");
+    let total = result.total.clone().unwrap();
+    // The body and the answer's head, HTTP bytes (TLS records are not counted).
+    assert!(
+        total.test_bytes > 300_000 && total.test_bytes < 301_000,
+        "{total:?}"
+    );
+    assert_eq!(result.ip_address_used, "127.0.0.1");
+    let mut up = transfer(Direction::Upload, server.url("/up/tls"));
+    up.upload_length = 123_456;
+    up.tls = trusted;
+    let result = http_test::run(&up, LIMITS).await;
+    assert_eq!(result.state, "Completed", "{result:?}");
+    assert_eq!(result.total.as_ref().unwrap().test_bytes, 123_456);
+    let uploads = server.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].1.len(), 123_456);
+
+    // Without the test CA (the compiled-in roots only) the server's certificate is not trusted:
+    // no connection is established (TR-143's Error_InitConnectionFailed), nothing is measured.
+    let untrusted = http_test::run(&transfer(Direction::Download, url), LIMITS).await;
+    assert_eq!(
+        untrusted.state, "Error_InitConnectionFailed",
+        "{untrusted:?}"
+    );
+    assert!(untrusted.total.is_none() && untrusted.connections.is_empty());
+    let mut up = transfer(Direction::Upload, server.url("/up/untrusted"));
+    up.upload_length = 1000;
+    let untrusted = http_test::run(&up, LIMITS).await;
+    assert_eq!(
+        untrusted.state, "Error_InitConnectionFailed",
+        "{untrusted:?}"
+    );
+    // The refused handshakes never got as far as a request.
+    let gets = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(gets, 1, "{:?}", server.requests());
+    assert_eq!(server.uploads().len(), 1);
+    server.shutdown().await;
+}
+
 // ---- through full sessions with the real binary ----------------------------------------
 
 fn spv(values: Vec<(String, Value)>, key: &str) -> Body {
@@ -376,8 +665,21 @@ async fn run_through_sessions(
     object: &str,
     inputs: &[(&str, Value)],
 ) -> anyhow::Result<Vec<(String, String)>> {
+    run_through_sessions_with(device, object, inputs, &[], WAIT).await
+}
+
+/// [`run_through_sessions`] with these settings in the agent's configuration, waiting up to
+/// `test_wait` for the `8 DIAGNOSTICS COMPLETE` session (a test that ends on a timeout of the
+/// agent's own takes that long).
+async fn run_through_sessions_with(
+    device: &Device,
+    object: &str,
+    inputs: &[(&str, Value)],
+    settings: &[(&str, &str)],
+    test_wait: Duration,
+) -> anyhow::Result<Vec<(String, String)>> {
     let acs = ScriptedAcs::start(digest_acs()).await?;
-    device.write_config(&acs.url(), &[]);
+    device.write_config(&acs.url(), settings);
     let mut values: Vec<(String, Value)> = inputs
         .iter()
         .map(|(n, v)| (format!("{object}{n}"), v.clone()))
@@ -392,10 +694,11 @@ async fn run_through_sessions(
         s.is_ended() && s.acs_calls.iter().all(|c| c.answer.is_some())
     })
     .await?;
-    let done = wait_session(&acs, 1, "the DIAGNOSTICS COMPLETE session", |s| {
-        s.has_event("8 DIAGNOSTICS COMPLETE")
-    })
-    .await?;
+    let done = acs
+        .wait_for_session(1, test_wait, "the DIAGNOSTICS COMPLETE session", |s| {
+            s.has_event("8 DIAGNOSTICS COMPLETE")
+        })
+        .await?;
     ensure!(
         done.event_codes() == ["8 DIAGNOSTICS COMPLETE"],
         "events {:?}",
@@ -513,6 +816,48 @@ fn nslookup_through_full_sessions() {
     .unwrap();
 }
 
+#[test]
+fn server_selection_over_icmp_through_full_sessions() {
+    if let Some(why) = ping_in_namespaces_missing() {
+        return test_tools::skip(format!("ServerSelection over ICMP: {why}"));
+    }
+    let net = two_hosts().expect("building the namespaces");
+    in_netns(&net.client, || async {
+        let device = Device::new(
+            "server_selection_over_icmp_through_full_sessions",
+            env!("CARGO_BIN_EXE_agent"),
+        );
+        scenario(&device, async {
+            let v = run_through_sessions(
+                &device,
+                "Device.IP.Diagnostics.ServerSelectionDiagnostics.",
+                &[
+                    ("Protocol", Value::string("ICMP")),
+                    ("HostList", Value::string(format!("{FAR},{DEAD},{NEAR}"))),
+                    ("NumberOfRepetitions", Value::unsigned_int(2)),
+                    ("Timeout", Value::unsigned_int(1000)),
+                ],
+            )
+            .await?;
+            ensure!(get(&v, "DiagnosticsState") == "Completed", "{v:?}");
+            ensure!(get(&v, "FastestHost") == NEAR, "{v:?}");
+            let us = |n: &str| get(&v, n).parse::<u32>().context(n.to_owned());
+            let (min, avg, max) = (
+                us("MinimumResponseTime")?,
+                us("AverageResponseTime")?,
+                us("MaximumResponseTime")?,
+            );
+            ensure!(1 <= min && min <= avg && avg <= max, "{v:?}");
+            // The far host's every round trip is at least FAR_DELAY: these are not its figures.
+            ensure!(avg < FAR_DELAY.as_micros() as u32, "{v:?}");
+            ensure!(get(&v, "IPAddressUsed") == "10.9.5.1", "{v:?}");
+            Ok(())
+        })
+        .await;
+    })
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn download_and_upload_through_full_sessions() {
     let server = FileServer::start(FileServerConfig::default())
@@ -579,6 +924,192 @@ async fn download_and_upload_through_full_sessions() {
     let uploads = server.uploads();
     assert_eq!(uploads.len(), 1);
     assert_eq!(uploads[0].1.len(), 200_000);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_and_upload_over_https_through_full_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = test_pki(dir.path()).unwrap();
+    let server = FileServer::start(FileServerConfig {
+        tls: Some(pki.server_identity()),
+        ..FileServerConfig::default()
+    })
+    .await
+    .unwrap();
+    server.add_file("/speed.bin", vec![1u8; 256 * 1024]);
+    let ca = pki.ca_cert_pem_path.to_string_lossy().into_owned();
+    let download = "Device.IP.Diagnostics.DownloadDiagnostics.";
+    // The agent trusts the server through its `ca-file` setting (the one its ACS and file
+    // transfers use).
+    let device = Device::new(
+        "https_download_through_sessions",
+        env!("CARGO_BIN_EXE_agent"),
+    );
+    scenario(&device, async {
+        let v = run_through_sessions_with(
+            &device,
+            download,
+            &[("DownloadURL", Value::string(server.url("/speed.bin")))],
+            &[("ca-file", &ca)],
+            WAIT,
+        )
+        .await?;
+        ensure!(get(&v, "DiagnosticsState") == "Completed", "{v:?}");
+        let bytes: u64 = get(&v, "TestBytesReceived")
+            .parse()
+            .context("TestBytesReceived")?;
+        ensure!(bytes > 256 * 1024 && bytes < 256 * 1024 + 1024, "{v:?}");
+        Ok(())
+    })
+    .await;
+    let device = Device::new("https_upload_through_sessions", env!("CARGO_BIN_EXE_agent"));
+    scenario(&device, async {
+        let v = run_through_sessions_with(
+            &device,
+            "Device.IP.Diagnostics.UploadDiagnostics.",
+            &[
+                ("UploadURL", Value::string(server.url("/upload/tls"))),
+                ("TestFileLength", Value::unsigned_int(100_000)),
+            ],
+            &[("ca-file", &ca)],
+            WAIT,
+        )
+        .await?;
+        ensure!(get(&v, "DiagnosticsState") == "Completed", "{v:?}");
+        ensure!(get(&v, "TestBytesSent") == "100000", "{v:?}");
+        Ok(())
+    })
+    .await;
+    let uploads = server.uploads();
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].1.len(), 100_000);
+    // Without the CA the test CA's certificate is not trusted.
+    let device = Device::new(
+        "https_untrusted_through_sessions",
+        env!("CARGO_BIN_EXE_agent"),
+    );
+    scenario(&device, async {
+        let v = run_through_sessions(
+            &device,
+            download,
+            &[("DownloadURL", Value::string(server.url("/speed.bin")))],
+        )
+        .await?;
+        ensure!(
+            get(&v, "DiagnosticsState") == "Error_InitConnectionFailed",
+            "{v:?}"
+        );
+        Ok(())
+    })
+    .await;
+    let gets = server
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(
+        gets,
+        1,
+        "only the trusting agent's GET: {:?}",
+        server.requests()
+    );
+    server.shutdown().await;
+}
+
+/// [`scenario`] with a longer overall limit.
+async fn long_scenario<F>(device: &Device, limit: Duration, body: F)
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let result = match tokio::time::timeout(limit, body).await {
+        Ok(r) => r,
+        Err(_) => Err(anyhow::anyhow!("scenario timed out after {limit:?}")),
+    };
+    if let Err(e) = result {
+        panic!("{e:#}\n{}", device.logs());
+    }
+}
+
+/// The agent gives up on a transfer that moves no byte for this long (its transfers' and HTTP
+/// diagnostics' idle limit, not configurable).
+const AGENT_IDLE_LIMIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_download_ends_in_error_timeout_through_full_sessions() {
+    let server = FileServer::start(FileServerConfig::default())
+        .await
+        .unwrap();
+    server.add_file("/stall.bin", vec![9u8; 1 << 20]);
+    // The full Content-Length is announced, 100 000 bytes sent, then nothing, the connection
+    // kept open.
+    server.set_mode("/stall.bin", Mode::Stalled { after: 100_000 });
+    let object = "Device.IP.Diagnostics.DownloadDiagnostics.";
+    let device = Device::new(
+        "stalled_download_through_sessions",
+        env!("CARGO_BIN_EXE_agent"),
+    );
+    // Not `scenario`: its overall limit is shorter than the agent's idle limit.
+    long_scenario(&device, AGENT_IDLE_LIMIT + LIMIT, async {
+        let acs = ScriptedAcs::start(digest_acs()).await?;
+        device.write_config(&acs.url(), &[]);
+        acs.enqueue(spv(
+            vec![
+                (
+                    format!("{object}DownloadURL"),
+                    Value::string(server.url("/stall.bin")),
+                ),
+                (
+                    format!("{object}DiagnosticsState"),
+                    Value::string("Requested"),
+                ),
+            ],
+            "stall",
+        ));
+        let _agent = device.start().await?;
+        wait_session(&acs, 0, "the BOOTSTRAP session", |s| {
+            s.is_ended() && s.acs_calls.iter().all(|c| c.answer.is_some())
+        })
+        .await?;
+        // The ACS reads the results in the session that reports the test.
+        acs.enqueue(gpv(object));
+        let done = acs
+            .wait_for_session(
+                1,
+                AGENT_IDLE_LIMIT + WAIT * 3,
+                "the DIAGNOSTICS COMPLETE session",
+                |s| s.has_event("8 DIAGNOSTICS COMPLETE"),
+            )
+            .await?;
+        ensure!(
+            done.event_codes() == ["8 DIAGNOSTICS COMPLETE"],
+            "events {:?}",
+            done.event_codes()
+        );
+        let Some(Body::GetParameterValuesResponse(r)) = done
+            .acs_calls
+            .first()
+            .and_then(|c| c.answer.as_ref())
+            .and_then(|a| a.body.as_ref())
+        else {
+            bail!("no GetParameterValuesResponse in {:?}", done.acs_calls);
+        };
+        let state = r
+            .parameter_list
+            .iter()
+            .find(|p| p.name == format!("{object}DiagnosticsState"))
+            .map(|p| p.value.text.clone());
+        ensure!(state.as_deref() == Some("Error_Timeout"), "{r:?}");
+        Ok(())
+    })
+    .await;
+    let stalled: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/stall.bin")
+        .collect();
+    assert_eq!(stalled.len(), 1, "{stalled:?}");
+    assert_eq!(stalled[0].bytes_served, 100_000, "the server did stall");
     server.shutdown().await;
 }
 

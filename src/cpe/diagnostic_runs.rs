@@ -77,6 +77,10 @@ impl Cpe {
 
     /// The UDP echo responder the data model asks for, when it differs from the running one.
     pub(super) fn udp_echo_step(&mut self, now_ms: u64) -> Option<Action> {
+        if self.udp_echo_read_at_seq == Some(self.state.last_seq) {
+            return None;
+        }
+        self.udp_echo_read_at_seq = Some(self.state.last_seq);
         let wanted = diagnostics::udp_echo::config(&self.view(now_ms, &self.scratch_memo));
         self.scratch_memo.clear();
         if wanted == self.udp_echo {

@@ -11,6 +11,7 @@ use tokio::net::UdpSocket;
 use super::IpVersion;
 use super::ipping::{PingRequest, ping_replies};
 use super::net::{ResolveError, local_address_toward, resolve};
+use super::udp_echo::ECHO_PLUS_HEADER;
 
 /// The echo service's port (RFC 862).
 pub const ECHO_PORT: u16 = 7;
@@ -201,15 +202,15 @@ async fn udp_echo(entry: &str, request: &ServerSelectionRequest) -> Result<Measu
     let mut rtts = Vec::new();
     let mut buf = [0u8; 64];
     for seq in 0..request.repetitions.max(1) {
-        let probe = format!("tr069-selection {seq:08}");
+        let probe = selection_probe(seq);
         let sent = Instant::now();
-        if socket.send(probe.as_bytes()).await.is_err() {
+        if socket.send(&probe).await.is_err() {
             continue;
         }
         let deadline = tokio::time::Instant::from_std(sent + timeout);
         loop {
             match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
-                Ok(Ok(n)) if &buf[..n] == probe.as_bytes() => {
+                Ok(Ok(n)) if is_echo_of(&probe, &buf[..n]) => {
                     rtts.push(sent.elapsed());
                     break;
                 }
@@ -225,6 +226,26 @@ async fn udp_echo(entry: &str, request: &ServerSelectionRequest) -> Result<Measu
         address,
         rtts,
     })
+}
+
+/// A probe shaped as a UDP Echo Plus packet (TR-143 A.1.2): TestGenSN (the sequence number) in
+/// the first four bytes, the rest of the 20-byte header zero, then a tag. A plain echo server
+/// (RFC 862) sends it back unchanged; an Echo Plus server, such as TR-143 test servers and the
+/// agent's own UDPEchoConfig responder, rewrites the header after TestGenSN, so an answer is
+/// recognised by its length, its TestGenSN and its tag.
+fn selection_probe(seq: u32) -> Vec<u8> {
+    let mut probe = vec![0u8; ECHO_PLUS_HEADER];
+    probe[..4].copy_from_slice(&seq.to_be_bytes());
+    probe.extend_from_slice(PROBE_TAG);
+    probe
+}
+
+const PROBE_TAG: &[u8] = b"tr069-selection";
+
+fn is_echo_of(probe: &[u8], answer: &[u8]) -> bool {
+    answer.len() == probe.len()
+        && answer[..4] == probe[..4]
+        && answer[ECHO_PLUS_HEADER..] == probe[ECHO_PLUS_HEADER..]
 }
 
 #[cfg(test)]
@@ -278,6 +299,62 @@ mod tests {
         assert!(result.minimum_us >= 1);
         assert!(result.minimum_us <= result.average_us && result.average_us <= result.maximum_us);
         assert_eq!(result.ip_address_used, "127.0.0.1");
+    }
+
+    #[tokio::test]
+    async fn an_echo_plus_server_is_measured_too() {
+        // The agent's own UDPEchoConfig responder with Echo Plus on rewrites the header of
+        // every packet it answers; GenieACS run 3 found ServerSelection blind to it.
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let (tx, rx) =
+            tokio::sync::watch::channel(Some(crate::diagnostics::udp_echo::UdpEchoConfig {
+                interface_name: None,
+                source: None,
+                port,
+                echo_plus: true,
+            }));
+        let server = tokio::spawn(crate::diagnostics::udp_echo::serve(rx, |_| {}));
+        let entry = format!("127.0.0.1:{port}");
+        let request = ServerSelectionRequest {
+            protocol: SelectionProtocol::UdpEcho,
+            hosts: vec![entry.clone()],
+            repetitions: 3,
+            timeout_ms: 500,
+            interface_name: None,
+            ip_version: IpVersion::Any,
+        };
+        // The responder binds asynchronously: run until it answers.
+        let mut result = run(&request).await;
+        for _ in 0..20 {
+            if !result.fastest_host.is_empty() {
+                break;
+            }
+            result = run(&request).await;
+        }
+        assert_eq!(result.state, "Completed", "{result:?}");
+        assert_eq!(result.fastest_host, entry);
+        assert!(result.minimum_us <= result.average_us && result.average_us <= result.maximum_us);
+        tx.send(None).unwrap();
+        server.await.unwrap();
+    }
+
+    #[test]
+    fn an_answer_is_its_probe_up_to_the_echo_plus_fields() {
+        let probe = selection_probe(7);
+        let mut plus = probe.clone();
+        crate::diagnostics::udp_echo::fill_echo_plus(&mut plus, 1, 2, 3, 0);
+        assert!(is_echo_of(&probe, &probe));
+        assert!(is_echo_of(&probe, &plus));
+        assert!(
+            !is_echo_of(&probe, &selection_probe(8)),
+            "another probe's echo"
+        );
+        assert!(!is_echo_of(&probe, &probe[..probe.len() - 1]));
+        let mut other = probe.clone();
+        *other.last_mut().unwrap() ^= 1;
+        assert!(!is_echo_of(&probe, &other));
     }
 
     #[tokio::test]

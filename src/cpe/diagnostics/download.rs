@@ -8,6 +8,7 @@ const O: &str = "Device.IP.Diagnostics.DownloadDiagnostics.";
 
 pub static DIAGNOSTIC: Diagnostic = Diagnostic {
     object: O,
+    state: "Device.IP.Diagnostics.DownloadDiagnostics.DiagnosticsState",
     request,
     results,
     tables: &["PerConnectionResult."],

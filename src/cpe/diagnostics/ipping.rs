@@ -8,6 +8,7 @@ const O: &str = "Device.IP.Diagnostics.IPPing.";
 
 pub static DIAGNOSTIC: Diagnostic = Diagnostic {
     object: O,
+    state: "Device.IP.Diagnostics.IPPing.DiagnosticsState",
     request,
     results,
     tables: &[],

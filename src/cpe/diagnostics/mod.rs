@@ -86,6 +86,9 @@ impl Results {
 pub struct Diagnostic {
     /// `Device.IP.Diagnostics.IPPing.`
     pub object: &'static str,
+    /// `Device.IP.Diagnostics.IPPing.DiagnosticsState`: spelled out so the scheduler, which asks
+    /// on every step whether a test is requested, looks it up without building the name.
+    pub state: &'static str,
     /// The test for the object's current inputs.
     pub request: fn(&View, &Context) -> Test,
     /// The results of an outcome of this diagnostic (`None` for another diagnostic's outcome).
@@ -107,10 +110,11 @@ pub const DIAGNOSTICS: &[&Diagnostic] = &[
     &udp_echo_test::DIAGNOSTIC,
 ];
 
+#[cfg(test)]
 const STATE: &str = "DiagnosticsState";
 
 fn state_name(d: &Diagnostic) -> String {
-    format!("{}{STATE}", d.object)
+    d.state.to_owned()
 }
 
 /// The diagnostic owning a parameter name, if any.
@@ -129,7 +133,7 @@ pub fn requested(state: &AgentState) -> Option<&'static Diagnostic> {
 pub fn is_requested(state: &AgentState, d: &Diagnostic) -> bool {
     state
         .parameters
-        .get(&state_name(d))
+        .get(d.state)
         .is_some_and(|p| p.value == "Requested")
 }
 
@@ -226,6 +230,7 @@ mod tests {
     #[test]
     fn objects_are_distinct_and_registered() {
         for d in DIAGNOSTICS {
+            assert_eq!(d.state, format!("{}{STATE}", d.object));
             assert!(
                 param_def(&state_name(d)).is_some(),
                 "{} has no DiagnosticsState",

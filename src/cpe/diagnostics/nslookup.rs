@@ -8,6 +8,7 @@ const O: &str = "Device.DNS.Diagnostics.NSLookupDiagnostics.";
 
 pub static DIAGNOSTIC: Diagnostic = Diagnostic {
     object: O,
+    state: "Device.DNS.Diagnostics.NSLookupDiagnostics.DiagnosticsState",
     request,
     results,
     tables: &["Result."],

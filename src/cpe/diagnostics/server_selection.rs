@@ -8,6 +8,7 @@ const O: &str = "Device.IP.Diagnostics.ServerSelectionDiagnostics.";
 
 pub static DIAGNOSTIC: Diagnostic = Diagnostic {
     object: O,
+    state: "Device.IP.Diagnostics.ServerSelectionDiagnostics.DiagnosticsState",
     request,
     results,
     tables: &[],

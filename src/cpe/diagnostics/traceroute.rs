@@ -8,6 +8,7 @@ const O: &str = "Device.IP.Diagnostics.TraceRoute.";
 
 pub static DIAGNOSTIC: Diagnostic = Diagnostic {
     object: O,
+    state: "Device.IP.Diagnostics.TraceRoute.DiagnosticsState",
     request,
     results,
     tables: &["RouteHops."],

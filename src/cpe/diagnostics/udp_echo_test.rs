@@ -8,6 +8,7 @@ const O: &str = "Device.IP.Diagnostics.UDPEchoDiagnostics.";
 
 pub static DIAGNOSTIC: Diagnostic = Diagnostic {
     object: O,
+    state: "Device.IP.Diagnostics.UDPEchoDiagnostics.DiagnosticsState",
     request,
     results,
     tables: &["IndividualPacketResult."],

@@ -8,6 +8,7 @@ const O: &str = "Device.IP.Diagnostics.UploadDiagnostics.";
 
 pub static DIAGNOSTIC: Diagnostic = Diagnostic {
     object: O,
+    state: "Device.IP.Diagnostics.UploadDiagnostics.DiagnosticsState",
     request,
     results,
     tables: &["PerConnectionResult."],
