@@ -22,6 +22,7 @@ pub mod records;
 pub mod session;
 pub mod state;
 pub mod transfer;
+pub mod uci;
 
 /// `crash_point!("name")`: a place the chaos tests may crash the agent at (see `crash`); expands
 /// to nothing unless the `failpoints` feature is on.

@@ -306,3 +306,34 @@ fn factory_settings_come_from_the_config_file() {
         "{err}"
     );
 }
+
+#[test]
+fn rust_log_takes_targets_and_a_bad_one_is_named_with_the_accepted_form() {
+    let env = Env::new();
+    let run = |rust_log: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tr069-client"))
+            .arg("--config")
+            .arg(&env.config)
+            .arg("print")
+            .env("RUST_LOG", rust_log)
+            .output()
+            .expect("run tr069-client");
+        assert!(
+            out.status.success(),
+            "RUST_LOG={rust_log:?}: {}",
+            out.status
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // `print` logs at debug whether a daemon answers; the default (warn) hides it.
+    let quiet = env.run(&["print"]);
+    assert!(!String::from_utf8_lossy(&quiet.stderr).contains("DEBUG"));
+    assert!(run("warn,tr069_client=debug").contains("DEBUG"));
+    assert!(!run("debug,tr069_client=info").contains("DEBUG"));
+    let refused = run("tr069_client=loud");
+    assert!(
+        refused.contains("RUST_LOG=\"tr069_client=loud\" is not understood"),
+        "{refused}"
+    );
+    assert!(refused.contains("`level` or `target=level`"), "{refused}");
+}

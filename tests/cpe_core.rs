@@ -724,6 +724,30 @@ fn heartbeat_sessions_come_at_the_policys_times_on_their_own() {
     }
 }
 
+/// Seen against GenieACS 1.2.16 (docs/genieacs.md, "Verified"): a policy set minutes after the
+/// agent started made it send a `14 HEARTBEAT` at once, right after the session that set it,
+/// off the policy's slots: the slots between the agent's start and the setting counted as
+/// missed. They did not exist then; the first heartbeat is the first slot after the setting.
+#[test]
+fn a_policy_set_later_starts_at_its_next_slot_not_at_once() {
+    let mut h = Harness::new(heartbeat_config(), 37);
+    h.run_until(T0 + 125_000);
+    let before = h.sessions.len();
+    h.acs_queue.push_back(heartbeat_policy("hb-late"));
+    h.connection_request();
+    h.run_until(T0 + 149_000);
+    let early: Vec<Vec<String>> = h.sessions[before..].iter().map(|s| s.events()).collect();
+    assert_eq!(
+        early,
+        [["6 CONNECTION REQUEST"]],
+        "only the session that set the policy before the 150 s slot"
+    );
+    h.run_until(T0 + 151_000);
+    let hb = h.sessions.last().unwrap();
+    assert_eq!(hb.events(), ["14 HEARTBEAT"]);
+    assert!(inform_time(hb) >= T0 + 150_000, "at the slot");
+}
+
 #[test]
 fn a_failed_heartbeat_is_not_retried_and_leaves_the_retry_count_alone() {
     let mut h = Harness::new(heartbeat_config(), 33);
@@ -778,4 +802,205 @@ fn an_ordinary_retry_count_survives_heartbeats() {
     // (The owed CONNECTION REQUEST was dropped by the failure; nothing is retried here, so the
     // count stays until the next ordinary session succeeds.)
     assert_eq!(h.state().retry_count, 1);
+}
+
+// ---- InformParameter ----------------------------------------------------------------------
+
+const INFORM_PARAMETER: &str = "Device.ManagementServer.InformParameter.";
+
+fn add_inform_parameter(key: &str) -> Body {
+    Body::AddObject(tr069_client::cwmp::rpc::add_object::AddObject {
+        object_name: INFORM_PARAMETER.into(),
+        parameter_key: key.into(),
+    })
+}
+
+/// A harness whose ACS made four InformParameter entries in the BOOTSTRAP session:
+/// 1 Manufacturer on CONNECTION REQUEST only, 2 PeriodicInformInterval on every event (empty
+/// EventList), 3 ModelName on every event but disabled, 4 a name that matches nothing.
+fn with_inform_parameters(seed: u64) -> Harness {
+    let mut h = Harness::new(config(), seed);
+    for i in 1..=4 {
+        h.acs_queue
+            .push_back(add_inform_parameter(&format!("add-{i}")));
+    }
+    let p = |i: u32, n: &str| format!("{INFORM_PARAMETER}{i}.{n}");
+    let entries = [
+        (
+            1,
+            "true",
+            "Device.DeviceInfo.Manufacturer",
+            "6 CONNECTION REQUEST",
+        ),
+        (
+            2,
+            "true",
+            "Device.ManagementServer.PeriodicInformInterval",
+            "",
+        ),
+        (3, "false", "Device.DeviceInfo.ModelName", ""),
+        (4, "true", "Device.NoSuchObject.NoSuchParameter", ""),
+    ];
+    let names: Vec<(String, &str)> = entries
+        .iter()
+        .flat_map(|&(i, enable, name, events)| {
+            [
+                (p(i, "Enable"), enable),
+                (p(i, "ParameterName"), name),
+                (p(i, "EventList"), events),
+            ]
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = names.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    h.acs_queue.push_back(spv("ip", &pairs));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), 1, "the BOOTSTRAP session");
+    let responses = &h.sessions[0].responses;
+    assert_eq!(responses.len(), 5, "{responses:?}");
+    assert!(
+        matches!(&responses[4], Body::SetParameterValuesResponse(_)),
+        "the entries were accepted: {:?}",
+        responses[4]
+    );
+    assert_eq!(
+        h.state()
+            .object_instances
+            .get(INFORM_PARAMETER)
+            .map(|i| i.len()),
+        Some(4)
+    );
+    h
+}
+
+fn inform_names(h: &Harness, session: usize) -> Vec<String> {
+    h.sessions[session]
+        .inform
+        .as_ref()
+        .unwrap()
+        .parameter_list
+        .iter()
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+#[test]
+fn an_inform_parameter_rides_along_with_its_listed_events_only() {
+    let mut h = with_inform_parameters(41);
+    h.connection_request();
+    h.run_for(1_000);
+    let s = h.sessions.len() - 1;
+    assert_eq!(h.sessions[s].events(), ["6 CONNECTION REQUEST"]);
+    assert!(!h.sessions[s].failed);
+    assert_eq!(
+        informed(&h, s, "Device.DeviceInfo.Manufacturer").as_deref(),
+        Some("Sim"),
+        "listed event: {:?}",
+        inform_names(&h, s)
+    );
+    // A PERIODIC session is not in entry 1's EventList.
+    h.run_for(3_600_000);
+    let s = h
+        .sessions
+        .iter()
+        .rposition(|s| s.events() == ["2 PERIODIC"])
+        .expect("a periodic session");
+    assert!(
+        !inform_names(&h, s).contains(&"Device.DeviceInfo.Manufacturer".to_owned()),
+        "{:?}",
+        inform_names(&h, s)
+    );
+}
+
+#[test]
+fn an_inform_parameter_with_an_empty_event_list_rides_along_with_every_event_but_value_change() {
+    let mut h = with_inform_parameters(43);
+    let interval = "Device.ManagementServer.PeriodicInformInterval";
+    // The BOOTSTRAP session's Inform was built before the entries existed; every later one
+    // carries entry 2.
+    h.connection_request();
+    h.run_for(1_000);
+    let cr = h.sessions.len() - 1;
+    assert_eq!(h.sessions[cr].events(), ["6 CONNECTION REQUEST"]);
+    assert_eq!(informed(&h, cr, interval).as_deref(), Some("3600"));
+    h.run_for(3_600_000);
+    let periodic = h
+        .sessions
+        .iter()
+        .rposition(|s| s.events() == ["2 PERIODIC"])
+        .expect("a periodic session");
+    assert_eq!(informed(&h, periodic, interval).as_deref(), Some("3600"));
+    // An Inform whose only event is 4 VALUE CHANGE carries no InformParameter (TR-069 A.3.3.1).
+    let before = h.sessions.len();
+    h.pending_inputs.push_back(mapping("203.0.113.5:40000"));
+    h.run_for(1_000);
+    assert_eq!(h.sessions.len(), before + 1);
+    assert_eq!(h.sessions[before].events(), ["4 VALUE CHANGE"]);
+    assert_eq!(
+        informed(&h, before, UDP_ADDRESS).as_deref(),
+        Some("203.0.113.5:40000")
+    );
+    assert_eq!(informed(&h, before, interval), None);
+}
+
+#[test]
+fn a_disabled_or_unmatched_inform_parameter_adds_nothing_and_breaks_nothing() {
+    let mut h = with_inform_parameters(47);
+    h.connection_request();
+    h.run_for(1_000);
+    let s = h.sessions.len() - 1;
+    let session = &h.sessions[s];
+    assert_eq!(session.events(), ["6 CONNECTION REQUEST"]);
+    assert!(!session.failed, "the Inform went through");
+    let names = inform_names(&h, s);
+    assert!(
+        !names.contains(&"Device.DeviceInfo.ModelName".to_owned()),
+        "disabled entry 3: {names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("Device.NoSuchObject")),
+        "{names:?}"
+    );
+    // The enabled entries still ride along.
+    assert!(names.contains(&"Device.DeviceInfo.Manufacturer".to_owned()));
+    assert!(names.contains(&"Device.ManagementServer.PeriodicInformInterval".to_owned()));
+    // Enabling entry 3 adds it to the next Inform.
+    h.acs_queue.push_back(spv(
+        "ip-3",
+        &[(&format!("{INFORM_PARAMETER}3.Enable"), "true")],
+    ));
+    h.connection_request();
+    h.run_for(1_000);
+    h.connection_request();
+    h.run_for(1_000);
+    let s = h.sessions.len() - 1;
+    assert!(
+        informed(&h, s, "Device.DeviceInfo.ModelName").is_some(),
+        "{:?}",
+        inform_names(&h, s)
+    );
+}
+
+#[test]
+fn an_inform_parameter_pattern_expands_its_wildcards() {
+    let mut h = with_inform_parameters(49);
+    h.acs_queue.push_back(spv(
+        "ip-wild",
+        &[(
+            &format!("{INFORM_PARAMETER}4.ParameterName"),
+            "Device.ManagementServer.InformParameter.*.Enable",
+        )],
+    ));
+    h.connection_request();
+    h.run_for(1_000);
+    h.connection_request();
+    h.run_for(1_000);
+    let s = h.sessions.len() - 1;
+    for (i, enabled) in [(1, "true"), (2, "true"), (3, "false"), (4, "true")] {
+        assert_eq!(
+            informed(&h, s, &format!("{INFORM_PARAMETER}{i}.Enable")).as_deref(),
+            Some(enabled),
+            "{:?}",
+            inform_names(&h, s)
+        );
+    }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["cwmp", "crash", "records", "connection_request"],
     &["state", "session", "http"],
-    &["config", "datamodel", "diagnostics", "transfer"],
+    &["config", "datamodel", "diagnostics", "transfer", "uci"],
     &["cpe"],
     &["control", "postmortem"],
     &["agent"],

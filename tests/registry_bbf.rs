@@ -859,3 +859,52 @@ fn a_synthetic_model_is_checked_the_same_way() {
     assert_eq!(check_param(&level(-1, 1), &model).len(), 1, "spans the gap");
     assert_eq!(check_param(&level(0, 3), &model).len(), 1);
 }
+
+/// The counts README.md and ARCHITECTURE.md give for the registry are the registry's.
+#[test]
+fn the_docs_state_the_registry_counts() {
+    use tr069_client::datamodel::{registry, registry_troubleshooting};
+    let (core_p, core_o) = (registry::PARAMETERS.len(), registry::OBJECTS.len());
+    let (tr_p, tr_o) = (
+        registry_troubleshooting::PARAMETERS.len(),
+        registry_troubleshooting::OBJECTS.len(),
+    );
+    let (all_p, all_o) = (parameters().count(), objects().count());
+    assert_eq!((all_p, all_o), (core_p + tr_p, core_o + tr_o));
+    let read = |name: &str| {
+        let text = std::fs::read_to_string(format!("{}/{name}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_else(|e| panic!("reading {name}: {e}"));
+        // Line breaks fall anywhere in the prose.
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let readme = read("README.md");
+    let architecture = read("ARCHITECTURE.md");
+    for (doc, text, expected) in [
+        (
+            "README.md",
+            &readme,
+            format!(
+                "The registry holds {all_p} parameters and {all_o} objects: {core_p} and \
+                 {core_o} in `src/datamodel/registry.rs`, {tr_p} and {tr_o} in \
+                 `src/datamodel/registry_troubleshooting.rs`."
+            ),
+        ),
+        (
+            "README.md",
+            &readme,
+            format!("{tr_p} of the registry's {all_p} parameters"),
+        ),
+        (
+            "ARCHITECTURE.md",
+            &architecture,
+            format!("({core_p} parameters, {core_o} objects)"),
+        ),
+        (
+            "ARCHITECTURE.md",
+            &architecture,
+            format!("({tr_p} parameters, {tr_o} objects)"),
+        ),
+    ] {
+        assert!(text.contains(&expected), "{doc} should say: {expected}");
+    }
+}

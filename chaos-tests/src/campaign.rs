@@ -52,11 +52,12 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, anyhow, bail, ensure};
@@ -72,7 +73,9 @@ use tr069_client::cwmp::rpc::set_parameter_values::SetParameterValues;
 use tr069_client::cwmp::rpc::transfer_complete::TransferComplete;
 use tr069_client::cwmp::{Body, ParameterValueStruct, Value};
 
-use crate::device::{Device, digest_acs, signal_group, signal_process};
+use crate::device::{CR_PASSWORD, CR_USER, Device, digest_acs, signal_group, signal_process};
+use crate::netns::{udp_connection_request, unix_now};
+use crate::xmpp_acs::{Answer, XmppAcs};
 use crate::{
     AcsConfig, AcsRequest, Exchange, Failure, FileServer, FileServerConfig, Mode, ScriptedAcs,
     SessionEnd, SessionLog,
@@ -113,6 +116,11 @@ const MAX_FIRMWARE_ATTEMPTS: usize = 3;
 const MAX_STARTS: u32 = 40;
 /// How long the flow waits for the ACS to notice the dead agent's connection closed.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
+/// Longest an XMPP connection request may take, the ACS's login included (generous: a limit on
+/// a stuck harness, never a timing assertion).
+const XMPP_CR_LIMIT: Duration = Duration::from_secs(30);
+/// How long the ACS waits for the answer to its connectionRequest IQ.
+const XMPP_ANSWER_WAIT: Duration = Duration::from_secs(10);
 
 const PK_SPV1: &str = "pk-1";
 const PK_ADD: &str = "pk-2";
@@ -170,6 +178,38 @@ pub struct CrashAt {
     pub then_reboot: bool,
 }
 
+/// How a connection request reaches the agent in a reachability campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrKind {
+    /// A signed datagram (three copies, as GenieACS sends) to the agent's STUN/UDP socket.
+    Udp,
+    /// A connectionRequest IQ through the XMPP server.
+    Xmpp,
+}
+
+/// The XMPP server of a reachability campaign (prosody on loopback), shared by every flow: each
+/// agent logs in as [`XMPP_CPE_USER`] with its own resource, the ACS as [`XMPP_ACS_USER`].
+#[derive(Debug, Clone)]
+pub struct XmppServer {
+    pub addr: SocketAddr,
+    pub domain: String,
+    /// The CA of the server's certificate (the agent verifies it).
+    pub ca_file: PathBuf,
+}
+
+/// The XMPP accounts a reachability campaign's server must have (user, password).
+pub const XMPP_CPE_USER: (&str, &str) = ("cpe", "cpe-xmpp-secret");
+pub const XMPP_ACS_USER: (&str, &str) = ("acs", "acs-xmpp-secret");
+
+/// Which connection-request mechanisms a flow's agent runs (besides HTTP).
+#[derive(Debug, Clone)]
+pub struct Reach {
+    /// The UDP socket (`stun-enabled`; no STUN server answers on loopback, which leaves the
+    /// socket taking connection requests all the same).
+    pub udp: bool,
+    pub xmpp: Option<XmppServer>,
+}
+
 /// Everything that goes wrong in one flow.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -184,6 +224,10 @@ pub struct Plan {
     /// The failure (if any) the ACS answers the n-th session's Inform with (index 0: session 1).
     pub acs_faults: Vec<Option<Failure>>,
     pub crash: Option<CrashAt>,
+    /// The connection-request listeners the agent runs (`None`: HTTP only, no request sent).
+    pub reach: Option<Reach>,
+    /// Connection requests sent at instants of the flow (sorted by instant).
+    pub connection_requests: Vec<(Duration, CrKind)>,
 }
 
 impl Plan {
@@ -197,6 +241,8 @@ impl Plan {
             kills: Vec::new(),
             acs_faults: Vec::new(),
             crash: None,
+            reach: None,
+            connection_requests: Vec::new(),
         }
     }
 
@@ -259,7 +305,38 @@ impl Plan {
             kills,
             acs_faults,
             crash: None,
+            reach: None,
+            connection_requests: Vec::new(),
         }
+    }
+
+    /// This plan with the `reach` listeners on and 2–6 connection requests (of the kinds
+    /// `reach` enables) at random instants up to 2 s after the last kill. They are drawn from a
+    /// generator of their own, so the rest of the plan is the seed's [`Plan::random`] one.
+    pub fn with_connection_requests(mut self, reach: Reach) -> Plan {
+        let mut rng = StdRng::seed_from_u64(self.seed ^ 0x6372_2d72_6561_6368);
+        let kinds: Vec<CrKind> = [
+            reach.udp.then_some(CrKind::Udp),
+            reach.xmpp.as_ref().map(|_| CrKind::Xmpp),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let horizon = self.kills.last().map_or(2_500, |k| k.at.as_millis() as u64) + 2_000;
+        if !kinds.is_empty() {
+            let n = rng.random_range(2..=6usize);
+            self.connection_requests = (0..n)
+                .map(|_| {
+                    (
+                        Duration::from_millis(rng.random_range(100..=horizon)),
+                        kinds[rng.random_range(0..kinds.len())],
+                    )
+                })
+                .collect();
+            self.connection_requests.sort_by_key(|(at, _)| *at);
+        }
+        self.reach = Some(reach);
+        self
     }
 
     /// One line for the report.
@@ -281,14 +358,20 @@ impl Plan {
             .enumerate()
             .filter_map(|(i, f)| f.as_ref().map(|f| format!("session {}: {f:?}", i + 1)))
             .collect();
+        let crs: Vec<String> = self
+            .connection_requests
+            .iter()
+            .map(|(at, kind)| format!("+{:.3}s {kind:?}", at.as_secs_f64()))
+            .collect();
         format!(
-            "seed={} label={:?} slow_download={:?} slow_apply={} kills=[{}] acs_faults=[{}] crash={}",
+            "seed={} label={:?} slow_download={:?} slow_apply={} kills=[{}] acs_faults=[{}] connection_requests=[{}] crash={}",
             self.seed,
             self.label,
             self.slow_download,
             self.slow_apply,
             kills.join(", "),
             faults.join(", "),
+            crs.join(", "),
             self.crash.as_ref().map_or_else(
                 || "-".to_owned(),
                 |c| format!(
@@ -507,7 +590,11 @@ impl Supervisor {
                 self.abort_point(self.starts)
                     .unwrap_or_else(|| "(unknown point)".to_owned()),
             ),
-            None if status.success() && self.boot_id() != self.boot_at_start => Cause::RebootHook,
+            None if status.code() == Some(i32::from(tr069_client::cli::EXIT_REBOOT))
+                && self.boot_id() != self.boot_at_start =>
+            {
+                Cause::RebootHook
+            }
             None => Cause::Exit(format!("{status}")),
         };
         if matches!(cause, Cause::Abort(_))
@@ -772,6 +859,8 @@ pub struct FlowReport {
     pub firmware_attempts: usize,
     pub points_reached: BTreeMap<u32, Vec<String>>,
     pub values: BTreeMap<String, String>,
+    /// The connection requests of a reachability flow.
+    pub crs: CrCounts,
     pub elapsed: Duration,
     /// Replay information: the plan, the deaths, the ACS exchange, log tails on violation.
     pub details: String,
@@ -785,8 +874,23 @@ impl FlowReport {
 
     /// One line: `seed 7 ok 6.1s kills=2 …`.
     pub fn line(&self) -> String {
+        let crs = &self.crs;
+        let crs = if crs.udp_sent + crs.xmpp_sent == 0 {
+            String::new()
+        } else {
+            format!(
+                " cr: udp={}/{} xmpp={}/{} served={} cut={} cr_sessions={}",
+                crs.udp_accepted,
+                crs.udp_sent,
+                crs.xmpp_accepted,
+                crs.xmpp_sent,
+                crs.served,
+                crs.cut,
+                crs.sessions
+            )
+        };
         format!(
-            "{:<48} {} {:>5.1}s starts={} kills={} reboots={} aborts={} inspections={} acs_faults={} sessions={} reissued={} applied_unanswered={} fw_attempts={}",
+            "{:<48} {} {:>5.1}s starts={} kills={} reboots={} aborts={} inspections={} acs_faults={} sessions={} reissued={} applied_unanswered={} fw_attempts={}{crs}",
             self.label,
             if self.violations.is_empty() {
                 "ok  "
@@ -830,6 +934,76 @@ struct Flow<'a> {
     verifies: usize,
     notes: Vec<String>,
     violations: Vec<String>,
+    /// The next of `plan.connection_requests` to send.
+    next_cr: usize,
+    crs_sent: Vec<SentCr>,
+    /// The agent's UDP connection-request port (fixed across its restarts).
+    udp_port: Option<u16>,
+    /// What the XMPP server relayed back for each XMPP request (index into `crs_sent`).
+    xmpp_answers: XmppAnswers,
+}
+
+/// The XMPP requests' answers (index into `crs_sent`, the answer or why none came), filled by
+/// the tasks that send them.
+type XmppAnswers = Arc<Mutex<Vec<(usize, Result<Answer, String>)>>>;
+
+/// A connection request the flow sent.
+#[derive(Debug, Clone)]
+struct SentCr {
+    kind: CrKind,
+    at: SystemTime,
+    /// The agent start running when it was sent (it may have been dead).
+    start: u32,
+}
+
+/// Connection-request counts of a reachability flow (or campaign).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CrCounts {
+    pub udp_sent: usize,
+    pub xmpp_sent: usize,
+    /// Accepted by the agent (its log), UDP and XMPP.
+    pub udp_accepted: usize,
+    pub xmpp_accepted: usize,
+    /// Accepted, and a session of the same agent start that began after it carried
+    /// `6 CONNECTION REQUEST` to the ACS.
+    pub served: usize,
+    /// Accepted, but the agent start died before any such session (the request died with it).
+    pub cut: usize,
+    /// XMPP requests the server or the agent answered with an error (the agent was down or not
+    /// yet logged in), or left unanswered.
+    pub xmpp_refused: usize,
+    /// ACS sessions whose Inform carried `6 CONNECTION REQUEST`.
+    pub sessions: usize,
+}
+
+impl CrCounts {
+    fn add(&mut self, o: &CrCounts) {
+        self.udp_sent += o.udp_sent;
+        self.xmpp_sent += o.xmpp_sent;
+        self.udp_accepted += o.udp_accepted;
+        self.xmpp_accepted += o.xmpp_accepted;
+        self.served += o.served;
+        self.cut += o.cut;
+        self.xmpp_refused += o.xmpp_refused;
+        self.sessions += o.sessions;
+    }
+}
+
+impl std::fmt::Display for CrCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "connection requests: UDP sent={} accepted={}, XMPP sent={} accepted={} refused={}, served={} cut by a death={}, sessions with 6 CONNECTION REQUEST={}",
+            self.udp_sent,
+            self.udp_accepted,
+            self.xmpp_sent,
+            self.xmpp_accepted,
+            self.xmpp_refused,
+            self.served,
+            self.cut,
+            self.sessions
+        )
+    }
 }
 
 /// The configuration `.alter` file: an NTP server and a router's worth of port-forwarding rules
@@ -1025,7 +1199,44 @@ impl<'a> Flow<'a> {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(JOURNAL_MAX_LIVE_BYTES);
         device.add_config(&format!("[journal]\nmax_live_bytes = {max_live_bytes}\n"));
-        device.write_config(&acs.url(), &[]);
+        let mut udp_port = None;
+        let mut settings: Vec<(String, String)> = Vec::new();
+        if let Some(reach) = &plan.reach {
+            if reach.udp {
+                // A port free now, kept across restarts (the ACS sends to one address).
+                let port = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))?
+                    .local_addr()?
+                    .port();
+                udp_port = Some(port);
+                settings.push(("stun-enabled".into(), "yes".into()));
+                settings.push(("udp-connection-request-port".into(), port.to_string()));
+            }
+            if let Some(x) = &reach.xmpp {
+                for (k, v) in [
+                    ("xmpp-enabled", "yes".to_owned()),
+                    ("xmpp-username", XMPP_CPE_USER.0.to_owned()),
+                    ("xmpp-password", XMPP_CPE_USER.1.to_owned()),
+                    ("xmpp-domain", x.domain.clone()),
+                    ("xmpp-resource", xmpp_resource(plan.seed)),
+                    ("xmpp-server-address", x.addr.ip().to_string()),
+                    ("xmpp-server-port", x.addr.port().to_string()),
+                    ("ca-file", x.ca_file.to_string_lossy().into_owned()),
+                    (
+                        "connection-request-allowed-jabber-ids",
+                        format!("{}@{}", XMPP_ACS_USER.0, x.domain),
+                    ),
+                    ("xmpp-server-retry-initial-interval", "1".to_owned()),
+                    ("xmpp-server-retry-max-interval", "2".to_owned()),
+                ] {
+                    settings.push((k.to_owned(), v));
+                }
+            }
+        }
+        let settings: Vec<(&str, &str)> = settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        device.write_config(&acs.url(), &settings);
         let config = std::fs::read_to_string(device.config_path())?;
         let patched = config.replace(
             "[session]\ntimeout = \"30s\"",
@@ -1080,6 +1291,10 @@ impl<'a> Flow<'a> {
             verifies: 0,
             notes: Vec::new(),
             violations: Vec::new(),
+            next_cr: 0,
+            crs_sent: Vec::new(),
+            udp_port,
+            xmpp_answers: Arc::new(Mutex::new(Vec::new())),
         };
         f.issue(
             "spv1",
@@ -1161,6 +1376,7 @@ impl<'a> Flow<'a> {
                 }
                 self.down_since = Some(Instant::now());
             }
+            self.send_connection_requests();
             if !self.final_phase
                 && let Some(k) = self.plan.kills.get(self.next_kill).copied()
                 && self.t0.elapsed() >= k.at
@@ -1473,7 +1689,7 @@ impl<'a> Flow<'a> {
                                 && c.answer.as_ref().is_some_and(|a| !a.method.is_empty())
                         })
                 });
-                if !done {
+                if !done || self.crs_pending(sessions) {
                     return Ok(false);
                 }
                 self.last_print = Some(Instant::now());
@@ -1486,6 +1702,242 @@ impl<'a> Flow<'a> {
                 Ok(idle)
             }
         }
+    }
+
+    /// Sends the planned connection requests whose instant has come, whether the agent runs or
+    /// not (a request to a dead agent is lost, as on a real network); none in the final phase.
+    /// An XMPP request runs as a task of its own (the ACS logs in, asks, reads the answer), so
+    /// the flow's kills keep their instants.
+    fn send_connection_requests(&mut self) {
+        let plan: &'a Plan = self.plan;
+        let Some(reach) = &plan.reach else {
+            return;
+        };
+        while !self.final_phase
+            && let Some(&(at, kind)) = plan.connection_requests.get(self.next_cr)
+            && self.t0.elapsed() >= at
+        {
+            self.next_cr += 1;
+            let index = self.crs_sent.len();
+            self.crs_sent.push(SentCr {
+                kind,
+                at: SystemTime::now(),
+                start: self.sup.starts(),
+            });
+            match (kind, self.udp_port, &reach.xmpp) {
+                (CrKind::Udp, Some(port), _) => {
+                    let to = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port);
+                    let id = 1000 + u32::try_from(index).unwrap_or(0);
+                    let datagram = udp_connection_request(to, unix_now(), id, CR_USER, CR_PASSWORD);
+                    match std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)) {
+                        Ok(socket) => {
+                            for _ in 0..3 {
+                                let _ = socket.send_to(&datagram, to);
+                            }
+                        }
+                        Err(e) => self
+                            .violations
+                            .push(format!("harness: no UDP socket to send from: {e}")),
+                    }
+                }
+                (CrKind::Xmpp, _, Some(x)) => {
+                    let x = x.clone();
+                    let answers = Arc::clone(&self.xmpp_answers);
+                    let to = format!(
+                        "{}@{}/{}",
+                        XMPP_CPE_USER.0,
+                        x.domain,
+                        xmpp_resource(plan.seed)
+                    );
+                    let resource = format!("acs-{}-{index}", plan.seed);
+                    tokio::spawn(async move {
+                        let asked = tokio::time::timeout(XMPP_CR_LIMIT, async {
+                            let tcp = tokio::net::TcpStream::connect(x.addr).await?.into_std()?;
+                            let mut acs = XmppAcs::login_as(
+                                tcp,
+                                &x.domain,
+                                XMPP_ACS_USER.0,
+                                XMPP_ACS_USER.1,
+                                &resource,
+                            )
+                            .await?;
+                            acs.connection_request(&to, CR_USER, CR_PASSWORD, XMPP_ANSWER_WAIT)
+                                .await
+                        })
+                        .await;
+                        let answer = match asked {
+                            Ok(Ok(a)) => Ok(a),
+                            Ok(Err(e)) => Err(format!("{e:#}")),
+                            Err(_) => Err(format!("nothing within {XMPP_CR_LIMIT:?}")),
+                        };
+                        answers
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((index, answer));
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// An XMPP request still waits for its answer, or the running agent accepted a connection
+    /// request that no session of it has carried yet: the flow is not over.
+    fn crs_pending(&self, sessions: &[SessionLog]) -> bool {
+        if self.plan.reach.is_none() {
+            return false;
+        }
+        let xmpp_sent = self
+            .crs_sent
+            .iter()
+            .filter(|c| c.kind == CrKind::Xmpp)
+            .count();
+        if self
+            .xmpp_answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+            < xmpp_sent
+        {
+            return true;
+        }
+        let carried: BTreeSet<String> = sessions
+            .iter()
+            .filter(|s| has_event(s, ec::CONNECTION_REQUEST, None))
+            .map(stem)
+            .collect();
+        let lines = cr_lines(self.device.path(), self.sup.starts());
+        lines
+            .iter()
+            .rposition(|l| matches!(l, CrLine::Accepted(_)))
+            .is_some_and(|i| {
+                !lines[i + 1..].iter().any(
+                    |l| matches!(l, CrLine::Session { id, .. } if carried.contains(id.as_str())),
+                )
+            })
+    }
+
+    /// The connection-request invariants, from the agents' logs (what each start accepted and
+    /// the sessions it started after, in order) and what the ACS saw:
+    ///
+    /// * an accepted request is followed, in the same agent start, by a session whose Inform
+    ///   carried `6 CONNECTION REQUEST` to the ACS (several requests may share one) — unless the
+    ///   start died first (the request died with it: counted as cut). A start that ran two
+    ///   sessions after the acceptance without carrying it is a violation whatever happened
+    ///   next (the first may have been built just before the request came in; the one after
+    ///   it may not);
+    /// * no session carries `6 CONNECTION REQUEST` before any request was accepted;
+    /// * UDP: the three copies of a message, or a replay, are accepted once at most;
+    /// * XMPP: every IQ result the ACS received is an acceptance the agent logged, and right
+    ///   credentials are never answered `not-authorized`.
+    fn check_connection_requests(
+        &self,
+        sessions: &[SessionLog],
+        counts: &mut CrCounts,
+    ) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.plan.reach.is_none() {
+            return v;
+        }
+        for c in &self.crs_sent {
+            match c.kind {
+                CrKind::Udp => counts.udp_sent += 1,
+                CrKind::Xmpp => counts.xmpp_sent += 1,
+            }
+        }
+        // Agent session id → whether an Inform of it the ACS saw carried the event.
+        let mut seen: BTreeMap<String, bool> = BTreeMap::new();
+        for s in sessions {
+            *seen.entry(stem(s)).or_default() |= has_event(s, ec::CONNECTION_REQUEST, None);
+        }
+        counts.sessions = sessions
+            .iter()
+            .filter(|s| has_event(s, ec::CONNECTION_REQUEST, None))
+            .count();
+        let starts = self.sup.starts();
+        let mut accepted_earlier = false;
+        for n in 1..=starts {
+            let lines = cr_lines(self.device.path(), n);
+            let mut accepted_here = false;
+            for (i, line) in lines.iter().enumerate() {
+                match line {
+                    CrLine::Accepted(kind) => {
+                        accepted_here = true;
+                        match kind {
+                            CrKind::Udp => counts.udp_accepted += 1,
+                            CrKind::Xmpp => counts.xmpp_accepted += 1,
+                        }
+                        let after: Vec<Option<bool>> = lines[i + 1..]
+                            .iter()
+                            .filter_map(|l| match l {
+                                CrLine::Session { id, .. } => Some(seen.get(id).copied()),
+                                CrLine::Accepted(_) => None,
+                            })
+                            .collect();
+                        if after.contains(&Some(true)) {
+                            counts.served += 1;
+                            continue;
+                        }
+                        let seen_after = after.iter().filter(|s| s.is_some()).count();
+                        if seen_after >= 2 {
+                            v.push(format!(
+                                "start {n}: a {kind:?} connection request was accepted, and none of the {seen_after} sessions the start ran after it carried 6 CONNECTION REQUEST"
+                            ));
+                        } else if n < starts {
+                            counts.cut += 1;
+                        } else {
+                            v.push(format!(
+                                "start {n} (the last): an accepted {kind:?} connection request never led to a session with 6 CONNECTION REQUEST"
+                            ));
+                        }
+                    }
+                    CrLine::Session { id, cr } => {
+                        if (*cr || seen.get(id) == Some(&true))
+                            && !accepted_here
+                            && !accepted_earlier
+                        {
+                            v.push(format!(
+                                "start {n}: session {id} carried 6 CONNECTION REQUEST, but no connection request had been accepted"
+                            ));
+                        }
+                    }
+                }
+            }
+            accepted_earlier |= accepted_here;
+        }
+        if counts.udp_accepted > counts.udp_sent {
+            v.push(format!(
+                "{} UDP connection requests accepted for {} messages sent (copies or replays accepted)",
+                counts.udp_accepted, counts.udp_sent
+            ));
+        }
+        let answers = self
+            .xmpp_answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let results = answers
+            .iter()
+            .filter(|(_, a)| matches!(a, Ok(Answer::Result)))
+            .count();
+        counts.xmpp_refused = counts.xmpp_sent.saturating_sub(results);
+        if results > counts.xmpp_accepted {
+            v.push(format!(
+                "the ACS got {results} XMPP results, but the agent logged {} acceptances",
+                counts.xmpp_accepted
+            ));
+        }
+        for (index, answer) in &answers {
+            if let Ok(Answer::Error(condition)) = answer
+                && condition == "not-authorized"
+            {
+                let at = self.crs_sent.get(*index).map_or(0.0, |c| self.offset(c.at));
+                v.push(format!(
+                    "XMPP connection request #{index} (+{at:.3}s) with the right credentials was answered not-authorized"
+                ));
+            }
+        }
+        v
     }
 
     /// Starts a session (`inform-now`) when requests wait and the link has been quiet.
@@ -1527,6 +1979,12 @@ impl<'a> Flow<'a> {
             if acked_tc(&sessions, k).is_none() {
                 out.push(format!("no acknowledged TransferComplete for {k}"));
             }
+        }
+        if self.crs_pending(&sessions) {
+            out.push(
+                "a connection request the running agent accepted has no session yet (or an XMPP request no answer)"
+                    .to_owned(),
+            );
         }
         if !self.final_phase {
             out.push("final phase not reached".to_owned());
@@ -1621,6 +2079,9 @@ impl<'a> Flow<'a> {
             state: &state,
         };
         let mut v = ev.check();
+        let mut crs = CrCounts::default();
+        v.extend(self.check_connection_requests(&sessions, &mut crs));
+        report.crs = crs;
         let values = final_values(&sessions, &self.tracked, self.final_gpv, &state);
         if let Some(r) = reference {
             v.extend(compare_values(&r.values, &values));
@@ -1694,6 +2155,27 @@ impl<'a> Flow<'a> {
                 "  {} ({}): {how}; re-issued {} time(s)",
                 t.label, t.key, t.reissued
             );
+        }
+        if !self.crs_sent.is_empty() {
+            let _ = writeln!(out, "connection requests sent:");
+            let answers = self
+                .xmpp_answers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for (i, c) in self.crs_sent.iter().enumerate() {
+                let answer = answers
+                    .iter()
+                    .find(|(index, _)| *index == i)
+                    .map_or_else(String::new, |(_, a)| format!(", answered {a:?}"));
+                let _ = writeln!(
+                    out,
+                    "  +{:.3}s {:?} (start {} the latest){answer}",
+                    self.offset(c.at),
+                    c.kind,
+                    c.start
+                );
+            }
         }
         if !self.notes.is_empty() {
             let _ = writeln!(out, "notes:");
@@ -1770,6 +2252,42 @@ impl<'a> Flow<'a> {
             acs.join(", ")
         )
     }
+}
+
+/// What the connection-request check reads in an agent's log, in order.
+enum CrLine {
+    /// `UDP connection request accepted` / `XMPP connection request accepted`.
+    Accepted(CrKind),
+    /// `session starting session=<id> … events=[…]`; `cr`: the events had
+    /// `6 CONNECTION REQUEST`.
+    Session { id: String, cr: bool },
+}
+
+/// The connection-request lines of start `n`'s log (`run-<n>.log` in the device directory).
+fn cr_lines(dir: &Path, n: u32) -> Vec<CrLine> {
+    let text = std::fs::read_to_string(dir.join(format!("run-{n}.log"))).unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            if line.contains("UDP connection request accepted") {
+                Some(CrLine::Accepted(CrKind::Udp))
+            } else if line.contains("XMPP connection request accepted") {
+                Some(CrLine::Accepted(CrKind::Xmpp))
+            } else if line.contains("session starting") {
+                let rest = line.split("session=").nth(1)?;
+                Some(CrLine::Session {
+                    id: rest.chars().take_while(|c| !c.is_whitespace()).collect(),
+                    cr: line.contains(ec::CONNECTION_REQUEST),
+                })
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The XMPP resource of a flow's agent (one account, a resource per flow).
+pub fn xmpp_resource(seed: u64) -> String {
+    format!("cwmp-{seed}")
 }
 
 // ------------------------------------------------------------------------------------------
@@ -2450,6 +2968,7 @@ pub struct Summary {
     pub verifies: usize,
     pub violations: usize,
     pub failed_runs: usize,
+    pub crs: CrCounts,
 }
 
 impl Summary {
@@ -2472,6 +2991,7 @@ impl Summary {
             s.verifies += r.verifies;
             s.violations += r.violations.len();
             s.failed_runs += usize::from(!r.violations.is_empty());
+            s.crs.add(&r.crs);
         }
         s
     }
@@ -2496,7 +3016,11 @@ impl std::fmt::Display for Summary {
             self.verifies,
             self.violations,
             self.failed_runs
-        )
+        )?;
+        if self.crs.udp_sent + self.crs.xmpp_sent > 0 {
+            write!(f, "; {}", self.crs)?;
+        }
+        Ok(())
     }
 }
 

@@ -353,7 +353,8 @@ impl AgentProcess {
         }
     }
 
-    /// Waits for the agent to exit on its own (a reboot); returns whether it exited successfully.
+    /// Waits for the agent to exit on its own (a reboot); returns whether it exited with the
+    /// daemon's reboot status ([`tr069_client::cli::EXIT_REBOOT`]), as a supervisor expects.
     pub async fn wait_exit(&mut self, timeout: Duration) -> anyhow::Result<bool> {
         let Some(child) = self.child.as_mut() else {
             bail!("the agent is not running");
@@ -362,7 +363,7 @@ impl AgentProcess {
         loop {
             if let Some(status) = child.try_wait()? {
                 self.child = None;
-                return Ok(status.success());
+                return Ok(status.code() == Some(i32::from(tr069_client::cli::EXIT_REBOOT)));
             }
             ensure!(
                 tokio::time::Instant::now() < deadline,
@@ -519,4 +520,34 @@ pub async fn check_bootstrap(acs: &ScriptedAcs, device: &Device) -> anyhow::Resu
     );
     assert_completed_with_204(acs, &s)?;
     Ok(s)
+}
+
+/// The agent's answer to a GetParameterValues the ACS sends in an `inform-now` session, as
+/// (name, value) pairs.
+pub async fn get_values(
+    acs: &ScriptedAcs,
+    device: &Device,
+    names: &[&str],
+) -> anyhow::Result<Vec<(String, String)>> {
+    use tr069_client::cwmp::Body;
+    use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
+    let before = acs.sessions().len();
+    acs.enqueue(Body::GetParameterValues(GetParameterValues {
+        parameter_names: names.iter().map(|n| (*n).to_owned()).collect(),
+    }));
+    let (code, out, err) = device.cli(&["inform-now"]).await?;
+    ensure!(code == 0, "inform-now exited {code}: {out}{err}");
+    let s = acs
+        .wait_for_session(before, WAIT, "the GetParameterValues session", |s| {
+            !s.acs_calls.is_empty()
+        })
+        .await?;
+    match s.acs_calls[0].answer.as_ref().and_then(|a| a.body.clone()) {
+        Some(Body::GetParameterValuesResponse(r)) => Ok(r
+            .parameter_list
+            .into_iter()
+            .map(|p| (p.name, p.value.text))
+            .collect()),
+        other => bail!("GetParameterValues answered {other:?}"),
+    }
 }

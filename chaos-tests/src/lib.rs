@@ -10,6 +10,7 @@ pub mod namespaces;
 pub mod netns;
 pub mod pki;
 pub mod xmpp_acs;
+pub mod xmpp_server;
 
 pub use acs::{
     AcsAuth, AcsCall, AcsConfig, AcsRequest, ConnectionRequestLog, CpeAnswer, CpeCall, Exchange,

@@ -512,3 +512,117 @@ async fn daemon_start_survives_a_cli_holding_the_journal() {
     })
     .await;
 }
+
+/// Device:2.11's forced-inform parameters.
+const FORCED_INFORM: &[&str] = &[
+    "Device.RootDataModelVersion",
+    "Device.DeviceInfo.HardwareVersion",
+    "Device.DeviceInfo.SoftwareVersion",
+    "Device.DeviceInfo.ProvisioningCode",
+    "Device.ManagementServer.ParameterKey",
+    "Device.ManagementServer.ConnectionRequestURL",
+    "Device.ManagementServer.AliasBasedAddressing",
+];
+
+/// Seconds since the epoch, now.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_come_on_their_own_and_a_refused_one_is_not_retried() {
+    use tr069_client::cwmp::rpc::set_parameter_values::SetParameterValues;
+    use tr069_client::cwmp::{Body, DateTime, ParameterValueStruct, Value};
+    let device = Device::new("heartbeats_through_the_agent", env!("CARGO_BIN_EXE_agent"));
+    scenario(&device, async {
+        let acs = ScriptedAcs::start(digest_acs()).await?;
+        device.write_config(&acs.url(), &[]);
+        // ReportingInterval's minimum (20 s, TR-181); InitiationTime a few seconds ahead, so
+        // the first heartbeat comes soon and the next one a whole interval later.
+        let interval_s = 20;
+        // (Far enough ahead that the BOOTSTRAP session is over before it, so the ACS is set to
+        // refuse it in time.)
+        let first_slot = unix_now() + 10;
+        let hb = "Device.ManagementServer.HeartbeatPolicy.";
+        acs.enqueue(Body::SetParameterValues(SetParameterValues {
+            parameter_list: vec![
+                ParameterValueStruct::new(
+                    format!("{hb}ReportingInterval"),
+                    Value::unsigned_int(interval_s),
+                ),
+                ParameterValueStruct::new(
+                    format!("{hb}InitiationTime"),
+                    Value::date_time(DateTime::from_unix(first_slot, 0)),
+                ),
+                ParameterValueStruct::new(format!("{hb}Enable"), Value::boolean(true)),
+            ],
+            parameter_key: "hb".into(),
+        }));
+        let _agent = device.start().await?;
+        let boot = wait_session(&acs, 0, "the BOOTSTRAP session", |s| {
+            s.is_ended() && s.acs_calls.iter().all(|c| c.answer.is_some())
+        })
+        .await?;
+        ensure!(completed(&boot), "BOOTSTRAP ended {:?}", boot.end);
+        // The ACS refuses the first heartbeat.
+        acs.fail_next_sessions(1, Failure::Status(500));
+        let refused = wait_session(&acs, 1, "the first heartbeat", |_| true).await?;
+        ensure!(
+            refused.event_codes() == ["14 HEARTBEAT"],
+            "a heartbeat carries no other event: {:?}",
+            refused.event_codes()
+        );
+        ensure!(
+            refused.end == SessionEnd::Failed(Failure::Status(500)),
+            "{:?}",
+            refused.end
+        );
+        ensure!(
+            refused.inform.current_time.unix_millis() >= first_slot * 1000,
+            "not before its slot: {}",
+            refused.inform.current_time
+        );
+        // The next session is the next slot's heartbeat, not a retry of the refused one (an
+        // ordinary retry would come after retry-minimum-wait, 1 s here).
+        let next = acs
+            .wait_for_session(2, WAIT * 2, "the second heartbeat", |_| true)
+            .await?;
+        let all = acs.sessions();
+        ensure!(
+            all[2].number == next.number,
+            "one session after the refused heartbeat: {all:#?}"
+        );
+        ensure!(
+            next.event_codes() == ["14 HEARTBEAT"],
+            "{:?}",
+            next.event_codes()
+        );
+        ensure!(next.retry_count() == 0, "RetryCount {}", next.retry_count());
+        ensure!(
+            next.inform.current_time.unix_millis() >= (first_slot + i64::from(interval_s)) * 1000,
+            "the next slot, not a retry: {}",
+            next.inform.current_time
+        );
+        assert_completed_with_204(&acs, &next)?;
+        // Heartbeats bring nothing else along: no request of the CPE's own (GetRPCMethods,
+        // TransferComplete), only the forced parameters.
+        for s in [&refused, &next] {
+            ensure!(s.cpe_methods().is_empty(), "{:?}", s.cpe_methods());
+            let names: Vec<&str> = s
+                .inform
+                .parameter_list
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect();
+            ensure!(
+                names.iter().all(|n| FORCED_INFORM.contains(n)),
+                "session {}: {names:?}",
+                s.number
+            );
+        }
+        Ok(())
+    })
+    .await;
+}

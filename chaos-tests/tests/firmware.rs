@@ -69,7 +69,7 @@ async fn reboot_and_restart(
 ) -> anyhow::Result<AgentProcess> {
     ensure!(
         agent.wait_exit(WAIT).await?,
-        "the agent did not exit cleanly for the reboot"
+        "the agent did not exit with the reboot status"
     );
     device.start().await
 }

@@ -471,7 +471,7 @@ fn the_report_renders_the_journal_in_chromium() {
             },
         ],
         acs_faults: vec![None, Some(Failure::Status(500))],
-        crash: None,
+        ..Plan::clean(4242)
     };
     let flow = run_flow(Path::new(AGENT), &plan, None);
     assert!(

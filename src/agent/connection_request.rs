@@ -62,18 +62,17 @@
 //!    channel of capacity **1**, sent with `try_send`. While a message is queued (the agent has
 //!    not taken it yet), further accepted requests add nothing: the queued message serves them
 //!    all. This keeps the server from ever queueing more than one wake-up, whatever the burst.
-//! 2. In the agent (the daemon takes each message at once and raises the event
-//!    `6 CONNECTION REQUEST`): an event that is already owed is not owed twice
-//!    ([`crate::state::events::coalesces`]). Before a session's Inform is acknowledged, a new
-//!    request merges into the owed event and is served by that session, whose Inform the ACS
-//!    sees after it sent its request. Once the ACS has acknowledged the Inform (the event is
-//!    delivered), a new request owes the event again: exactly one more session after the
-//!    current one, however many requests arrive during it.
+//! 2. In the agent core (`Input::ConnectionRequest` in `crate::cpe`; the daemon takes each
+//!    message at once). With no session running, the request raises `6 CONNECTION REQUEST`; an
+//!    event that is already owed is not owed twice ([`crate::state::events::coalesces`]), so
+//!    requests before the next session starts are all served by it. While a session runs, from
+//!    its start on (before or after its Inform went out), a request only sets a flag, and the
+//!    session's end raises `6 CONNECTION REQUEST` again: exactly one more session after the
+//!    current one, however many requests arrive during it (TR-069 §3.2.2).
 //!
-//! One narrow window remains: a request the ACS sends after it has received the Inform, that
-//! reaches the agent before the agent has journaled the InformResponse, merges into the event
-//! that response is about to clear and gets no session of its own (the ACS is in a session
-//! with the CPE at that moment).
+//! The cost of 2: a request that arrives just after a session started, before its Inform left,
+//! still gets a second session, with nothing for it to do. Seen against GenieACS when it sends
+//! both a UDP and an XMPP connection request for one task (`docs/genieacs.md`, section 6.4).
 //!
 //! The message is sent when hyper drops the (empty) response body, which happens right after it
 //! has encoded the response head into the connection's write buffer; the agent's session then has

@@ -183,6 +183,8 @@ pub struct Agent {
     config: Arc<Config>,
     cpe: Cpe,
     journal: Journal,
+    /// The journal asked for a snapshot during start-up (written once nothing is in flight).
+    snapshot_due: bool,
     calls_tx: mpsc::Sender<Call>,
     calls_rx: mpsc::Receiver<Call>,
 }
@@ -224,6 +226,10 @@ pub(crate) struct InFlight(Vec<IoFuture>);
 impl InFlight {
     pub(crate) fn push(&mut self, f: IoFuture) {
         self.0.push(f);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// The next finished future's output; `None` at once when nothing is in flight.
@@ -289,9 +295,10 @@ impl Agent {
         cpe.start(now_ms(), &boot_id, &running_version);
         // Start-up's records are durable before `open` returns (the first Inform of a new boot
         // is decided here, before any session).
+        let mut snapshot_due = false;
         while let Some(action) = cpe.poll_startup(now_ms()) {
             match action {
-                Action::Append(a) => append(&journal, &mut cpe, a).await?,
+                Action::Append(a) => snapshot_due |= append(&journal, &mut cpe, a).await?,
                 Action::RemoveTransferFiles { keep } => {
                     transfer_jobs::remove_transfer_files(&config.transfer_dir(), &keep)
                 }
@@ -303,6 +310,7 @@ impl Agent {
             config,
             cpe,
             journal,
+            snapshot_due,
             calls_tx,
             calls_rx,
         })
@@ -332,6 +340,7 @@ impl Agent {
             config,
             mut cpe,
             mut journal,
+            mut snapshot_due,
             calls_tx,
             mut calls_rx,
         } = self;
@@ -379,11 +388,10 @@ impl Agent {
         let end: anyhow::Result<RunEnd> = 'run: loop {
             while let Some(action) = cpe.poll_action(now_ms()) {
                 match action {
-                    Action::Append(a) => {
-                        if let Err(e) = append(&journal, &mut cpe, a).await {
-                            break 'run Err(e);
-                        }
-                    }
+                    Action::Append(a) => match append(&journal, &mut cpe, a).await {
+                        Ok(due) => snapshot_due |= due,
+                        Err(e) => break 'run Err(e),
+                    },
                     Action::OpenSession(ep) => {
                         if ep.tls.insecure {
                             tracing::warn!(
@@ -521,6 +529,15 @@ impl Agent {
                 changed
             });
             reach.update(&cpe);
+            // Compaction waits for a moment when nothing is in flight (no ACS exchange, no
+            // transfer), so a boot's first Inform does not wait for it.
+            if snapshot_due && io.is_empty() {
+                snapshot_due = false;
+                if let Err(e) = compact(&journal, &mut cpe).await {
+                    break 'run Err(e);
+                }
+                continue 'run;
+            }
             let timeout = cpe.poll_timeout();
             let sleep = async move {
                 match timeout {
@@ -547,8 +564,9 @@ impl Agent {
                 Some(()) = reach_wake_rx.recv() => cpe.handle(Input::ConnectionRequest, now_ms()),
                 Some(input) = reach_rx.recv() => cpe.handle(input, now_ms()),
                 Some(call) = calls_rx.recv() => {
-                    if let Err(e) = answer(call, &mut journal, &mut cpe).await {
-                        break 'run Err(e);
+                    match answer(call, &mut journal, &mut cpe).await {
+                        Ok(due) => snapshot_due |= due,
+                        Err(e) => break 'run Err(e),
                     }
                 }
                 () = sleep => {}
@@ -591,13 +609,13 @@ fn cr_settings(cpe: &Cpe) -> CrSettings {
     }
 }
 
-/// Appends one batch durably, then feeds the stored records to the core; writes a snapshot when
-/// the journal asks for one. (Fleet mode appends through it too, to its devices' journals.)
+/// Appends one batch durably, then feeds the stored records to the core. Returns whether the
+/// journal asks for a snapshot (see [`compact`]); the caller chooses when to write it.
 pub(crate) async fn append(
     journal: &impl RecordStore,
     cpe: &mut Cpe,
     a: Append,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     if let Some(point) = a.crash_before {
         crash(point);
     }
@@ -616,29 +634,37 @@ pub(crate) async fn append(
         stored.push((r.seq, r.time_ms, r.record));
     }
     cpe.handle(Input::Appended(stored), now_ms());
-    if ack.needs_snapshot {
-        crate::crash_point!("snapshot.before");
-        let (snapshot, up_to) = cpe.snapshot();
-        let snap = journal
-            .append_snapshot(snapshot, up_to)
-            .await
-            .context("writing a snapshot")?;
-        crate::crash_point!("snapshot.after");
-        cpe.handle(
-            Input::SnapshotWritten {
-                last_seq: snap.last_seq,
-            },
-            now_ms(),
-        );
-        tracing::info!(
-            seq = snap.last_seq,
-            live_bytes = snap.live_bytes,
-            "journal compacted"
-        );
-    }
     if let Some(point) = a.crash_after {
         crash(point);
     }
+    Ok(ack.needs_snapshot)
+}
+
+/// Writes a snapshot of the folded state and lets the journal drop the records it covers.
+///
+/// With the journal at its size bound this costs a few hundred milliseconds (sled removes every
+/// covered record), so the daemon does it when nothing is in flight rather than between a boot's
+/// records and its first Inform (BENCHMARKS.md, "exec → first Inform"). The records stay durable
+/// until then; only the bound is exceeded by a session's worth for a while.
+pub(crate) async fn compact(journal: &impl RecordStore, cpe: &mut Cpe) -> anyhow::Result<()> {
+    crate::crash_point!("snapshot.before");
+    let (snapshot, up_to) = cpe.snapshot();
+    let snap = journal
+        .append_snapshot(snapshot, up_to)
+        .await
+        .context("writing a snapshot")?;
+    crate::crash_point!("snapshot.after");
+    cpe.handle(
+        Input::SnapshotWritten {
+            last_seq: snap.last_seq,
+        },
+        now_ms(),
+    );
+    tracing::info!(
+        seq = snap.last_seq,
+        live_bytes = snap.live_bytes,
+        "journal compacted"
+    );
     Ok(())
 }
 
@@ -650,7 +676,8 @@ fn crash(point: &str) {
     let _ = point;
 }
 
-async fn answer(call: Call, journal: &mut Journal, cpe: &mut Cpe) -> anyhow::Result<()> {
+/// Answers a control-socket call; `true` when the journal asks for a snapshot.
+async fn answer(call: Call, journal: &mut Journal, cpe: &mut Cpe) -> anyhow::Result<bool> {
     match call {
         Call::View(reply) => {
             let _ = reply.send((
@@ -675,11 +702,11 @@ async fn answer(call: Call, journal: &mut Journal, cpe: &mut Cpe) -> anyhow::Res
                 None => Ok(()),
                 Some(e) => Err(e.clone()),
             });
-            result?;
+            return result;
         }
         Call::Input(input) => cpe.handle(input, now_ms()),
     }
-    Ok(())
+    Ok(false)
 }
 
 /// The journal's human-readable timeline (secrets masked), oldest first.

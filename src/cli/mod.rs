@@ -4,8 +4,10 @@
 //!
 //! Menu commands talk to a running daemon over its control socket; when nothing listens there they
 //! open the data directory themselves (see [`crate::control`]). Exit codes: 0 success, 1 failure,
-//! 2 bad input (an unknown setting, an invalid value, a usage error).
+//! 2 bad input (an unknown setting, an invalid value, a usage error), and for `run` only
+//! [`EXIT_REBOOT`] (3): the daemon stopped for a reboot.
 
+mod config_cmd;
 #[cfg(feature = "fleet")]
 mod fleet_cmd;
 mod journal_cmd;
@@ -18,6 +20,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use crate::agent::RunEnd;
 use crate::config::Config;
 use crate::control::offline::OfflineError;
 use crate::control::{
@@ -36,7 +39,7 @@ pub struct Cli {
     /// unless the file sets `control_socket`).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG (`level` and `target=level`, comma-separated) overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[command(subcommand)]
@@ -70,10 +73,25 @@ pub enum Command {
     /// `--data-dir COPY`. A damaged store is repaired on open exactly as the daemon would.
     #[command(subcommand)]
     Journal(JournalCommand),
+    /// Configuration file tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Simulate a fleet of devices against an ACS: N real agent cores in one process (see
     /// docs/fleet.md). `--config` is the devices' template.
     #[cfg(feature = "fleet")]
     Fleet(Box<fleet_cmd::FleetArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Translate an OpenWrt UCI file (/etc/config/tr069-client) into the agent's TOML
+    /// configuration on stdout, validated as the daemon would; errors name the UCI option and
+    /// the accepted form (exit 2). The OpenWrt init script runs it before every start.
+    #[command(name = "from-uci")]
+    FromUci {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +125,14 @@ pub enum JournalCommand {
     },
 }
 
+/// Exit status of `run` when the daemon stopped because a reboot was due (a Reboot or
+/// FactoryReset RPC, a firmware apply): the reboot hook ran, or none is configured and the
+/// supervisor is expected to reboot the device. Distinct from 0 (stopped by SIGTERM/SIGINT) so
+/// a supervisor can tell the two apart; the systemd unit (packaging/debian/) lists it in
+/// `SuccessExitStatus=` and restarts the agent after it, which is what a failed reboot needs
+/// (the agent counts the attempts against `hooks.reboot_attempts` by the unchanged boot id).
+pub const EXIT_REBOOT: u8 = 3;
+
 /// An error with the exit code it maps to.
 #[derive(Debug)]
 pub struct Failure {
@@ -134,7 +160,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, matches!(cli.command, Command::Run));
     match dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(f) => {
             eprintln!("error: {:#}", f.error);
             ExitCode::from(f.code)
@@ -143,25 +169,50 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8, daemon: bool) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::Targets;
     let default = match (verbose, daemon) {
         (0, false) => "warn",
         (0, true) | (1, _) => "info",
         (2, _) => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // `RUST_LOG` takes `level` and `target=level` lists (`info,tr069_client::session=trace`).
+    // Targets, not EnvFilter: EnvFilter's span and field directives bring a regex engine that
+    // costs a router ~300 KB of flash (BENCHMARKS.md, "Footprint").
+    let (filter, refused) = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => match spec.parse::<Targets>() {
+            Ok(filter) => (filter, None),
+            Err(e) => (default_targets(default), Some((spec, e))),
+        },
+        _ => (default_targets(default), None),
+    };
+    // The builder's own filter passes everything; `filter` decides.
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     // Under systemd (JOURNAL_STREAM set) journald adds its own timestamps.
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let _ = if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().try_init()
+        builder.without_time().finish().with(filter).try_init()
     } else {
-        builder.try_init()
+        builder.finish().with(filter).try_init()
     };
+    if let Some((spec, e)) = refused {
+        tracing::warn!(
+            "RUST_LOG={spec:?} is not understood ({e}); expected `level` or `target=level` \
+             separated by commas (levels: error, warn, info, debug, trace, off); using {default}"
+        );
+    }
+}
+
+fn default_targets(level: &str) -> tracing_subscriber::filter::Targets {
+    let level = level
+        .parse::<tracing::level_filters::LevelFilter>()
+        .unwrap_or(tracing::level_filters::LevelFilter::INFO);
+    tracing_subscriber::filter::Targets::new().with_default(level)
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -172,7 +223,13 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     })
 }
 
-fn dispatch(cli: Cli) -> Result<(), Failure> {
+/// Runs the command; `Ok` carries the exit status (0, or [`EXIT_REBOOT`] from `run`).
+fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    // Before any config is loaded: the TOML file it writes may not exist yet (the OpenWrt init
+    // script generates it with this command) or may be the broken one being replaced.
+    if let Command::Config(ConfigCommand::FromUci { file }) = &cli.command {
+        return config_cmd::from_uci(file).map(|()| 0);
+    }
     #[cfg(feature = "fleet")]
     if let Command::Fleet(args) = cli.command {
         let template = cli
@@ -181,11 +238,18 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             .map(|p| Config::load(Some(p)))
             .transpose()
             .map_err(anyhow::Error::from)?;
-        return fleet_cmd::run(template, cli.data_dir, *args).map_err(Failure::from);
+        return fleet_cmd::run(template, cli.data_dir, *args)
+            .map(|()| 0)
+            .map_err(Failure::from);
     }
     let config = load_config(&cli)?;
-    match cli.command {
-        Command::Run => run::run(config).map_err(Failure::from),
+    let done: Result<(), Failure> = match cli.command {
+        Command::Run => {
+            return match run::run(config).map_err(Failure::from)? {
+                RunEnd::Shutdown => Ok(0),
+                RunEnd::Rebooting => Ok(EXIT_REBOOT),
+            };
+        }
         Command::Print { json } => {
             let view = match control(&config, ControlRequest::Print)? {
                 ControlResponse::View { view } => view,
@@ -236,9 +300,11 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::Journal(cmd) => journal_cmd::run(&config, cmd),
+        Command::Config(ConfigCommand::FromUci { .. }) => unreachable!("dispatched above"),
         #[cfg(feature = "fleet")]
         Command::Fleet(_) => unreachable!("dispatched above"),
-    }
+    };
+    done.map(|()| 0)
 }
 
 fn expect_ok(resp: ControlResponse) -> Result<(), Failure> {
@@ -303,4 +369,44 @@ fn control(config: &Config, req: ControlRequest) -> Result<ControlResponse, Fail
     let resp = handle(&backend, req);
     backend.close();
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The hand-written man page (packaging/debian/tr069-client.8) names every command, so a new
+    /// command cannot ship undocumented in the package.
+    #[test]
+    fn the_man_page_names_every_command() {
+        let page = include_str!("../../packaging/debian/tr069-client.8");
+        for cmd in Cli::command().get_subcommands() {
+            let name = cmd.get_name();
+            if name == "fleet" {
+                continue; // a test tool, not in a router's (or the package's) build
+            }
+            assert!(
+                page.contains(&format!("\n.B {name}"))
+                    || page.contains(&format!("\n.BR {name}"))
+                    || page.contains(&format!("\n.BI {name}"))
+                    || page.contains(&format!("\n.BI \"{name}")),
+                "packaging/debian/tr069-client.8 does not document `{name}`"
+            );
+        }
+    }
+
+    /// The Debian package's conffile is a valid configuration as shipped.
+    #[test]
+    fn the_debian_conffile_loads() {
+        let text = include_str!("../../packaging/debian/config.toml");
+        let c = crate::config::Config::from_toml_str(
+            text,
+            std::path::Path::new("/etc/tr069-client/config.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, std::path::Path::new("/var/lib/tr069-client"));
+        assert_eq!(c.hooks.reboot.as_deref(), Some("systemctl reboot"));
+    }
 }

@@ -86,7 +86,8 @@ use handler::{AcsRequestHandler, TransferSupport};
 use notifier::Notifier;
 use retry::RetryPolicy;
 use schedule::{
-    heartbeat_policy, next_heartbeat_at, next_periodic_at, next_schedule_inform, owed_session_at,
+    HeartbeatPolicy, heartbeat_policy, next_heartbeat_at, next_periodic_at, next_schedule_inform,
+    owed_session_at,
 };
 use transfer_lifecycle::{Facts, Step};
 
@@ -410,8 +411,14 @@ pub struct Cpe {
     diagnostic_generation: BTreeMap<&'static str, u64>,
     /// The UDP echo responder configuration handed to the edge.
     udp_echo: Option<UdpEchoConfig>,
+    /// The journal position `udp_echo` was read at: the responder's settings are parameters, so
+    /// they change only with a record, and the scheduler's every step need not read them again.
+    udp_echo_read_at_seq: Option<u64>,
     /// When the last heartbeat session started.
     last_heartbeat_ms: Option<u64>,
+    /// The heartbeat policy the scheduler last saw, and since when (the agent's start, or the
+    /// moment it first saw the policy enabled or changed): no slot before that is "missed".
+    heartbeat_seen: (Option<HeartbeatPolicy>, u64),
     rebooting: Rebooting,
     wake_at_ms: Option<u64>,
     /// The boot's first session waits until then (`[session] boot_inform_delay`).
@@ -486,7 +493,9 @@ impl Cpe {
             diagnostic_running: None,
             diagnostic_generation: BTreeMap::new(),
             udp_echo: None,
+            udp_echo_read_at_seq: None,
             last_heartbeat_ms: None,
+            heartbeat_seen: (None, 0),
             rebooting: Rebooting::No,
             wake_at_ms: None,
             boot_delay_until_ms: None,
@@ -750,7 +759,10 @@ impl Cpe {
             self.state.apply(*seq, *time_ms, record);
             self.note_diagnostic_changes(*seq, record);
         }
-        self.refresh_settings();
+        // Comparing is cheaper than the copy, and most batches change no setting.
+        if self.settings.journaled != self.state.settings {
+            self.refresh_settings();
+        }
         // Events journaled with a session's start are that session's; only events raised on
         // their own call for a session at once.
         if raised && !started {

@@ -66,7 +66,12 @@ pub fn heartbeat_policy(state: &AgentState) -> Option<HeartbeatPolicy> {
             .get(&format!("{HEARTBEAT}{n}"))
             .map(|p| p.value.as_str())
     };
-    if get("Enable") != Some("true") {
+    // Asked on every scheduler step; the disabled policy, the usual case, builds no name.
+    let enable = state
+        .parameters
+        .get("Device.ManagementServer.HeartbeatPolicy.Enable")
+        .map(|p| p.value.as_str());
+    if enable != Some("true") {
         return None;
     }
     // The registry keeps ReportingInterval at 20 s or more; 30 s is TR-181's default.

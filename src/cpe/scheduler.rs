@@ -57,12 +57,19 @@ impl Cpe {
         );
         // When the next session starts (what `print` shows as next-inform).
         let mut wake_at = None;
+        // A policy enabled or changed now counts from now: the slots before it were not missed
+        // (they did not exist), so they must not start a heartbeat at once.
+        let policy = heartbeat_policy(&self.state);
+        if policy != self.heartbeat_seen.0 {
+            self.heartbeat_seen = (policy, now_ms);
+        }
         if running {
             // Events waiting to be journaled start their own session first.
-            if let Some(policy) = heartbeat_policy(&self.state).filter(|_| self.raising.is_empty())
-            {
-                let base = self.last_heartbeat_ms.unwrap_or(self.started_at_ms);
-                let not_before = self.last_heartbeat_ms.map_or(base, |t| t.saturating_add(1));
+            if let Some(policy) = policy.filter(|_| self.raising.is_empty()) {
+                let since = self.heartbeat_seen.1;
+                let last = self.last_heartbeat_ms.filter(|t| *t >= since);
+                let base = last.unwrap_or(since);
+                let not_before = last.map_or(since, |t| t.saturating_add(1));
                 let due = next_heartbeat_at(&policy, not_before, base);
                 if due <= now_ms {
                     // Missed slots are not made up: the next one supersedes them.

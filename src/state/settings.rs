@@ -605,21 +605,26 @@ impl Settings {
 
     /// The effective value of a setting (canonical form); empty for an unknown name.
     pub fn get(&self, name: &str) -> String {
+        self.value(name).to_owned()
+    }
+
+    /// `get` without the copy: the scheduler reads settings on every step.
+    fn value(&self, name: &str) -> &str {
         self.journaled
             .get(name)
             .or_else(|| self.factory.get(name))
-            .cloned()
-            .or_else(|| setting(name).map(|d| d.default.to_owned()))
+            .map(String::as_str)
+            .or_else(|| setting(name).map(|d| d.default))
             .unwrap_or_default()
     }
 
     fn bool(&self, name: &str) -> bool {
-        self.get(name) == "true"
+        self.value(name) == "true"
     }
 
     fn number(&self, name: &str) -> u64 {
-        let v = self.get(name);
-        v.parse()
+        self.value(name)
+            .parse()
             .ok()
             .or_else(|| setting(name).and_then(|d| d.default.parse().ok()))
             .unwrap_or(0)
@@ -645,7 +650,7 @@ impl Settings {
     }
     /// The phase anchor, `None` when unset or the Unknown Time.
     pub fn periodic_inform_time(&self) -> Option<DateTime> {
-        DateTime::parse(&self.get("periodic-inform-time"))
+        DateTime::parse(self.value("periodic-inform-time"))
             .ok()
             .filter(|d| !d.is_unknown())
     }
@@ -677,7 +682,7 @@ impl Settings {
         self.number("default-active-notification-throttle")
     }
     fn signed(&self, name: &str) -> i64 {
-        self.get(name)
+        self.value(name)
             .parse()
             .ok()
             .or_else(|| setting(name).and_then(|d| d.default.parse().ok()))
