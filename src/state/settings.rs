@@ -438,6 +438,34 @@ pub fn setting(name: &str) -> Option<&'static SettingDef> {
     SETTINGS.iter().find(|s| s.name == name)
 }
 
+/// The setting named `name`, found at compile time when called in a `const` block, so a
+/// misspelt name fails the build instead of reading an empty value.
+const fn def(name: &str) -> &'static SettingDef {
+    let mut i = 0;
+    while i < SETTINGS.len() {
+        if const_str_eq(SETTINGS[i].name, name) {
+            return &SETTINGS[i];
+        }
+        i += 1;
+    }
+    panic!("no such setting");
+}
+
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Looks a setting up by its TR-181 parameter name.
 pub fn setting_for_parameter(parameter: &str) -> Option<&'static SettingDef> {
     if !SETTING_OBJECTS.iter().any(|o| parameter.starts_with(o)) {
@@ -618,116 +646,135 @@ impl Settings {
             .unwrap_or_default()
     }
 
-    fn bool(&self, name: &str) -> bool {
-        self.value(name) == "true"
+    /// `value` for a setting found at compile time (see [`def`]): the accessors below run
+    /// about 150 times per provisioning flow, and finding the default by scanning the table
+    /// by name was most of their cost.
+    fn value_of(&self, def: &'static SettingDef) -> &str {
+        self.journaled
+            .get(def.name)
+            .or_else(|| self.factory.get(def.name))
+            .map_or(def.default, String::as_str)
     }
 
-    fn number(&self, name: &str) -> u64 {
-        self.value(name)
+    fn bool(&self, def: &'static SettingDef) -> bool {
+        self.value_of(def) == "true"
+    }
+
+    fn number(&self, def: &'static SettingDef) -> u64 {
+        self.value_of(def)
             .parse()
             .ok()
-            .or_else(|| setting(name).and_then(|d| d.default.parse().ok()))
+            .or_else(|| def.default.parse().ok())
             .unwrap_or(0)
     }
 
     pub fn enabled(&self) -> bool {
-        self.bool("enabled")
+        self.bool(const { def("enabled") })
     }
     pub fn acs_url(&self) -> String {
-        self.get("acs-url")
+        self.value_of(const { def("acs-url") }).to_owned()
     }
     pub fn username(&self) -> String {
-        self.get("username")
+        self.value_of(const { def("username") }).to_owned()
     }
     pub fn password(&self) -> String {
-        self.get("password")
+        self.value_of(const { def("password") }).to_owned()
     }
     pub fn periodic_inform_enabled(&self) -> bool {
-        self.bool("periodic-inform-enabled")
+        self.bool(const { def("periodic-inform-enabled") })
     }
     pub fn periodic_inform_interval(&self) -> u64 {
-        self.number("periodic-inform-interval").max(1)
+        self.number(const { def("periodic-inform-interval") })
+            .max(1)
     }
     /// The phase anchor, `None` when unset or the Unknown Time.
     pub fn periodic_inform_time(&self) -> Option<DateTime> {
-        DateTime::parse(self.value("periodic-inform-time"))
+        DateTime::parse(self.value_of(const { def("periodic-inform-time") }))
             .ok()
             .filter(|d| !d.is_unknown())
     }
     pub fn retry_minimum_wait(&self) -> u32 {
-        u32::try_from(self.number("retry-minimum-wait")).unwrap_or(5)
+        u32::try_from(self.number(const { def("retry-minimum-wait") })).unwrap_or(5)
     }
     pub fn retry_interval_multiplier(&self) -> u32 {
-        u32::try_from(self.number("retry-interval-multiplier")).unwrap_or(2000)
+        u32::try_from(self.number(const { def("retry-interval-multiplier") })).unwrap_or(2000)
     }
     pub fn connection_request_username(&self) -> String {
-        self.get("connection-request-username")
+        self.value_of(const { def("connection-request-username") })
+            .to_owned()
     }
     pub fn connection_request_password(&self) -> String {
-        self.get("connection-request-password")
+        self.value_of(const { def("connection-request-password") })
+            .to_owned()
     }
     pub fn connection_request_port(&self) -> u16 {
-        u16::try_from(self.number("connection-request-port")).unwrap_or(7547)
+        u16::try_from(self.number(const { def("connection-request-port") })).unwrap_or(7547)
     }
     pub fn tls_insecure(&self) -> bool {
-        self.bool("tls-insecure")
+        self.bool(const { def("tls-insecure") })
     }
     pub fn client_certificate(&self) -> Option<String> {
-        Some(self.get("client-certificate")).filter(|s| !s.is_empty())
+        Some(
+            self.value_of(const { def("client-certificate") })
+                .to_owned(),
+        )
+        .filter(|s| !s.is_empty())
     }
     pub fn ca_file(&self) -> Option<String> {
-        Some(self.get("ca-file")).filter(|s| !s.is_empty())
+        Some(self.value_of(const { def("ca-file") }).to_owned()).filter(|s| !s.is_empty())
     }
     pub fn default_active_notification_throttle(&self) -> u64 {
-        self.number("default-active-notification-throttle")
+        self.number(const { def("default-active-notification-throttle") })
     }
-    fn signed(&self, name: &str) -> i64 {
-        self.value(name)
+    fn signed(&self, def: &'static SettingDef) -> i64 {
+        self.value_of(def)
             .parse()
             .ok()
-            .or_else(|| setting(name).and_then(|d| d.default.parse().ok()))
+            .or_else(|| def.default.parse().ok())
             .unwrap_or(-1)
     }
     pub fn stun_enabled(&self) -> bool {
-        self.bool("stun-enabled")
+        self.bool(const { def("stun-enabled") })
     }
     pub fn stun_server_address(&self) -> String {
-        self.get("stun-server-address")
+        self.value_of(const { def("stun-server-address") })
+            .to_owned()
     }
     pub fn stun_server_port(&self) -> u16 {
-        u16::try_from(self.number("stun-server-port")).unwrap_or(3478)
+        u16::try_from(self.number(const { def("stun-server-port") })).unwrap_or(3478)
     }
     pub fn stun_username(&self) -> String {
-        self.get("stun-username")
+        self.value_of(const { def("stun-username") }).to_owned()
     }
     pub fn stun_password(&self) -> String {
-        self.get("stun-password")
+        self.value_of(const { def("stun-password") }).to_owned()
     }
     /// STUNMaximumKeepAlivePeriod: -1 when none is set.
     pub fn stun_maximum_keep_alive_period(&self) -> i64 {
-        self.signed("stun-maximum-keep-alive-period")
+        self.signed(const { def("stun-maximum-keep-alive-period") })
     }
     pub fn stun_minimum_keep_alive_period(&self) -> u64 {
-        self.number("stun-minimum-keep-alive-period")
+        self.number(const { def("stun-minimum-keep-alive-period") })
     }
     pub fn udp_connection_request_port(&self) -> u16 {
-        u16::try_from(self.number("udp-connection-request-port")).unwrap_or(7547)
+        u16::try_from(self.number(const { def("udp-connection-request-port") })).unwrap_or(7547)
     }
     pub fn xmpp_enabled(&self) -> bool {
-        self.bool("xmpp-enabled")
+        self.bool(const { def("xmpp-enabled") })
     }
     /// Whether connection requests arrive over the XMPP connection (ConnReqXMPPConnection names
     /// it and it is enabled).
     pub fn xmpp_connection_requests(&self) -> bool {
-        self.xmpp_enabled() && self.get("connection-request-xmpp-connection") == XMPP_CONNECTION
+        self.xmpp_enabled()
+            && self.value_of(const { def("connection-request-xmpp-connection") }) == XMPP_CONNECTION
     }
     /// KeepAliveInterval: -1 when the agent picks.
     pub fn xmpp_keep_alive_interval(&self) -> i64 {
-        self.signed("xmpp-keep-alive-interval")
+        self.signed(const { def("xmpp-keep-alive-interval") })
     }
     /// ConnReqAllowedJabberIDs as a list (empty: every JID is allowed).
     pub fn xmpp_allowed_jabber_ids(&self) -> Vec<String> {
-        self.get("connection-request-allowed-jabber-ids")
+        self.value_of(const { def("connection-request-allowed-jabber-ids") })
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
