@@ -761,7 +761,7 @@ impl Cpe {
             self.note_diagnostic_changes(*seq, record);
         }
         // Comparing is cheaper than the copy, and most batches change no setting.
-        if self.settings.journaled != self.state.settings {
+        if *self.settings.journaled() != self.state.settings {
             self.refresh_settings();
         }
         // Events journaled with a session's start are that session's; only events raised on
@@ -819,7 +819,7 @@ fn current_settings<'a>(
     state: &AgentState,
     factory: &BTreeMap<String, String>,
 ) -> Option<&'a Settings> {
-    (settings.journaled == state.settings && settings.factory == *factory).then_some(settings)
+    (*settings.journaled() == state.settings && settings.factory() == factory).then_some(settings)
 }
 
 /// A batch that raises events (a session follows at once).
