@@ -144,6 +144,7 @@ fn bench(c: &mut Criterion) {
     let mut handler = AcsRequestHandler {
         model: &model,
         factory_settings: &factory,
+        settings: None,
         connection_request_url: "http://192.0.2.1:7547/cr",
         xmpp: &tr069_client::datamodel::XmppLive::default(),
         state: &state,

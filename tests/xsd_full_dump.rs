@@ -37,6 +37,7 @@ fn a_full_dump_of_this_host_validates_against_cwmp_1_2() {
     let mut handler = AcsRequestHandler {
         model: &model,
         factory_settings: &factory,
+        settings: None,
         connection_request_url: "http://192.0.2.1:7547/cr",
         xmpp: &tr069_client::datamodel::XmppLive::default(),
         state: &state,

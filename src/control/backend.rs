@@ -118,7 +118,7 @@ fn set(backend: &dyn ControlBackend, items: Vec<(String, String)>) -> ControlRes
     let mut records = Vec::new();
     let mut changed = Vec::new();
     for (name, value) in canonical {
-        let current = state.effective_settings(&factory.factory);
+        let current = state.effective_settings(factory.factory());
         if current.get(&name) == value {
             continue;
         }
@@ -142,7 +142,7 @@ fn set(backend: &dyn ControlBackend, items: Vec<(String, String)>) -> ControlRes
             let parameter = settings::setting(name)?.parameter?;
             Some((
                 parameter.to_owned(),
-                state.effective_settings(&factory.factory).get(name),
+                state.effective_settings(factory.factory()).get(name),
             ))
         })
         .collect();

@@ -55,6 +55,7 @@ mod startup;
 pub mod transfer_lifecycle;
 mod transfers;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -760,7 +761,7 @@ impl Cpe {
             self.note_diagnostic_changes(*seq, record);
         }
         // Comparing is cheaper than the copy, and most batches change no setting.
-        if self.settings.journaled != self.state.settings {
+        if *self.settings.journaled() != self.state.settings {
             self.refresh_settings();
         }
         // Events journaled with a session's start are that session's; only events raised on
@@ -792,10 +793,15 @@ impl Cpe {
     }
 
     fn view<'a>(&'a self, now_ms: u64, memo: &'a ExternalMemo) -> View<'a> {
-        let mut view = View::new(
+        let settings =
+            match current_settings(&self.settings, &self.state, &self.config.factory_settings) {
+                Some(settings) => Cow::Borrowed(settings),
+                None => Cow::Owned(self.state.effective_settings(&self.config.factory_settings)),
+            };
+        let mut view = View::with_settings(
             &self.model,
             &self.state,
-            &self.config.factory_settings,
+            settings,
             &self.runtime.connection_request_url,
             now_ms,
             memo,
@@ -804,6 +810,16 @@ impl Cpe {
         view.udp_echo = self.runtime.udp_echo;
         view
     }
+}
+
+/// `settings` when they are still the effective settings of `state` (comparing is cheaper than
+/// the copy a view would make otherwise); `None` when a record changed them since.
+fn current_settings<'a>(
+    settings: &'a Settings,
+    state: &AgentState,
+    factory: &BTreeMap<String, String>,
+) -> Option<&'a Settings> {
+    (*settings.journaled() == state.settings && settings.factory() == factory).then_some(settings)
 }
 
 /// A batch that raises events (a session follows at once).

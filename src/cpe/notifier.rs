@@ -21,10 +21,10 @@ pub struct Notifier {
 }
 
 fn throttle_secs(settings: &Settings) -> u64 {
-    settings
-        .get("default-active-notification-throttle")
-        .parse()
-        .unwrap_or(0)
+    // The typed accessor: the scheduler asks on every step, and reading the setting by name
+    // copied its value into a fresh `String` each time. Both fall back to 0 for an unparsable
+    // value (the built-in default is 0).
+    settings.default_active_notification_throttle()
 }
 
 impl Notifier {

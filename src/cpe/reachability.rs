@@ -196,9 +196,7 @@ mod tests {
     fn conn_req_jabber_id_follows_the_bound_jid() {
         let mut state = AgentState::default();
         let mut settings = Settings::default();
-        settings
-            .journaled
-            .insert("xmpp-enabled".into(), "true".into());
+        settings.set_journaled("xmpp-enabled", "true");
         let online = |jid: &str| XmppReport {
             status: "Enabled",
             jabber_id: Some(jid.to_owned()),
@@ -216,9 +214,7 @@ mod tests {
         assert!(jabber_id_records(&state, &settings, &lost).is_empty());
         assert!(jabber_id_records(&state, &settings, &online("cpe@acs.test/cwmp")).is_empty());
         // XMPP connection requests off: cleared.
-        settings
-            .journaled
-            .insert("connection-request-xmpp-connection".into(), String::new());
+        settings.set_journaled("connection-request-xmpp-connection", "");
         let cleared = jabber_id_records(&state, &settings, &lost);
         fold(&mut state, &cleared);
         assert_eq!(stored(&state, CONN_REQ_JABBER_ID, ""), "");
@@ -239,9 +235,7 @@ mod tests {
             }))],
         );
         let mut settings = Settings::default();
-        settings
-            .journaled
-            .insert("xmpp-enabled".into(), "true".into());
+        settings.set_journaled("xmpp-enabled", "true");
         let records = jabber_id_records(
             &state,
             &settings,

@@ -14,10 +14,14 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
+use std::collections::HashSet;
+use std::ops::Range;
+
 use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
+use quick_xml::name::{NamespaceError, PrefixDeclaration};
+use quick_xml::reader::Reader;
 
 /// Limits applied while parsing untrusted XML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,7 +158,10 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Element<'a>, XmlErr
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
     let text = std::str::from_utf8(input).map_err(|e| XmlError::NotUtf8(e.to_string()))?;
 
-    let mut reader = NsReader::from_str(text);
+    // The plain reader with our own namespace scopes (see `Scopes`): quick-xml's `NsReader`
+    // walks every start tag's attributes a second time for its declarations and copies every
+    // URI into a buffer, which was a third of what decoding a CWMP message cost.
+    let mut reader = Reader::from_str(text);
     let config = reader.config_mut();
     config.trim_text(false);
     config.check_end_names = true;
@@ -163,18 +170,19 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Element<'a>, XmlErr
     let mut stack: Vec<Element<'a>> = Vec::new();
     let mut root: Option<Element<'a>> = None;
     let mut elements = 0usize;
+    let mut scopes = Scopes::default();
+    let mut keys = Vec::new();
 
     loop {
         let position = reader.buffer_position();
-        let (resolved, event) = reader
-            .read_resolved_event()
-            .map_err(|e| XmlError::Malformed {
-                position,
-                message: e.to_string(),
-            })?;
+        let event = reader.read_event().map_err(|e| XmlError::Malformed {
+            position,
+            message: e.to_string(),
+        })?;
         match event {
-            Event::Start(start) => {
-                let ns = resolved_ns(&resolved);
+            Event::Start(ref start) | Event::Empty(ref start) => {
+                let (element, refused) =
+                    open_element(text, start, &mut scopes, &mut keys, position)?;
                 elements += 1;
                 if elements > limits.max_elements {
                     return Err(XmlError::TooManyElements {
@@ -186,26 +194,18 @@ pub fn parse<'a>(input: &'a [u8], limits: &Limits) -> Result<Element<'a>, XmlErr
                         limit: limits.max_depth,
                     });
                 }
-                let element = open_element(text, &reader, &start, ns, position)?;
-                stack.push(element);
-            }
-            Event::Empty(start) => {
-                let ns = resolved_ns(&resolved);
-                elements += 1;
-                if elements > limits.max_elements {
-                    return Err(XmlError::TooManyElements {
-                        limit: limits.max_elements,
-                    });
+                if let Some(refused) = refused {
+                    return Err(refused);
                 }
-                if stack.len() >= limits.max_depth {
-                    return Err(XmlError::TooDeep {
-                        limit: limits.max_depth,
-                    });
+                if matches!(event, Event::Empty(_)) {
+                    scopes.pop();
+                    attach(&mut stack, &mut root, element, position)?;
+                } else {
+                    stack.push(element);
                 }
-                let element = open_element(text, &reader, &start, ns, position)?;
-                attach(&mut stack, &mut root, element, position)?;
             }
             Event::End(_) => {
+                scopes.pop();
                 let element = stack.pop().ok_or_else(|| XmlError::Malformed {
                     position,
                     message: "unexpected end tag".into(),
@@ -289,32 +289,6 @@ fn keep<'a>(input: &'a str, value: Cow<'_, str>) -> Cow<'a, str> {
     }
 }
 
-fn resolved_ns<'a>(resolved: &ResolveResult<'_>) -> Option<Cow<'a, str>> {
-    match resolved {
-        ResolveResult::Bound(ns) => {
-            let uri = ns.as_ref();
-            Some(match KNOWN_NAMESPACES.iter().find(|k| **k == uri) {
-                Some(known) => Cow::Borrowed(*known),
-                None => Cow::Owned(uri.to_owned()),
-            })
-        }
-        ResolveResult::Unbound | ResolveResult::Unknown(_) => None,
-    }
-}
-
-/// The namespaces CWMP messages are written in, most used first.
-const KNOWN_NAMESPACES: &[&str] = &[
-    SOAP_ENV_NS,
-    "urn:dslforum-org:cwmp-1-2",
-    "urn:dslforum-org:cwmp-1-0",
-    "urn:dslforum-org:cwmp-1-1",
-    "urn:dslforum-org:cwmp-1-3",
-    "urn:dslforum-org:cwmp-1-4",
-    SOAP_ENC_NS,
-    XSD_NS,
-    XSI_NS,
-];
-
 fn is_xml_char(c: char) -> bool {
     matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
@@ -335,58 +309,226 @@ fn forbidden_character(c: char, position: u64) -> XmlError {
     }
 }
 
+/// The namespace prefixes in scope while parsing: a stack of the declarations of the open
+/// elements. Implements what quick-xml's `NamespaceResolver` did for us, with its rules and its
+/// error messages, but during the one pass over the attributes the tree makes anyway, and
+/// borrowing the URIs from the document instead of copying them.
+#[derive(Debug, Default)]
+struct Scopes<'a> {
+    /// Innermost last. The reserved `xml` and `xmlns` prefixes are not in here (see `resolve`).
+    bindings: Vec<Binding<'a>>,
+    /// Open elements, counted as quick-xml's resolver does (its nesting limit is `u16`).
+    level: u16,
+}
+
+#[derive(Debug)]
+struct Binding<'a> {
+    /// `None` declares the default namespace. quick-xml treats `xmlns:=".."` (an empty prefix)
+    /// the same way, and so must we to keep decoding what it decoded.
+    prefix: Option<Cow<'a, str>>,
+    /// Empty when the declaration undoes an outer one (`xmlns=""`).
+    uri: Cow<'a, str>,
+    level: u16,
+}
+
+/// The namespace the `xml` prefix is bound to without a declaration.
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+/// The namespace the `xmlns` prefix is bound to.
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+/// quick-xml's `DEFAULT_MAX_NAMESPACE_BINDINGS`: declarations in scope at once.
+const MAX_BINDINGS: usize = 128;
+
+impl<'a> Scopes<'a> {
+    /// Enters a start tag, before its declarations are added.
+    fn push(&mut self) -> Result<(), NamespaceError> {
+        self.level = self
+            .level
+            .checked_add(1)
+            .ok_or(NamespaceError::TooDeeplyNested(usize::from(u16::MAX)))?;
+        Ok(())
+    }
+
+    /// Leaves the innermost element, forgetting its declarations.
+    fn pop(&mut self) {
+        self.level = self.level.saturating_sub(1);
+        while self.bindings.last().is_some_and(|b| b.level > self.level) {
+            self.bindings.pop();
+        }
+    }
+
+    /// Adds one `xmlns`/`xmlns:p` attribute of the current start tag; `value` is its raw value,
+    /// as quick-xml took it.
+    fn add(
+        &mut self,
+        input: &'a str,
+        declaration: PrefixDeclaration<'_>,
+        value: &str,
+    ) -> Result<(), NamespaceError> {
+        let prefix = match declaration {
+            PrefixDeclaration::Default => None,
+            PrefixDeclaration::Named("xml") if value == XML_NS => return Ok(()),
+            PrefixDeclaration::Named("xml") => {
+                return Err(NamespaceError::InvalidXmlPrefixBind(value.to_owned()));
+            }
+            PrefixDeclaration::Named("xmlns") => {
+                return Err(NamespaceError::InvalidXmlnsPrefixBind(value.to_owned()));
+            }
+            PrefixDeclaration::Named(prefix) => {
+                if value == XML_NS {
+                    return Err(NamespaceError::InvalidPrefixForXml(prefix.to_owned()));
+                }
+                if value == XMLNS_NS {
+                    return Err(NamespaceError::InvalidPrefixForXmlns(prefix.to_owned()));
+                }
+                (!prefix.is_empty()).then(|| within(input, prefix))
+            }
+        };
+        if self.bindings.len() >= MAX_BINDINGS {
+            return Err(NamespaceError::TooManyBindings(MAX_BINDINGS));
+        }
+        self.bindings.push(Binding {
+            prefix,
+            uri: within(input, value),
+            level: self.level,
+        });
+        Ok(())
+    }
+
+    /// The namespace of a name with this prefix (`None`: unprefixed, which only element names
+    /// resolve, to the default namespace). `None` when unbound or undeclared.
+    fn resolve(&self, prefix: Option<&str>) -> Option<Cow<'a, str>> {
+        let innermost = self
+            .bindings
+            .iter()
+            .rev()
+            .find(|b| b.prefix.as_deref() == prefix);
+        match (innermost, prefix) {
+            (Some(binding), _) => (!binding.uri.is_empty()).then(|| binding.uri.clone()),
+            (None, Some("xml")) => Some(Cow::Borrowed(XML_NS)),
+            (None, Some("xmlns")) => Some(Cow::Borrowed(XMLNS_NS)),
+            (None, _) => None,
+        }
+    }
+}
+
+/// Start tags with more attributes than this find duplicates through a hash set, as quick-xml
+/// does, so a hostile tag cannot make the check quadratic.
+const SMALL_ATTRIBUTE_COUNT: usize = 32;
+
+/// Turns a start tag into an element and enters its namespace scope. `Err` is what quick-xml's
+/// `NsReader` refused while reading the tag (its nesting limit, a forbidden namespace
+/// declaration): reported before the tree's limits, as it was. The second value of `Ok` is the
+/// first thing the tree itself refuses in the tag (a malformed or duplicated attribute, a
+/// character XML forbids), reported after the limits. `keys` is scratch space for the
+/// duplicate check, kept between tags to save an allocation per tag.
 fn open_element<'a>(
     input: &'a str,
-    reader: &NsReader<&[u8]>,
     start: &BytesStart<'_>,
-    ns: Option<Cow<'a, str>>,
+    scopes: &mut Scopes<'a>,
+    keys: &mut Vec<Range<usize>>,
     position: u64,
-) -> Result<Element<'a>, XmlError> {
+) -> Result<(Element<'a>, Option<XmlError>), XmlError> {
+    let malformed = |message: String| XmlError::Malformed { position, message };
+    let namespace_error = |e: NamespaceError| malformed(quick_xml::Error::Namespace(e).to_string());
+    scopes.push().map_err(namespace_error)?;
+
     let raw = start.name().0;
     // Split at the first colon only: GenieACS writes `soap-env:Body:Fault`, whose local part
     // must stay `Body:Fault` so the envelope decoder can recognise it.
-    let local = raw.split_once(':').map_or(raw, |(_, l)| l);
+    let (prefix, local) = match raw.split_once(':') {
+        Some((p, l)) => (Some(p), l),
+        None => (None, raw),
+    };
     let mut element = Element {
-        ns,
         name: within(input, local),
         ..Element::default()
     };
-    for attr in start.attributes().with_checks(true) {
-        let attr = attr.map_err(|e| XmlError::Malformed {
-            position,
-            message: e.to_string(),
-        })?;
+
+    // One pass does what two did: the resolver's (every namespace declaration up to the first
+    // malformed attribute, whatever else is wrong) and the tree's (stops at the first refusal).
+    let tag: &str = start;
+    keys.clear();
+    let mut many: Option<HashSet<&str>> = None;
+    let mut declaration_error = None;
+    let mut refused = None;
+    for attr in start.attributes().with_checks(false) {
+        let attr = match attr {
+            Ok(attr) => attr,
+            Err(e) => {
+                refused = refused.or_else(|| Some(malformed(e.to_string())));
+                break;
+            }
+        };
         let key = attr.key.0;
-        let value = attr
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| XmlError::Malformed {
-                position,
-                message: e.to_string(),
-            })?;
+        let declaration = attr.key.as_namespace_binding();
+        if let (Some(declaration), None) = (declaration, &declaration_error) {
+            declaration_error = scopes.add(input, declaration, &attr.value).err();
+        }
+        if refused.is_some() {
+            continue;
+        }
+        // Duplicates are refused as quick-xml's own check (`with_checks(true)`) refused them,
+        // with its message, positions counted from the start of the tag.
+        let at = key.as_ptr().addr().saturating_sub(tag.as_ptr().addr());
+        let seen = |keys: &[Range<usize>]| {
+            keys.iter()
+                .find(|r| tag.get((*r).clone()) == Some(key))
+                .map(|r| r.start)
+        };
+        // Past `SMALL_ATTRIBUTE_COUNT` a name the set has not seen is new without a scan.
+        let previous = match many.as_mut().map(|set| set.insert(key)) {
+            Some(true) => None,
+            _ => seen(keys),
+        };
+        if let Some(previous) = previous {
+            refused = Some(malformed(AttrError::Duplicated(at, previous).to_string()));
+            continue;
+        }
+        keys.push(at..at + key.len());
+        if many.is_none() && keys.len() > SMALL_ATTRIBUTE_COUNT {
+            many = Some(keys.iter().filter_map(|r| tag.get(r.clone())).collect());
+        }
+        let value = match attr.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
+            Ok(value) => value,
+            Err(e) => {
+                refused = Some(malformed(e.to_string()));
+                continue;
+            }
+        };
         // As in text (see `push_text`): a raw character XML forbids would be written back as
         // U+FFFD (found by the envelope_decode fuzz target in an xsi:type value).
         if let Some(c) = first_forbidden(&value) {
-            return Err(forbidden_character(c, position));
-        }
-        // Namespace declarations were taken by the reader's resolver; the tree does not need them.
-        if key == "xmlns" || key.starts_with("xmlns:") {
+            refused = Some(forbidden_character(c, position));
             continue;
         }
-        let (attr_ns, name) = match key.split_once(':') {
-            Some((p, l)) => {
-                let (res, _) = reader.resolver().resolve_attribute(attr.key);
-                let ns = resolved_ns(&res).or_else(|| well_known_prefix(p).map(Cow::Borrowed));
-                (ns, l)
-            }
+        // The scopes took the namespace declarations; the tree does not need them.
+        if declaration.is_some() {
+            continue;
+        }
+        let (attr_prefix, name) = match key.split_once(':') {
+            Some((p, l)) => (Some(within(input, p)), l),
             None => (None, key),
         };
+        // The prefix waits in `ns` until the tag's own declarations, which may come after the
+        // attribute, are all in scope.
         element.attrs.push(Attribute {
-            ns: attr_ns,
+            ns: attr_prefix,
             name: within(input, name),
             value: keep(input, value),
         });
     }
-    Ok(element)
+    if let Some(e) = declaration_error {
+        return Err(namespace_error(e));
+    }
+    element.ns = scopes.resolve(prefix);
+    for attr in &mut element.attrs {
+        if let Some(prefix) = attr.ns.take() {
+            attr.ns = scopes
+                .resolve(Some(&prefix))
+                .or_else(|| well_known_prefix(&prefix).map(Cow::Borrowed));
+        }
+    }
+    Ok((element, refused))
 }
 
 /// Undeclared but unmistakable prefixes (some ACSes forget `xmlns:xsi`).
@@ -572,12 +714,14 @@ impl Writer {
 pub fn escape_into(out: &mut String, text: &str, attribute: bool) {
     // Runs of characters that need nothing are copied whole: per-character pushes made encoding
     // an Inform cost tens of thousands of instructions (benches/cpe_flow.rs). A run stops at the
-    // markup characters, at C0 controls and at 0xEF, the lead byte of U+FFFE and U+FFFF.
-    let needs_care = |b: u8| {
-        b < 0x20
-            || matches!(b, b'&' | b'<' | b'>' | 0xEF)
-            || (attribute && matches!(b, b'"' | b'\''))
+    // markup characters, at C0 controls and at 0xEF, the lead byte of U+FFFE and U+FFFF; a table
+    // decides each byte in one load (the comparisons were the encoder's largest single cost).
+    let table = if attribute {
+        &NEEDS_CARE_IN_ATTRIBUTE
+    } else {
+        &NEEDS_CARE_IN_TEXT
     };
+    let needs_care = |b: u8| table[usize::from(b)];
     let mut rest = text;
     while let Some(i) = rest.bytes().position(needs_care) {
         out.push_str(&rest[..i]);
@@ -589,6 +733,24 @@ pub fn escape_into(out: &mut String, text: &str, attribute: bool) {
         rest = &rest[c.len_utf8()..];
     }
     out.push_str(rest);
+}
+
+/// The bytes `escape_into` stops at in text.
+static NEEDS_CARE_IN_TEXT: [bool; 256] = needs_care_table(false);
+/// The bytes `escape_into` stops at in attribute values (quotes too).
+static NEEDS_CARE_IN_ATTRIBUTE: [bool; 256] = needs_care_table(true);
+
+const fn needs_care_table(attribute: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = byte < 0x20
+            || matches!(byte, b'&' | b'<' | b'>' | 0xEF)
+            || (attribute && matches!(byte, b'"' | b'\''));
+        b += 1;
+    }
+    table
 }
 
 fn escape_char_into(out: &mut String, c: char, attribute: bool) {
@@ -612,6 +774,9 @@ fn escape_char_into(out: &mut String, c: char, attribute: bool) {
 pub fn is_xml_text(s: &str) -> bool {
     s.chars().all(is_xml_char)
 }
+
+#[cfg(test)]
+mod reference;
 
 #[cfg(test)]
 mod tests {
@@ -750,5 +915,199 @@ mod tests {
         let el = p(w.as_str()).unwrap();
         assert_eq!(el.text, original);
         assert_eq!(el.attr("attr"), Some(original));
+    }
+
+    /// Namespace declarations and attributes in the corners quick-xml's resolver has rules for.
+    const NAMESPACE_CORNERS: &[&str] = &[
+        r#"<a xmlns="urn:d"><b/><c xmlns=""><d/></c><e/></a>"#,
+        r#"<p:a xmlns:p="urn:1"><p:b xmlns:p="urn:2"/><p:c/></p:a>"#,
+        r#"<p:a xmlns:p="urn:1"><p:b xmlns:p=""/></p:a>"#,
+        r#"<a xmlns:="urn:empty-prefix"><b/></a>"#,
+        r#"<:a xmlns:="urn:e"/>"#,
+        r#"<xml:a/>"#,
+        r#"<xmlns:a/>"#,
+        r#"<a xml:lang="en" xmlns:xml="http://www.w3.org/XML/1998/namespace"/>"#,
+        r#"<a xmlns:xml="urn:wrong"/>"#,
+        r#"<a xmlns:xmlns="urn:x"/>"#,
+        r#"<a xmlns:p="http://www.w3.org/XML/1998/namespace"/>"#,
+        r#"<a xmlns:p="http://www.w3.org/2000/xmlns/"/>"#,
+        r#"<a p:x="1" xmlns:p="urn:later"/>"#,
+        r#"<a xsi:type="xsd:string"/>"#,
+        r#"<a x="1" x="2" xmlns:xml="urn:wrong"/>"#,
+        r#"<a x="1" x="2"/>"#,
+        r#"<a xmlns:p="urn:1" xmlns:p="urn:2"/>"#,
+        r#"<a x="&bogus;" xmlns:xmlns="u"/>"#,
+        r#"<a x="1" bad xmlns:xml="urn:wrong"/>"#,
+        r#"<a xmlns:xml="urn:wrong" x="1" bad/>"#,
+        r#"<a x="&#0;"/>"#,
+        r#"<a x="&amp;&#x41;" y='2'>t</a>"#,
+        r#"<a xmlns:p="urn:p&amp;q"><p:b/></a>"#,
+        r#"<e xmlns:soap-env="urn:s"><soap-env:Body:Fault/></e>"#,
+        r#"<a><b xmlns:q="urn:q"/><q:c/></a>"#,
+        r#"<a xmlns:q="urn:q"></a><q:b/>"#,
+    ];
+
+    fn same_decision(doc: &[u8], limits: &Limits) {
+        assert_eq!(
+            parse(doc, limits),
+            reference::parse(doc, limits),
+            "{:?}",
+            String::from_utf8_lossy(doc)
+        );
+    }
+
+    fn limit_sets() -> [Limits; 3] {
+        [
+            Limits::default(),
+            Limits {
+                max_depth: 2,
+                ..Limits::default()
+            },
+            Limits {
+                max_elements: 3,
+                ..Limits::default()
+            },
+        ]
+    }
+
+    /// The parser resolves namespaces itself instead of through quick-xml's `NsReader`; every
+    /// document must come out as it did (tree or error, message and position included).
+    #[test]
+    fn same_decisions_as_the_ns_reader() {
+        let seeds =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/envelope_decode");
+        let mut docs: Vec<Vec<u8>> = NAMESPACE_CORNERS
+            .iter()
+            .map(|d| d.as_bytes().to_vec())
+            .collect();
+        let entries = std::fs::read_dir(&seeds).expect("the envelope_decode seeds are checked in");
+        for entry in entries {
+            let path = entry.expect("readable seed directory").path();
+            docs.push(std::fs::read(&path).expect("readable seed"));
+        }
+        assert!(docs.len() > 100, "seeds found: {}", docs.len());
+        // Many attributes: the duplicate check switches to hashing past 32.
+        let many: String = (0..40).map(|i| format!(" a{i}=\"{i}\"")).collect();
+        docs.push(format!("<a{many}/>").into_bytes());
+        docs.push(format!("<a{many} a7=\"again\"/>").into_bytes());
+        docs.push(format!("<a{many} a39=\"again\"/>").into_bytes());
+        let declarations: String = (0..130)
+            .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+            .collect();
+        docs.push(format!("<a{declarations}/>").into_bytes());
+        for doc in &docs {
+            for limits in &limit_sets() {
+                same_decision(doc, limits);
+            }
+        }
+    }
+
+    /// Pieces of tags, declarations, attributes and text, glued at random into mostly broken
+    /// documents: the errors must come in the same order too.
+    const PIECES: &[&str] = &[
+        "<a",
+        "<p:a",
+        "<q:b",
+        "<xml:c",
+        "</a>",
+        "</p:a>",
+        "</q:b>",
+        ">",
+        "/>",
+        " x=\"1\"",
+        " x='2'",
+        " p:x=\"3\"",
+        " q:y=\"4\"",
+        " xmlns=\"urn:d\"",
+        " xmlns=\"\"",
+        " xmlns:p=\"urn:p\"",
+        " xmlns:q=\"urn:q\"",
+        " xmlns:p=\"\"",
+        " xmlns:xml=\"urn:w\"",
+        " xmlns:xmlns=\"u\"",
+        " xmlns:=\"urn:e\"",
+        " bad",
+        " z=\"&amp;\"",
+        " z=\"&#1;\"",
+        "text",
+        "&lt;",
+        "&#65;",
+        "<!-- c -->",
+        "<![CDATA[x]]>",
+        " xsi:type=\"xsd:int\"",
+        "\u{1}",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn same_decisions_on_glued_pieces(picks in proptest::collection::vec(0..PIECES.len(), 0..24)) {
+            let doc: String = picks.iter().map(|&i| PIECES[i]).collect();
+            for limits in &limit_sets() {
+                proptest::prop_assert_eq!(
+                    parse(doc.as_bytes(), limits),
+                    reference::parse(doc.as_bytes(), limits),
+                    "{:?}", doc
+                );
+            }
+        }
+    }
+
+    const NAMES: &[&str] = &["a", "p:a", "q:b", "xml:c", "xmlns:d", ":e", "r:f"];
+    const ATTRIBUTES: &[&str] = &[
+        " x=\"1\"",
+        " p:x=\"2\"",
+        " q:x=\"3\"",
+        " r:x=\"4\"",
+        " xmlns=\"urn:d\"",
+        " xmlns=\"\"",
+        " xmlns:p=\"urn:p\"",
+        " xmlns:q=\"urn:q\"",
+        " xmlns:p=\"\"",
+        " xmlns:=\"urn:e\"",
+        " xmlns:xml=\"http://www.w3.org/XML/1998/namespace\"",
+        " xml:lang=\"en\"",
+        " xsi:type=\"xsd:int\"",
+        " y=\"a&amp;b\"",
+    ];
+
+    fn attributes(picks: &[usize]) -> String {
+        picks.iter().map(|&i| ATTRIBUTES[i]).collect()
+    }
+
+    fn element() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::collection::vec;
+        use proptest::strategy::Strategy;
+        let leaf = (0..NAMES.len(), vec(0..ATTRIBUTES.len(), 0..4))
+            .prop_map(|(n, a)| format!("<{}{}/>", NAMES[n], attributes(&a)));
+        leaf.prop_recursive(4, 24, 4, |inner| {
+            (
+                0..NAMES.len(),
+                vec(0..ATTRIBUTES.len(), 0..4),
+                vec(inner, 0..4),
+            )
+                .prop_map(|(n, a, children)| {
+                    format!(
+                        "<{0}{1}>{2}</{0}>",
+                        NAMES[n],
+                        attributes(&a),
+                        children.concat()
+                    )
+                })
+        })
+    }
+
+    proptest::proptest! {
+        /// Well-formed trees of prefixed names and declarations: the namespaces must resolve the
+        /// same way at every depth.
+        #[test]
+        fn same_namespaces_in_generated_trees(doc in element()) {
+            for limits in &limit_sets() {
+                proptest::prop_assert_eq!(
+                    parse(doc.as_bytes(), limits),
+                    reference::parse(doc.as_bytes(), limits),
+                    "{:?}", doc
+                );
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! Everything here reads; nothing writes. The RPCs (`agent::handler`) decide which journal
 //! records a change is, and the fold applies them.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
@@ -258,7 +259,9 @@ static NO_XMPP: XmppLive = XmppLive {
 pub struct View<'a> {
     pub model: &'a DataModel,
     pub state: &'a AgentState,
-    pub settings: Settings,
+    /// The effective settings of `state`: borrowed when the caller keeps them (the core does),
+    /// since copying both settings maps for every view was a tenth of a provisioning flow.
+    pub settings: Cow<'a, Settings>,
     pub connection_request_url: &'a str,
     pub now_ms: u64,
     /// Where calls to external providers go (never run from here directly).
@@ -280,10 +283,30 @@ impl<'a> View<'a> {
         now_ms: u64,
         externals: &'a dyn ExternalCalls,
     ) -> View<'a> {
+        let settings = Cow::Owned(state.effective_settings(factory_settings));
+        View::with_settings(
+            model,
+            state,
+            settings,
+            connection_request_url,
+            now_ms,
+            externals,
+        )
+    }
+
+    /// `new` with the effective settings of `state` given (the caller's, when it has them).
+    pub fn with_settings(
+        model: &'a DataModel,
+        state: &'a AgentState,
+        settings: Cow<'a, Settings>,
+        connection_request_url: &'a str,
+        now_ms: u64,
+        externals: &'a dyn ExternalCalls,
+    ) -> View<'a> {
         View {
             model,
             state,
-            settings: state.effective_settings(factory_settings),
+            settings,
             connection_request_url,
             now_ms,
             externals,

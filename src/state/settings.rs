@@ -438,6 +438,34 @@ pub fn setting(name: &str) -> Option<&'static SettingDef> {
     SETTINGS.iter().find(|s| s.name == name)
 }
 
+/// The setting named `name`, found at compile time when called in a `const` block, so a
+/// misspelt name fails the build instead of reading an empty value.
+const fn def(name: &str) -> &'static SettingDef {
+    let mut i = 0;
+    while i < SETTINGS.len() {
+        if const_str_eq(SETTINGS[i].name, name) {
+            return &SETTINGS[i];
+        }
+        i += 1;
+    }
+    panic!("no such setting");
+}
+
+const fn const_str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Looks a setting up by its TR-181 parameter name.
 pub fn setting_for_parameter(parameter: &str) -> Option<&'static SettingDef> {
     if !SETTING_OBJECTS.iter().any(|o| parameter.starts_with(o)) {
@@ -590,17 +618,84 @@ pub fn format_seconds(mut s: u64) -> String {
 
 /// The effective settings: journaled values over the device's factory defaults over the built-in
 /// defaults.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Values set through the journal (canonical form), by setting name.
-    pub journaled: BTreeMap<String, String>,
+    journaled: BTreeMap<String, String>,
     /// The device's factory defaults from its config file (canonical form), by setting name.
-    pub factory: BTreeMap<String, String>,
+    factory: BTreeMap<String, String>,
+    /// The settings the core reads on every step, resolved whenever the maps change (the maps
+    /// are private for that): reading them by name, two `BTreeMap` searches each, was about a
+    /// tenth of a provisioning flow (benches/cpe_flow.rs).
+    hot: Hot,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Hot {
+    enabled: bool,
+    acs_url: String,
+    periodic_inform_enabled: bool,
+    periodic_inform_interval: u64,
+    periodic_inform_time: Option<DateTime>,
+    default_active_notification_throttle: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings::new(BTreeMap::new(), BTreeMap::new())
+    }
 }
 
 impl Settings {
     pub fn new(journaled: BTreeMap<String, String>, factory: BTreeMap<String, String>) -> Settings {
-        Settings { journaled, factory }
+        let mut settings = Settings {
+            journaled,
+            factory,
+            hot: Hot {
+                enabled: false,
+                acs_url: String::new(),
+                periodic_inform_enabled: false,
+                periodic_inform_interval: 0,
+                periodic_inform_time: None,
+                default_active_notification_throttle: 0,
+            },
+        };
+        settings.resolve();
+        settings
+    }
+
+    fn resolve(&mut self) {
+        self.hot = Hot {
+            enabled: self.bool(const { def("enabled") }),
+            acs_url: self.value_of(const { def("acs-url") }).to_owned(),
+            periodic_inform_enabled: self.bool(const { def("periodic-inform-enabled") }),
+            periodic_inform_interval: self
+                .number(const { def("periodic-inform-interval") })
+                .max(1),
+            periodic_inform_time: DateTime::parse(
+                self.value_of(const { def("periodic-inform-time") }),
+            )
+            .ok()
+            .filter(|d| !d.is_unknown()),
+            default_active_notification_throttle: self
+                .number(const { def("default-active-notification-throttle") }),
+        };
+    }
+
+    /// Values set through the journal (canonical form), by setting name.
+    pub fn journaled(&self) -> &BTreeMap<String, String> {
+        &self.journaled
+    }
+
+    /// The device's factory defaults from its config file (canonical form), by setting name.
+    pub fn factory(&self) -> &BTreeMap<String, String> {
+        &self.factory
+    }
+
+    /// Sets a journaled value (canonical form), as a `SettingsChanged` record would.
+    pub fn set_journaled(&mut self, name: &str, value: &str) {
+        self.journaled.insert(name.to_owned(), value.to_owned());
+        self.resolve();
     }
 
     /// The effective value of a setting (canonical form); empty for an unknown name.
@@ -618,116 +713,132 @@ impl Settings {
             .unwrap_or_default()
     }
 
-    fn bool(&self, name: &str) -> bool {
-        self.value(name) == "true"
+    /// `value` for a setting found at compile time (see [`def`]): the accessors below run
+    /// about 150 times per provisioning flow, and finding the default by scanning the table
+    /// by name was most of their cost.
+    fn value_of(&self, def: &'static SettingDef) -> &str {
+        self.journaled
+            .get(def.name)
+            .or_else(|| self.factory.get(def.name))
+            .map_or(def.default, String::as_str)
     }
 
-    fn number(&self, name: &str) -> u64 {
-        self.value(name)
+    fn bool(&self, def: &'static SettingDef) -> bool {
+        self.value_of(def) == "true"
+    }
+
+    fn number(&self, def: &'static SettingDef) -> u64 {
+        self.value_of(def)
             .parse()
             .ok()
-            .or_else(|| setting(name).and_then(|d| d.default.parse().ok()))
+            .or_else(|| def.default.parse().ok())
             .unwrap_or(0)
     }
 
     pub fn enabled(&self) -> bool {
-        self.bool("enabled")
+        self.hot.enabled
     }
     pub fn acs_url(&self) -> String {
-        self.get("acs-url")
+        self.hot.acs_url.clone()
     }
     pub fn username(&self) -> String {
-        self.get("username")
+        self.value_of(const { def("username") }).to_owned()
     }
     pub fn password(&self) -> String {
-        self.get("password")
+        self.value_of(const { def("password") }).to_owned()
     }
     pub fn periodic_inform_enabled(&self) -> bool {
-        self.bool("periodic-inform-enabled")
+        self.hot.periodic_inform_enabled
     }
     pub fn periodic_inform_interval(&self) -> u64 {
-        self.number("periodic-inform-interval").max(1)
+        self.hot.periodic_inform_interval
     }
     /// The phase anchor, `None` when unset or the Unknown Time.
     pub fn periodic_inform_time(&self) -> Option<DateTime> {
-        DateTime::parse(self.value("periodic-inform-time"))
-            .ok()
-            .filter(|d| !d.is_unknown())
+        self.hot.periodic_inform_time
     }
     pub fn retry_minimum_wait(&self) -> u32 {
-        u32::try_from(self.number("retry-minimum-wait")).unwrap_or(5)
+        u32::try_from(self.number(const { def("retry-minimum-wait") })).unwrap_or(5)
     }
     pub fn retry_interval_multiplier(&self) -> u32 {
-        u32::try_from(self.number("retry-interval-multiplier")).unwrap_or(2000)
+        u32::try_from(self.number(const { def("retry-interval-multiplier") })).unwrap_or(2000)
     }
     pub fn connection_request_username(&self) -> String {
-        self.get("connection-request-username")
+        self.value_of(const { def("connection-request-username") })
+            .to_owned()
     }
     pub fn connection_request_password(&self) -> String {
-        self.get("connection-request-password")
+        self.value_of(const { def("connection-request-password") })
+            .to_owned()
     }
     pub fn connection_request_port(&self) -> u16 {
-        u16::try_from(self.number("connection-request-port")).unwrap_or(7547)
+        u16::try_from(self.number(const { def("connection-request-port") })).unwrap_or(7547)
     }
     pub fn tls_insecure(&self) -> bool {
-        self.bool("tls-insecure")
+        self.bool(const { def("tls-insecure") })
     }
     pub fn client_certificate(&self) -> Option<String> {
-        Some(self.get("client-certificate")).filter(|s| !s.is_empty())
+        Some(
+            self.value_of(const { def("client-certificate") })
+                .to_owned(),
+        )
+        .filter(|s| !s.is_empty())
     }
     pub fn ca_file(&self) -> Option<String> {
-        Some(self.get("ca-file")).filter(|s| !s.is_empty())
+        Some(self.value_of(const { def("ca-file") }).to_owned()).filter(|s| !s.is_empty())
     }
     pub fn default_active_notification_throttle(&self) -> u64 {
-        self.number("default-active-notification-throttle")
+        self.hot.default_active_notification_throttle
     }
-    fn signed(&self, name: &str) -> i64 {
-        self.value(name)
+    fn signed(&self, def: &'static SettingDef) -> i64 {
+        self.value_of(def)
             .parse()
             .ok()
-            .or_else(|| setting(name).and_then(|d| d.default.parse().ok()))
+            .or_else(|| def.default.parse().ok())
             .unwrap_or(-1)
     }
     pub fn stun_enabled(&self) -> bool {
-        self.bool("stun-enabled")
+        self.bool(const { def("stun-enabled") })
     }
     pub fn stun_server_address(&self) -> String {
-        self.get("stun-server-address")
+        self.value_of(const { def("stun-server-address") })
+            .to_owned()
     }
     pub fn stun_server_port(&self) -> u16 {
-        u16::try_from(self.number("stun-server-port")).unwrap_or(3478)
+        u16::try_from(self.number(const { def("stun-server-port") })).unwrap_or(3478)
     }
     pub fn stun_username(&self) -> String {
-        self.get("stun-username")
+        self.value_of(const { def("stun-username") }).to_owned()
     }
     pub fn stun_password(&self) -> String {
-        self.get("stun-password")
+        self.value_of(const { def("stun-password") }).to_owned()
     }
     /// STUNMaximumKeepAlivePeriod: -1 when none is set.
     pub fn stun_maximum_keep_alive_period(&self) -> i64 {
-        self.signed("stun-maximum-keep-alive-period")
+        self.signed(const { def("stun-maximum-keep-alive-period") })
     }
     pub fn stun_minimum_keep_alive_period(&self) -> u64 {
-        self.number("stun-minimum-keep-alive-period")
+        self.number(const { def("stun-minimum-keep-alive-period") })
     }
     pub fn udp_connection_request_port(&self) -> u16 {
-        u16::try_from(self.number("udp-connection-request-port")).unwrap_or(7547)
+        u16::try_from(self.number(const { def("udp-connection-request-port") })).unwrap_or(7547)
     }
     pub fn xmpp_enabled(&self) -> bool {
-        self.bool("xmpp-enabled")
+        self.bool(const { def("xmpp-enabled") })
     }
     /// Whether connection requests arrive over the XMPP connection (ConnReqXMPPConnection names
     /// it and it is enabled).
     pub fn xmpp_connection_requests(&self) -> bool {
-        self.xmpp_enabled() && self.get("connection-request-xmpp-connection") == XMPP_CONNECTION
+        self.xmpp_enabled()
+            && self.value_of(const { def("connection-request-xmpp-connection") }) == XMPP_CONNECTION
     }
     /// KeepAliveInterval: -1 when the agent picks.
     pub fn xmpp_keep_alive_interval(&self) -> i64 {
-        self.signed("xmpp-keep-alive-interval")
+        self.signed(const { def("xmpp-keep-alive-interval") })
     }
     /// ConnReqAllowedJabberIDs as a list (empty: every JID is allowed).
     pub fn xmpp_allowed_jabber_ids(&self) -> Vec<String> {
-        self.get("connection-request-allowed-jabber-ids")
+        self.value_of(const { def("connection-request-allowed-jabber-ids") })
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -835,13 +946,13 @@ mod tests {
 
     #[test]
     fn layering() {
-        let mut s = Settings::default();
+        let s = Settings::default();
         assert_eq!(s.periodic_inform_interval(), 86_400);
-        s.factory
-            .insert("periodic-inform-interval".into(), "600".into());
+        let factory = BTreeMap::from([("periodic-inform-interval".into(), "600".into())]);
+        let mut s = Settings::new(BTreeMap::new(), factory);
         assert_eq!(s.periodic_inform_interval(), 600);
-        s.journaled
-            .insert("periodic-inform-interval".into(), "60".into());
+        s.set_journaled("periodic-inform-interval", "60");
         assert_eq!(s.periodic_inform_interval(), 60);
+        assert_eq!(s.get("periodic-inform-interval"), "60");
     }
 }

@@ -19,6 +19,7 @@ mod upload;
 
 pub use transfer_policy::TransferSupport;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::cwmp::rpc::factory_reset::FactoryResetResponse;
@@ -30,6 +31,7 @@ use crate::datamodel::external::ExternalCalls;
 use crate::datamodel::{DataModel, Entry, View};
 use crate::records::proto::{self, record::Kind};
 use crate::session::{Handled, RequestHandler};
+use crate::state::settings::Settings;
 use crate::state::{AgentState, REBOOT_REASON_FACTORY_RESET, record};
 
 /// The ACS→CPE methods this agent implements (the GetRPCMethodsResponse).
@@ -60,6 +62,9 @@ pub const SUPPORTED_METHODS: &[&str] = &[
 pub struct AcsRequestHandler<'a> {
     pub model: &'a DataModel,
     pub factory_settings: &'a BTreeMap<String, String>,
+    /// The effective settings of `state` when the caller has them (saves a copy per request);
+    /// `None`: made from `state` and `factory_settings`.
+    pub settings: Option<&'a Settings>,
     pub connection_request_url: &'a str,
     /// The XMPP connection as the running agent sees it.
     pub xmpp: &'a crate::datamodel::XmppLive,
@@ -88,10 +93,14 @@ pub(crate) fn parameters_under(view: &View, name: &str) -> Result<Vec<Entry>, Fa
 
 impl AcsRequestHandler<'_> {
     fn answer(&mut self, request: &Body, now_ms: u64) -> Result<(Vec<proto::Record>, Body), Fault> {
-        let mut view = View::new(
+        let settings = match self.settings {
+            Some(settings) => Cow::Borrowed(settings),
+            None => Cow::Owned(self.state.effective_settings(self.factory_settings)),
+        };
+        let mut view = View::with_settings(
             self.model,
             self.state,
-            self.factory_settings,
+            settings,
             self.connection_request_url,
             now_ms,
             self.externals,

@@ -101,6 +101,7 @@ impl Fixture {
         let mut handler = AcsRequestHandler {
             model: &self.model,
             factory_settings: &self.factory,
+            settings: None,
             connection_request_url: "http://192.0.2.10:7547/cr",
             xmpp: &crate::datamodel::XmppLive::default(),
             state: &state,
