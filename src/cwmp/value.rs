@@ -122,8 +122,11 @@ impl XsdType {
 
     /// Reads an `xsi:type` value. The prefix is not checked: ACSes use `xsd:`, `xs:`,
     /// `soap-enc:` or none at all for the same types.
+    /// Blanks around the local name go too (`xsd: int` after a parser turned a line end into
+    /// a space): `Other` is written back without its prefix, so a kept blank would be trimmed
+    /// away on the next read and the value would not survive a decode → encode → decode.
     pub fn from_wire(value: &str) -> XsdType {
-        let local = value.trim().rsplit(':').next().unwrap_or_default();
+        let local = value.trim().rsplit(':').next().unwrap_or_default().trim();
         match local {
             "string" | "anySimpleType" => XsdType::String,
             "int" | "integer" => XsdType::Int,
@@ -366,6 +369,22 @@ pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Found by the envelope_decode fuzz target: `xsi:type="xsd:\r\r\r\u{feff}int"` (the
+    /// parser normalises the CRs to spaces) decoded as `Other("   \u{feff}int")`, written back
+    /// as `"   \u{feff}int"` and read again as `Other("\u{feff}int")`.
+    #[test]
+    fn an_xsi_type_with_blanks_after_its_prefix_reads_the_same_when_written_back() {
+        for wire in ["xsd:   \u{feff}int", "xsd:\tint ", " xs: decimal", "xsd:  "] {
+            let first = XsdType::from_wire(wire);
+            assert_eq!(XsdType::from_wire(first.wire_name()), first, "{wire:?}");
+        }
+        assert_eq!(XsdType::from_wire("xsd:\tint "), XsdType::Int);
+        assert_eq!(
+            XsdType::from_wire("xsd:   \u{feff}int"),
+            XsdType::Other("\u{feff}int".into())
+        );
+    }
 
     #[test]
     fn xsi_type_spellings() {
