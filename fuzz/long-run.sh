@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The long fuzzing runs of FUZZING.md: every target in turn, one process each (-jobs=1 and no
-# -workers: the machines are shared), until 10^7 executions or its time cap, with
+# The long fuzzing runs of FUZZING.md: every target in turn, one process each (no -jobs or
+# -workers: those fork children that all write ./fuzz-0.log, so two targets run side by side
+# from this directory would share one log), until 10^7 executions or its time cap, with
 # AddressSanitizer and leak detection, a 1 s timeout and a 2 GB RSS limit. The corpus grows in
 # fuzz/corpus/<target> (not committed); findings land in fuzz/artifacts/<target>/.
 #
@@ -9,7 +10,7 @@
 #
 # Runs the binaries `cargo fuzz build -O` made (build first: RUSTC_BOOTSTRAP=1 cargo fuzz build -O).
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 BIN=target/x86_64-unknown-linux-gnu/release
 RUNS=${FUZZ_RUNS:-10000000}
 
@@ -26,7 +27,7 @@ run() {
   mkdir -p "corpus/$t" "artifacts/$t" logs
   echo "== $t (at most $RUNS runs, $cap s) $(date -u +%FT%TZ)"
   # shellcheck disable=SC2046
-  "$BIN/$t" "corpus/$t" "seeds/$t" $(dict_of "$t") -jobs=1 -runs="$RUNS" \
+  "$BIN/$t" "corpus/$t" "seeds/$t" $(dict_of "$t") -runs="$RUNS" \
     -max_total_time="$cap" -timeout=1 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" > "logs/$t.log" 2>&1
   local rc=$?
