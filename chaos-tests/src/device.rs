@@ -531,18 +531,37 @@ pub async fn get_values(
 ) -> anyhow::Result<Vec<(String, String)>> {
     use tr069_client::cwmp::Body;
     use tr069_client::cwmp::rpc::get_parameter_values::GetParameterValues;
-    let before = acs.sessions().len();
-    acs.enqueue(Body::GetParameterValues(GetParameterValues {
+    let request = GetParameterValues {
         parameter_names: names.iter().map(|n| (*n).to_owned()).collect(),
-    }));
+    };
+    // A session already under way (a VALUE CHANGE, a periodic one) takes the queued request
+    // before the `inform-now` session starts, so the search starts at the first session that
+    // has not ended and looks for the session that carried this very request.
+    let from = {
+        let sessions = acs.sessions();
+        sessions
+            .iter()
+            .position(|s| !s.is_ended())
+            .unwrap_or(sessions.len())
+    };
+    acs.enqueue(Body::GetParameterValues(request.clone()));
     let (code, out, err) = device.cli(&["inform-now"]).await?;
     ensure!(code == 0, "inform-now exited {code}: {out}{err}");
+    let is_ours = |c: &crate::AcsCall| match &c.request {
+        crate::AcsRequest::Body(Body::GetParameterValues(r)) => *r == request,
+        _ => false,
+    };
     let s = acs
-        .wait_for_session(before, WAIT, "the GetParameterValues session", |s| {
-            !s.acs_calls.is_empty()
+        .wait_for_session(from, WAIT, "the GetParameterValues session", |s| {
+            s.acs_calls.iter().any(is_ours)
         })
         .await?;
-    match s.acs_calls[0].answer.as_ref().and_then(|a| a.body.clone()) {
+    let call = s
+        .acs_calls
+        .iter()
+        .find(|c| is_ours(c))
+        .context("the GetParameterValues call")?;
+    match call.answer.as_ref().and_then(|a| a.body.clone()) {
         Some(Body::GetParameterValuesResponse(r)) => Ok(r
             .parameter_list
             .into_iter()
