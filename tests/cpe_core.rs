@@ -281,6 +281,41 @@ fn informed(h: &Harness, session: usize, name: &str) -> Option<String> {
 }
 
 const UDP_ADDRESS: &str = "Device.ManagementServer.UDPConnectionRequestAddress";
+const CR_URL: &str = "Device.ManagementServer.ConnectionRequestURL";
+
+#[test]
+fn a_new_host_address_is_a_new_connection_request_url_notified_at_once() {
+    let mut h = Harness::new(config(), 41);
+    h.run_for(1_000);
+    let url = informed(&h, 0, CR_URL).expect("the BOOTSTRAP Inform carries the URL");
+    assert!(url.starts_with("http://192.0.2.10:7547/"), "{url}");
+    // The address is looked up again every minute; the same answer changes nothing.
+    h.run_for(5 * MINUTE);
+    assert!(h.address_lookups >= 5, "{} lookups", h.address_lookups);
+    assert_eq!(h.sessions.len(), 1, "no session for an unchanged address");
+
+    h.local_address = [198, 51, 100, 7].into();
+    h.run_for(MINUTE + 1_000);
+    assert_eq!(h.sessions.len(), 2);
+    let moved = informed(&h, 1, CR_URL).expect("the new URL is in the Inform");
+    assert_eq!(
+        moved,
+        url.replace("192.0.2.10", "198.51.100.7"),
+        "same port and path"
+    );
+    assert!(
+        h.sessions[1]
+            .events()
+            .contains(&"4 VALUE CHANGE".to_owned())
+    );
+
+    h.run_for(5 * MINUTE);
+    assert_eq!(h.sessions.len(), 2, "notified once");
+    h.local_address = [192, 0, 2, 10].into();
+    h.run_for(MINUTE + 1_000);
+    assert_eq!(h.sessions.len(), 3, "and back again");
+    assert_eq!(informed(&h, 2, CR_URL), Some(url));
+}
 
 fn mapping(addr: &str) -> tr069_client::cpe::Input {
     tr069_client::cpe::Input::NatBinding(Some(tr069_client::connection_request::stun::Mapping {

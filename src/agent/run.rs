@@ -138,10 +138,7 @@ impl ControlBackend for AgentHandle {
             .and_then(|()| rx.blocking_recv().ok())
         {
             Some((state, settings, _)) => (state, settings),
-            None => (
-                AgentState::default(),
-                Settings::new(Default::default(), Default::default()),
-            ),
+            None => (AgentState::default(), Settings::default()),
         }
     }
 

@@ -37,7 +37,15 @@ impl Cpe {
         if self.diagnostic_running.is_some() {
             return None;
         }
-        let d = diagnostics::requested(&self.state)?;
+        let now_generation = self.parameters_generation;
+        let d = match self.requested_diagnostic {
+            Some((at, d)) if at == now_generation => d,
+            _ => {
+                let d = diagnostics::requested(&self.state);
+                self.requested_diagnostic = Some((now_generation, d));
+                d
+            }
+        }?;
         let context = diagnostics::Context {
             tls: self.tls_policy(false).settings(),
         };
@@ -77,10 +85,11 @@ impl Cpe {
 
     /// The UDP echo responder the data model asks for, when it differs from the running one.
     pub(super) fn udp_echo_step(&mut self, now_ms: u64) -> Option<Action> {
-        if self.udp_echo_read_at_seq == Some(self.state.last_seq) {
+        // The responder's settings are parameters: they change only with a record.
+        if self.udp_echo_read_at == Some(self.parameters_generation) {
             return None;
         }
-        self.udp_echo_read_at_seq = Some(self.state.last_seq);
+        self.udp_echo_read_at = Some(self.parameters_generation);
         let wanted = diagnostics::udp_echo::config(&self.view(now_ms, &self.scratch_memo));
         self.scratch_memo.clear();
         if wanted == self.udp_echo {

@@ -374,6 +374,11 @@ pub struct Cpe {
     model: DataModel,
     state: AgentState,
     settings: Settings,
+    /// `restore` folded records since `settings` were made from the state (every other change
+    /// of the state refreshes them at once).
+    settings_stale: bool,
+    /// The config's factory settings, shared by every `Settings` this core makes.
+    factory_settings: Arc<BTreeMap<String, String>>,
     entropy: Box<dyn Entropy>,
     /// External calls of the ACS request being answered.
     session_memo: ExternalMemo,
@@ -392,6 +397,9 @@ pub struct Cpe {
     last_periodic_raise_ms: Option<u64>,
     next_address_check_ms: u64,
     address_lookup: bool,
+    /// The host address, port and path `runtime.connection_request_url` was made from: the
+    /// address is looked up again every few minutes and is nearly always the same.
+    connection_request_url_of: Option<(IpAddr, u16, String)>,
     notifier: Notifier,
     /// An event was raised: a session starts at once, even inside a retry wait.
     start_early: bool,
@@ -405,6 +413,10 @@ pub struct Cpe {
     /// The transfer whose Applying record this run journaled (its apply is under way).
     applying_in_this_run: Option<String>,
     transfer_dirs: BTreeSet<String>,
+    /// The accepted transfers `transfer_dirs` was made from, by id: most appended records do not
+    /// change them, and naming the directories again after each one was a tenth of the core's
+    /// work on a quiet flow.
+    transfer_dirs_of: Vec<String>,
     /// The diagnostic under way: its object and the generation it was started for.
     diagnostic_running: Option<(&'static str, u64)>,
     /// Per diagnostic object, the journal sequence number of its last change (see
@@ -412,9 +424,14 @@ pub struct Cpe {
     diagnostic_generation: BTreeMap<&'static str, u64>,
     /// The UDP echo responder configuration handed to the edge.
     udp_echo: Option<UdpEchoConfig>,
-    /// The journal position `udp_echo` was read at: the responder's settings are parameters, so
-    /// they change only with a record, and the scheduler's every step need not read them again.
-    udp_echo_read_at_seq: Option<u64>,
+    /// Moves on with every folded record that may change a parameter's value
+    /// ([`may_change_parameters`]): what the scheduler derives from parameters at its every step
+    /// is read again only when this moved.
+    parameters_generation: u64,
+    /// The `parameters_generation` `udp_echo` was read at.
+    udp_echo_read_at: Option<u64>,
+    /// The diagnostic whose DiagnosticsState was `Requested` at a `parameters_generation`.
+    requested_diagnostic: Option<(u64, Option<&'static diagnostics::Diagnostic>)>,
     /// When the last heartbeat session started.
     last_heartbeat_ms: Option<u64>,
     /// The heartbeat policy the scheduler last saw, and since when (the agent's start, or the
@@ -464,12 +481,15 @@ impl Cpe {
         let identity = identity(&config, "");
         let mut model = DataModel::new(identity.clone(), host);
         model.externals = config.datamodel.external.clone();
-        let settings = Settings::new(BTreeMap::new(), config.factory_settings.clone());
+        let factory_settings = Arc::new(config.factory_settings.clone());
+        let settings = Settings::new(BTreeMap::new(), Arc::clone(&factory_settings));
         Cpe {
             identity,
             model,
             state: AgentState::default(),
             settings,
+            settings_stale: false,
+            factory_settings,
             entropy,
             session_memo: ExternalMemo::default(),
             transfer_memo: ExternalMemo::default(),
@@ -484,6 +504,7 @@ impl Cpe {
             last_periodic_raise_ms: None,
             next_address_check_ms: 0,
             address_lookup: false,
+            connection_request_url_of: None,
             notifier: Notifier::default(),
             start_early: false,
             raising: Vec::new(),
@@ -491,10 +512,13 @@ impl Cpe {
             transfer: None,
             applying_in_this_run: None,
             transfer_dirs: BTreeSet::new(),
+            transfer_dirs_of: Vec::new(),
             diagnostic_running: None,
             diagnostic_generation: BTreeMap::new(),
             udp_echo: None,
-            udp_echo_read_at_seq: None,
+            parameters_generation: 0,
+            udp_echo_read_at: None,
+            requested_diagnostic: None,
             last_heartbeat_ms: None,
             heartbeat_seen: (None, 0),
             rebooting: Rebooting::No,
@@ -507,11 +531,14 @@ impl Cpe {
     /// Folds one record read from the journal at open (before [`Cpe::start`]).
     pub fn restore(&mut self, seq: u64, time_ms: u64, record: &Record) {
         self.state.apply(seq, time_ms, record);
+        self.parameters_generation += 1;
+        self.settings_stale = true;
     }
 
     /// Folds a whole state at once (a journal already folded elsewhere).
     pub fn restore_state(&mut self, state: AgentState) {
         self.state = state;
+        self.parameters_generation += 1;
         self.refresh_settings();
     }
 
@@ -529,6 +556,7 @@ impl Cpe {
             running_version: self.identity.software_version.clone(),
         };
         self.transfer_dirs = self.live_transfer_dirs();
+        self.transfer_dirs_of = self.accepted_transfer_ids().map(str::to_owned).collect();
         self.queue.push_back(Action::RemoveTransferFiles {
             keep: self.transfer_dirs.clone(),
         });
@@ -748,7 +776,15 @@ impl Cpe {
     }
 
     fn refresh_settings(&mut self) {
-        self.settings = self.state.effective_settings(&self.config.factory_settings);
+        self.settings = self.effective_settings();
+        self.settings_stale = false;
+    }
+
+    fn effective_settings(&self) -> Settings {
+        Settings::new(
+            self.state.settings.clone(),
+            Arc::clone(&self.factory_settings),
+        )
     }
 
     fn on_appended(&mut self, records: Vec<(u64, u64, Record)>) {
@@ -758,6 +794,9 @@ impl Cpe {
             raised |= matches!(record.kind, Some(Kind::EventRaised(_)));
             started |= matches!(record.kind, Some(Kind::SessionStarted(_)));
             self.state.apply(*seq, *time_ms, record);
+            if may_change_parameters(record) {
+                self.parameters_generation += 1;
+            }
             self.note_diagnostic_changes(*seq, record);
         }
         // Comparing is cheaper than the copy, and most batches change no setting.
@@ -769,18 +808,32 @@ impl Cpe {
         if raised && !started {
             self.start_early = true;
         }
-        let live = self.live_transfer_dirs();
-        if !live.is_superset(&self.transfer_dirs) {
-            // Acknowledged or cancelled: their files leave the flash.
-            self.queue
-                .push_back(Action::RemoveTransferFiles { keep: live.clone() });
+        if !self
+            .accepted_transfer_ids()
+            .eq(self.transfer_dirs_of.iter().map(String::as_str))
+        {
+            let live = self.live_transfer_dirs();
+            if !live.is_superset(&self.transfer_dirs) {
+                // Acknowledged or cancelled: their files leave the flash.
+                self.queue
+                    .push_back(Action::RemoveTransferFiles { keep: live.clone() });
+            }
+            self.transfer_dirs = live;
+            self.transfer_dirs_of = self.accepted_transfer_ids().map(str::to_owned).collect();
         }
-        self.transfer_dirs = live;
         if gate == Some(Gate::Session)
             && let Some(s) = &mut self.session
         {
             s.session.journaled();
         }
+    }
+
+    fn accepted_transfer_ids(&self) -> impl Iterator<Item = &str> {
+        self.state
+            .transfers
+            .values()
+            .filter_map(|t| t.accepted.as_ref())
+            .map(|a| a.transfer_id.as_str())
     }
 
     fn live_transfer_dirs(&self) -> BTreeSet<String> {
@@ -792,12 +845,17 @@ impl Cpe {
             .collect()
     }
 
+    /// The effective settings of the state, when they are up to date (a view borrows them
+    /// instead of making a copy); `None` after `restore` folded records and before `start`.
+    fn current_settings(&self) -> Option<&Settings> {
+        (!self.settings_stale).then_some(&self.settings)
+    }
+
     fn view<'a>(&'a self, now_ms: u64, memo: &'a ExternalMemo) -> View<'a> {
-        let settings =
-            match current_settings(&self.settings, &self.state, &self.config.factory_settings) {
-                Some(settings) => Cow::Borrowed(settings),
-                None => Cow::Owned(self.state.effective_settings(&self.config.factory_settings)),
-            };
+        let settings = match self.current_settings() {
+            Some(settings) => Cow::Borrowed(settings),
+            None => Cow::Owned(self.effective_settings()),
+        };
         let mut view = View::with_settings(
             &self.model,
             &self.state,
@@ -812,14 +870,40 @@ impl Cpe {
     }
 }
 
-/// `settings` when they are still the effective settings of `state` (comparing is cheaper than
-/// the copy a view would make otherwise); `None` when a record changed them since.
-fn current_settings<'a>(
-    settings: &'a Settings,
-    state: &AgentState,
-    factory: &BTreeMap<String, String>,
-) -> Option<&'a Settings> {
-    (*settings.journaled() == state.settings && settings.factory() == factory).then_some(settings)
+/// Whether folding `record` may change what a parameter reads. Every kind is named, so a new
+/// record kind is a decision here, not a silent "no".
+fn may_change_parameters(record: &Record) -> bool {
+    let Some(kind) = &record.kind else {
+        return false;
+    };
+    match kind {
+        Kind::ParametersSet(_)
+        | Kind::ObjectAdded(_)
+        | Kind::ObjectDeleted(_)
+        | Kind::AttributesSet(_)
+        | Kind::SettingsChanged(_)
+        | Kind::FactoryResetDone(_)
+        | Kind::ValueChanged(_)
+        | Kind::DiagnosticsCompleted(_)
+        | Kind::ConfigReset(_)
+        | Kind::JournalRecovered(_)
+        | Kind::Snapshot(_)
+        | Kind::ConfigurationApplied(_) => true,
+        Kind::EventRaised(_)
+        | Kind::InformAcknowledged(_)
+        | Kind::SessionStarted(_)
+        | Kind::SessionEnded(_)
+        | Kind::TransferAccepted(_)
+        | Kind::TransferStageChanged(_)
+        | Kind::TransferCompleteAcknowledged(_)
+        | Kind::RebootRequested(_)
+        | Kind::BootObserved(_)
+        | Kind::ScheduleInformRequested(_)
+        | Kind::ScheduleInformFired(_)
+        | Kind::RebootAttempted(_)
+        | Kind::RebootAbandoned(_)
+        | Kind::AgentStopped(_) => false,
+    }
 }
 
 /// A batch that raises events (a session follows at once).

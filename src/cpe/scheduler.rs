@@ -158,7 +158,16 @@ impl Cpe {
         self.address_lookup = false;
         let Some(port) = self.cr_port else { return };
         let ip = ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-        let url = connection_request_url(ip, port, &self.settings.get("connection-request-path"));
+        let path = self.settings.get("connection-request-path");
+        if self
+            .connection_request_url_of
+            .as_ref()
+            .is_some_and(|(i, p, s)| (*i, *p, s.as_str()) == (ip, port, path.as_str()))
+        {
+            return;
+        }
+        let url = connection_request_url(ip, port, &path);
+        self.connection_request_url_of = Some((ip, port, path));
         let previous = std::mem::replace(&mut self.runtime.connection_request_url, url.clone());
         if previous != url && !previous.is_empty() {
             // ConnectionRequestURL is active-notified by default: the ACS must hear of it.

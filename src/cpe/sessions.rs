@@ -196,7 +196,7 @@ impl Cpe {
         let mut handler = AcsRequestHandler {
             model: &self.model,
             factory_settings: &self.config.factory_settings,
-            settings: current_settings(&self.settings, &self.state, &self.config.factory_settings),
+            settings: (!self.settings_stale).then_some(&self.settings),
             connection_request_url: &self.runtime.connection_request_url,
             xmpp: &self.runtime.xmpp,
             state: &self.state,

@@ -200,8 +200,8 @@ pub fn firmware_applied(t: &proto::TransferState) -> Vec<proto::Record> {
 
 /// After the reboot: the running version tells success from a rollback.
 pub fn firmware_outcome(t: &proto::TransferState, running: &str, now_unix: i64) -> proto::Record {
-    let last = t.last_stage.clone().unwrap_or_default();
-    if running != last.previous_version {
+    let previous = t.last_stage.as_ref().map(|s| s.previous_version.as_str());
+    if running != previous.unwrap_or_default() {
         completed(t, now_unix, 0, "")
     } else {
         completed(
@@ -220,7 +220,9 @@ pub fn next_step(t: &proto::TransferState, facts: &Facts<'_>) -> Step {
     let Some(a) = t.accepted.as_ref() else {
         return Step::Idle;
     };
-    let last = t.last_stage.clone().unwrap_or_default();
+    // Borrowed: this runs at every step of the core, and most answers are `Idle`.
+    let none = proto::TransferStageChanged::default();
+    let last = t.last_stage.as_ref().unwrap_or(&none);
     match stage(t) {
         S::Accepted | S::Unspecified => {
             let mut w = next(t, S::Waiting);
@@ -419,12 +421,13 @@ pub fn owed_transfer_completes(state: &AgentState) -> Vec<OwedTransferComplete> 
 /// The transfers in acceptance order (the order they are worked on).
 pub fn in_order(state: &AgentState) -> Vec<&proto::TransferState> {
     let mut transfers: Vec<&proto::TransferState> = state.transfers.values().collect();
-    transfers.sort_by_key(|t| {
+    fn key(t: &proto::TransferState) -> (i64, &str) {
         t.accepted
             .as_ref()
-            .map(|a| (a.accepted_at_unix, a.transfer_id.clone()))
+            .map(|a| (a.accepted_at_unix, a.transfer_id.as_str()))
             .unwrap_or_default()
-    });
+    }
+    transfers.sort_by(|x, y| key(x).cmp(&key(y)));
     transfers
 }
 

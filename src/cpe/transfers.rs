@@ -19,36 +19,29 @@ impl Cpe {
         let mut wake: Option<i64> = None;
         let mut chosen = None;
         for t in transfer_lifecycle::in_order(&self.state) {
-            let id = t
-                .accepted
-                .as_ref()
-                .map(|a| a.transfer_id.clone())
-                .unwrap_or_default();
+            let id = t.accepted.as_ref().map_or("", |a| a.transfer_id.as_str());
             let facts = Facts {
-                applying_in_this_run: self.applying_in_this_run.as_deref() == Some(id.as_str()),
+                applying_in_this_run: self.applying_in_this_run.as_deref() == Some(id),
                 ..facts.clone()
             };
             match transfer_lifecycle::next_step(t, &facts) {
                 Step::Idle => {}
                 Step::WaitUntil(at) => wake = Some(wake.map_or(at, |w| w.min(at))),
                 step => {
-                    chosen = Some((t.clone(), step));
+                    // The transfer is found again by its key below: cloning it here, at every
+                    // step of the core, was most of what deciding a transfer cost.
+                    chosen = Some((id.to_owned(), step));
                     break;
                 }
             }
         }
-        let Some((t, step)) = chosen else {
+        let Some((id, step)) = chosen else {
             if let Some(at) = wake {
                 let at_ms = u64::try_from(at).unwrap_or(0).saturating_mul(1000);
                 self.wake_at_ms = earliest(self.wake_at_ms, Some(at_ms.max(now_ms + 1)));
             }
             return None;
         };
-        let id = t
-            .accepted
-            .as_ref()
-            .map(|a| a.transfer_id.clone())
-            .unwrap_or_default();
         match step {
             Step::Journal(records) => {
                 let stage_after = records.iter().find_map(|r| match &r.kind {
@@ -78,7 +71,10 @@ impl Cpe {
                     crash_after,
                 }))
             }
-            Step::Start(job) => self.start_transfer_job(now_ms, &t, job),
+            Step::Start(job) => {
+                let t = self.state.transfers.get(&id)?.clone();
+                self.start_transfer_job(now_ms, &t, job)
+            }
             Step::WaitUntil(_) | Step::Idle => None,
         }
     }

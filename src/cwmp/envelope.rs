@@ -110,7 +110,7 @@ impl Envelope {
 
     pub fn encode_into(&self, w: &mut Writer) {
         w.raw("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        w.open_with(
+        w.open_with_plain(
             "soap-env:Envelope",
             &[
                 ("xmlns:soap-env", SOAP_ENV_NS),

@@ -526,6 +526,10 @@ impl<'a> View<'a> {
 
     /// Every `{i}` in the name must be an existing instance of its table.
     fn check_instances_exist(&self, name: &str, pattern: &str) -> Result<(), Fault> {
+        // Most parameters sit in no table: nothing to check, and nothing to split or allocate.
+        if !pattern.contains("{i}") {
+            return Ok(());
+        }
         let idx = index();
         let name_segments: Vec<&str> = name.trim_end_matches('.').split('.').collect();
         let pattern_segments: Vec<&str> = pattern.trim_end_matches('.').split('.').collect();

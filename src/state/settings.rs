@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::cwmp::DateTime;
 
@@ -623,7 +624,9 @@ pub struct Settings {
     /// Values set through the journal (canonical form), by setting name.
     journaled: BTreeMap<String, String>,
     /// The device's factory defaults from its config file (canonical form), by setting name.
-    factory: BTreeMap<String, String>,
+    /// Shared: the core makes new `Settings` whenever a record changes a setting, and a fleet
+    /// holds thousands of cores with the same defaults.
+    factory: Arc<BTreeMap<String, String>>,
     /// The settings the core reads on every step, resolved whenever the maps change (the maps
     /// are private for that): reading them by name, two `BTreeMap` searches each, was about a
     /// tenth of a provisioning flow (benches/cpe_flow.rs).
@@ -647,10 +650,13 @@ impl Default for Settings {
 }
 
 impl Settings {
-    pub fn new(journaled: BTreeMap<String, String>, factory: BTreeMap<String, String>) -> Settings {
+    pub fn new(
+        journaled: BTreeMap<String, String>,
+        factory: impl Into<Arc<BTreeMap<String, String>>>,
+    ) -> Settings {
         let mut settings = Settings {
             journaled,
-            factory,
+            factory: factory.into(),
             hot: Hot {
                 enabled: false,
                 acs_url: String::new(),

@@ -112,6 +112,10 @@ pub struct Harness {
     pub udp_echo: Option<UdpEchoConfig>,
     /// Every start of the agent: (fake time, boot number).
     pub starts: Vec<(u64, u32)>,
+    /// What the host answers when the core looks its address up.
+    pub local_address: std::net::IpAddr,
+    /// How many times the core looked the host's address up.
+    pub address_lookups: u32,
     /// Whether the fake ACS decodes and keeps every message the CPE sends (`sessions`). The
     /// bench turns it off: the ACS then only reads which RPC the CPE sent, so the figure is the
     /// core's work, not the fake ACS's.
@@ -203,6 +207,8 @@ impl Harness {
             held_results: Vec::new(),
             udp_echo: None,
             starts: Vec::new(),
+            local_address: [192, 0, 2, 10].into(),
+            address_lookups: 0,
             keep_messages: true,
             in_session: false,
             last_request_id: 0,
@@ -451,9 +457,11 @@ impl Harness {
                     }
                 }
                 Action::UdpEcho(config) => self.udp_echo = config,
-                Action::FindLocalAddress { .. } => self
-                    .pending_inputs
-                    .push_back(Input::LocalAddress(Some([192, 0, 2, 10].into()))),
+                Action::FindLocalAddress { .. } => {
+                    self.address_lookups += 1;
+                    self.pending_inputs
+                        .push_back(Input::LocalAddress(Some(self.local_address)))
+                }
                 Action::External(call) => self.pending_inputs.push_back(Input::External(
                     call,
                     Err(tr069_client::cwmp::Fault::with_string(
