@@ -1,4 +1,5 @@
-//! Connection-request server over real sockets on 127.0.0.1.
+//! Connection-request server over real sockets on 127.0.0.1 (and, for
+//! `CrConnectionServer::serve_connection`, over an in-memory stream).
 //!
 //! Requests are written by hand on raw TCP streams so the tests control every byte (a
 //! GenieACS-shaped request carries only `Host` and `Connection: keep-alive`). Timeouts only guard
@@ -7,15 +8,15 @@
 use std::time::Duration;
 
 use digest_auth::{Algorithm, AlgorithmType, AuthContext};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
 use tr069_client::agent::connection_request::rate_limit::{Limit, RateLimitConfig};
 use tr069_client::agent::connection_request::{
-    ConnectionRequestHandle, ConnectionRequestServer, ConnectionRequested, CrSettings,
-    ServerConfig, connection_request_url, random_path,
+    ConnectionRequestHandle, ConnectionRequestServer, ConnectionRequested, CrConnectionServer,
+    CrSettings, ServerConfig, connection_request_url, random_path,
 };
 
 const GUARD: Duration = Duration::from_secs(10);
@@ -43,9 +44,14 @@ impl Resp {
     }
 }
 
-/// One TCP connection to the server, speaking HTTP/1.1 by hand.
+/// What a [`Conn`] runs over: a TCP stream, or one end of an in-memory pipe.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One connection to the server, speaking HTTP/1.1 by hand.
 struct Conn {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     buf: Vec<u8>,
 }
 
@@ -56,7 +62,7 @@ impl Conn {
             .expect("connect timed out")
             .expect("connect");
         Conn {
-            stream,
+            stream: Box::new(stream),
             buf: Vec::new(),
         }
     }
@@ -72,7 +78,18 @@ impl Conn {
             .expect("connect timed out")
             .expect("connect");
         Conn {
-            stream,
+            stream: Box::new(stream),
+            buf: Vec::new(),
+        }
+    }
+
+    /// An in-memory connection that `server` serves as if accepted from `peer`.
+    fn in_memory(server: &CrConnectionServer, peer: std::net::SocketAddr) -> Conn {
+        let (client, server_end) = tokio::io::duplex(16 * 1024);
+        let server = server.clone();
+        tokio::spawn(async move { server.serve_connection(server_end, peer).await });
+        Conn {
+            stream: Box::new(client),
             buf: Vec::new(),
         }
     }
@@ -806,4 +823,44 @@ async fn stale_nonce_is_401_stale_then_the_retry_succeeds() {
         .await;
     assert_eq!(retry.status, 200, "{retry:?}");
     expect_signal(&mut server).await;
+}
+
+/// `CrConnectionServer::serve_connection` is what the accept loop runs for every TCP connection;
+/// served an in-memory stream directly (as the fuzz target `cr_http` does), it answers the same
+/// way: a challenge, then 200 to the right Digest answer, and the agent is signalled with the
+/// peer address it was given.
+#[tokio::test]
+async fn an_accepted_connection_is_served_without_a_listener() {
+    let path = random_path();
+    let (_settings, settings_rx) = watch::channel(settings(USER, PASS, true));
+    let (server, mut rx) =
+        CrConnectionServer::new(&test_config(&path), settings_rx).expect("a valid configuration");
+    let peer: std::net::SocketAddr = "192.0.2.7:40000".parse().unwrap();
+    let mut conn = Conn::in_memory(&server, peer);
+    let first = conn.send(&get(&path, "")).await;
+    assert_eq!(first.status, 401, "{first:?}");
+    assert!(rx.try_recv().is_err());
+    let auth = authorization_for(first.challenge(), USER, PASS, &path);
+    let resp = conn.send(&get(&path, &auth)).await;
+    assert_eq!(resp.status, 200, "{resp:?}");
+    let signal = timeout(GUARD, rx.recv())
+        .await
+        .expect("no signal")
+        .expect("channel open");
+    assert_eq!(signal.from, peer);
+    // The wrong path, on another connection of the same server: 404.
+    let mut other = Conn::in_memory(&server, peer);
+    assert_eq!(other.send(&get("/elsewhere", "")).await.status, 404);
+}
+
+#[test]
+fn a_connection_server_refuses_an_invalid_path() {
+    let (_settings, settings_rx) = watch::channel(settings(USER, PASS, true));
+    let error = CrConnectionServer::new(&test_config("no-slash"), settings_rx).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("invalid connection request path"),
+        "{error}"
+    );
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chaos_tests::file_server::{DigestAlgorithm, FileAuth, FileServer, FileServerConfig, Mode};
 use chaos_tests::pki::test_pki;
 use sha2::{Digest, Sha256};
-use tr069_client::http::TlsSettings;
+use tr069_client::http::{Dialer, TlsSettings};
 use tr069_client::transfer::{FetchRequest, Fetched, PutRequest, TransferError, fetch, put_file};
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -41,6 +41,7 @@ fn request(url: String, expected_size: u64) -> FetchRequest {
         tls: TlsSettings::default(),
         connect_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(5),
+        dialer: Dialer::default(),
     }
 }
 

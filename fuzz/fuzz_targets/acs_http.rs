@@ -1,27 +1,27 @@
 //! The ACS's HTTP answers (status line, headers, chunked or sized bodies, Set-Cookie,
 //! WWW-Authenticate, Location, Retry-After), as the agent's real session client
 //! (`SessionConnection`: hyper, the Digest/Basic client, the cookie jar, redirects, the size
-//! limit) reads them over a loopback connection. Input: the answers, separated by a line
-//! `=====`; each connection gets one. Never a panic; an accepted answer is a 2xx within the
-//! size limit; redirects stay bounded.
+//! limit) reads them over in-memory connections (the `Dialer` seam replaces DNS and TCP,
+//! nothing above them). Input: the answers, separated by a line `=====`; each connection gets
+//! one. Never a panic; an accepted answer is a 2xx within the size limit; redirects stay
+//! bounded.
 #![no_main]
 
 #[path = "support/scripted_server.rs"]
 mod scripted_server;
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use tokio::runtime::Runtime;
-use tr069_client::http::{MAX_REDIRECTS, SessionConnection, TransportConfig};
+use tr069_client::http::{Dialer, MAX_REDIRECTS, SessionConnection, TransportConfig};
 
 const LIMIT: usize = 64 * 1024;
 
 struct Harness {
     rt: Runtime,
-    addr: SocketAddr,
+    dialer: Dialer,
     script: scripted_server::Script,
 }
 
@@ -32,17 +32,20 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("runtime");
-        let script = Arc::new(Mutex::new(Default::default()));
-        let addr = rt.block_on(scripted_server::start(script.clone()));
-        Harness { rt, addr, script }
+        let script: scripted_server::Script = Arc::new(Mutex::new(Default::default()));
+        let dialer = Dialer::new(scripted_server::ScriptedServer {
+            script: script.clone(),
+        });
+        Harness { rt, dialer, script }
     })
 }
 
 fuzz_target!(|data: &[u8]| {
     let h = harness();
     *h.script.lock().unwrap_or_else(|e| e.into_inner()) = scripted_server::answers(data);
-    let mut config = TransportConfig::new(format!("http://{}/acs", h.addr))
-        .with_credentials("cpe", "secret");
+    let mut config =
+        TransportConfig::new("http://acs.test:7547/acs").with_credentials("cpe", "secret");
+    config.dialer = h.dialer.clone();
     config.connect_timeout = Duration::from_millis(200);
     config.request_timeout = Duration::from_secs(2);
     config.max_response_bytes = LIMIT;
@@ -50,9 +53,13 @@ fuzz_target!(|data: &[u8]| {
         let Ok(mut session) = SessionConnection::open(&config).await else {
             return;
         };
-        for (i, body) in [Some(&b"<Inform/>"[..]), None, Some(&b"<TransferComplete/>"[..])]
-            .into_iter()
-            .enumerate()
+        for (i, body) in [
+            Some(&b"<Inform/>"[..]),
+            None,
+            Some(&b"<TransferComplete/>"[..]),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let result = session
                 .post(body.map(bytes::Bytes::from_static), i == 0)

@@ -1,14 +1,15 @@
 //! Raw bytes sent to the agent's real connection-request server (hyper + the Digest
-//! authenticator + the rate limiter) over a loopback TCP connection: the server never panics,
-//! always answers with one of its statuses (or closes), and answers 200 only to a request that
-//! authenticated as the configured user.
+//! authenticator + the rate limiter) over an in-memory connection, served by
+//! `CrConnectionServer::serve_connection` as the listener serves each TCP connection it accepts:
+//! the server never panics, always answers with one of its statuses (or closes), and answers 200
+//! only to a request that authenticated as the configured user.
 //!
 //! In the input, `{path}` stands for the server's random path, `{nonce}` and `{opaque}` for those
 //! of the latest challenge it sent. Rate limits are off so that every input reaches the
 //! authenticator (the limits have their own tests).
 #![no_main]
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -16,17 +17,19 @@ use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 use tr069_client::agent::connection_request::{
-    ConnectionRequestHandle, ConnectionRequestServer, ConnectionRequested, CrSettings,
-    ServerConfig,
+    ConnectionRequested, CrConnectionServer, CrSettings, ServerConfig,
 };
 use tr069_client::connection_request::rate_limit::RateLimitConfig;
 
 const PATH: &str = "/cr-AbCdEf0123456789xyz";
+/// Where the connections come from, as far as the server knows.
+const PEER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000);
+/// Bytes each direction of the in-memory connection holds before the writer waits.
+const PIPE_BYTES: usize = 64 * 1024;
 
 struct Server {
     rt: Runtime,
-    addr: SocketAddr,
-    _handle: ConnectionRequestHandle,
+    server: CrConnectionServer,
     _settings: tokio::sync::watch::Sender<CrSettings>,
     signals: tokio::sync::mpsc::Receiver<ConnectionRequested>,
     /// nonce, opaque of the latest challenge seen.
@@ -41,7 +44,6 @@ fn server() -> &'static Mutex<Server> {
             .build()
             .expect("runtime");
         let mut config = ServerConfig::new(PATH);
-        config.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         config.rate_limit = RateLimitConfig {
             failed_auth_per_source: None,
             challenges_per_source: None,
@@ -54,13 +56,11 @@ fn server() -> &'static Mutex<Server> {
             password: "s3cret".into(),
             enabled: true,
         });
-        let (handle, signals) = rt
-            .block_on(ConnectionRequestServer::bind(config, rx))
-            .expect("binding the connection-request server");
+        let (server, signals) =
+            CrConnectionServer::new(&config, rx).expect("a valid connection-request server");
         Mutex::new(Server {
-            addr: handle.local_addr(),
             rt,
-            _handle: handle,
+            server,
             _settings: settings,
             signals,
             challenge: (String::new(), String::new()),
@@ -88,9 +88,10 @@ fuzz_target!(|data: &[u8]| {
         // Keep non-UTF-8 input byte for byte: the server must cope with it too.
         data.to_vec()
     };
-    let addr = server.addr;
+    let cr_server = server.server.clone();
     let answer = server.rt.block_on(async move {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connecting");
+        let (mut stream, server_end) = tokio::io::duplex(PIPE_BYTES);
+        tokio::spawn(async move { cr_server.serve_connection(server_end, PEER).await });
         // The server may close before reading everything: a failed write is an answer too.
         let _ = stream.write_all(&request).await;
         let _ = stream.shutdown().await;
@@ -112,8 +113,10 @@ fuzz_target!(|data: &[u8]| {
             .and_then(|c| c.parse().ok())
             .unwrap_or_else(|| panic!("unreadable status line {status_line:?}"));
         assert!(
-            [200, 400, 401, 403, 404, 405, 408, 413, 414, 429, 431, 500, 501, 503, 505]
-                .contains(&code),
+            [
+                200, 400, 401, 403, 404, 405, 408, 413, 414, 429, 431, 500, 501, 503, 505
+            ]
+            .contains(&code),
             "unexpected status {code}"
         );
         if code == 200 {

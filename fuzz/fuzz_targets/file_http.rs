@@ -1,27 +1,27 @@
 //! A file server's answers to the transfer engine's GETs (200 or 206 with Content-Range, 416,
-//! redirects, chunked bodies, Content-Length lies), read by the real `transfer::fetch` over a
-//! loopback connection into a file that may already hold the beginning (a resume with Range).
-//! Input: a first byte choosing the FileSize and how much of the file is already there, then
-//! the answers separated by a line `=====`. Never a panic; a completed download is exactly what
-//! is on disk (size, SHA-256) and matches a known FileSize.
+//! redirects, chunked bodies, Content-Length lies), read by the real `transfer::fetch` over
+//! in-memory connections (the `Dialer` seam replaces DNS and TCP, nothing above them) into a
+//! file that may already hold the beginning (a resume with Range). Input: a first byte choosing
+//! the FileSize and how much of the file is already there, then the answers separated by a line
+//! `=====`. Never a panic; a completed download is exactly what is on disk (size, SHA-256) and
+//! matches a known FileSize.
 #![no_main]
 
 #[path = "support/scripted_server.rs"]
 mod scripted_server;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use tokio::runtime::Runtime;
-use tr069_client::http::TlsSettings;
+use tr069_client::http::{Dialer, TlsSettings};
 use tr069_client::transfer::{FetchRequest, fetch};
 
 struct Harness {
     rt: Runtime,
-    addr: SocketAddr,
+    dialer: Dialer,
     script: scripted_server::Script,
     dir: PathBuf,
     _tmp: tempfile::TempDir,
@@ -34,8 +34,10 @@ fn harness() -> &'static Harness {
             .enable_all()
             .build()
             .expect("runtime");
-        let script = Arc::new(Mutex::new(Default::default()));
-        let addr = rt.block_on(scripted_server::start(script.clone()));
+        let script: scripted_server::Script = Arc::new(Mutex::new(Default::default()));
+        let dialer = Dialer::new(scripted_server::ScriptedServer {
+            script: script.clone(),
+        });
         // tmpfs when there is one: the engine fsyncs what it writes.
         let base = if std::path::Path::new("/dev/shm").is_dir() {
             tempfile::tempdir_in("/dev/shm")
@@ -45,7 +47,7 @@ fn harness() -> &'static Harness {
         let tmp = base.expect("temp dir");
         Harness {
             rt,
-            addr,
+            dialer,
             script,
             dir: tmp.path().to_path_buf(),
             _tmp: tmp,
@@ -64,13 +66,18 @@ fuzz_target!(|data: &[u8]| {
     let dest = h.dir.join("image.bin");
     std::fs::write(&dest, vec![b'a'; already]).expect("preparing the partial file");
     let req = FetchRequest {
-        url: format!("http://{}/fw.bin", h.addr),
-        username: if choice & 0x40 != 0 { "fw".into() } else { String::new() },
+        url: "http://files.test/fw.bin".into(),
+        username: if choice & 0x40 != 0 {
+            "fw".into()
+        } else {
+            String::new()
+        },
         password: "pw".into(),
         expected_size,
         tls: TlsSettings::default(),
         connect_timeout: Duration::from_millis(200),
         idle_timeout: Duration::from_secs(2),
+        dialer: h.dialer.clone(),
     };
     let result = h.rt.block_on(async {
         let mut progress = |_: u64, _: Option<u64>| {};

@@ -3,7 +3,9 @@
 //! Split sans-I/O style:
 //! - [`auth`]: pure Digest challenger/verifier (nonces, expiry, replay protection);
 //! - [`rate_limit`]: pure limits on failed authentication and floods (token buckets);
-//! - this module: the tokio/hyper edge that owns the listening socket.
+//! - this module: the tokio/hyper edge: [`CrConnectionServer`] serves one accepted connection
+//!   (hyper, then the steps below), and [`ConnectionRequestServer::bind`] owns the listening
+//!   socket and hands it every connection it accepts.
 //!
 //! # Request handling, in order
 //! 1. Path differs from the configured random path → `404` (no state touched, nothing counted).
@@ -106,7 +108,8 @@ use hyper::body::{Body, Frame, SizeHint};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -227,7 +230,7 @@ impl ConnectionRequestServer {
         config: ServerConfig,
         settings: watch::Receiver<CrSettings>,
     ) -> Result<(ConnectionRequestHandle, mpsc::Receiver<ConnectionRequested>), CrServerError> {
-        validate_path(&config.path)?;
+        let (server, rx) = CrConnectionServer::new(&config, settings)?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -241,9 +244,54 @@ impl ConnectionRequestServer {
                 addr: config.listen,
                 source,
             })?;
-        let (tx, rx) = mpsc::channel(1);
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        tracing::info!(%local_addr, "connection request server listening");
+        let shutdown = server.shutdown.clone();
+        let task = tokio::spawn(accept_loop(listener, server, config));
+        Ok((
+            ConnectionRequestHandle {
+                local_addr,
+                shutdown,
+                task: Some(task),
+            },
+            rx,
+        ))
+    }
+}
 
+/// The connection-request server without its listening socket: serves connections somebody
+/// else accepted, each through hyper and the request handling of the module docs (path,
+/// method, limits, Digest, the signal to the agent). [`ConnectionRequestServer::bind`]'s accept
+/// loop hands it every TCP connection; tests and the fuzz target `cr_http` hand it in-memory
+/// streams, so they exercise the same code without sockets. Clones share the Digest nonces, the
+/// limits and the signal channel.
+#[derive(Clone)]
+pub struct CrConnectionServer {
+    builder: http1::Builder,
+    shared: Arc<Shared>,
+    /// [`ServerConfig::connection_timeout`].
+    lifetime: Duration,
+    /// Set to true to have open connections finish their current response and close.
+    shutdown: Arc<watch::Sender<bool>>,
+}
+
+impl fmt::Debug for CrConnectionServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CrConnectionServer")
+            .field("path", &self.shared.path)
+            .field("lifetime", &self.lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CrConnectionServer {
+    /// A server for `config` (its listening address is not used). Returns it and the receiver
+    /// the agent reads [`ConnectionRequested`] from, as [`ConnectionRequestServer::bind`] does.
+    pub fn new(
+        config: &ServerConfig,
+        settings: watch::Receiver<CrSettings>,
+    ) -> Result<(Self, mpsc::Receiver<ConnectionRequested>), CrServerError> {
+        validate_path(&config.path)?;
+        let (tx, rx) = mpsc::channel(1);
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
@@ -253,7 +301,6 @@ impl ConnectionRequestServer {
             .max_headers(config.max_headers)
             .keep_alive(true)
             .half_close(false);
-
         let shared = Arc::new(Shared {
             path: config.path.clone(),
             auth: Mutex::new(DigestAuthenticator::new(config.auth.clone())),
@@ -261,16 +308,55 @@ impl ConnectionRequestServer {
             settings,
             tx,
         });
-        tracing::info!(%local_addr, "connection request server listening");
-        let task = tokio::spawn(accept_loop(listener, builder, config, shared, shutdown_rx));
         Ok((
-            ConnectionRequestHandle {
-                local_addr,
-                shutdown: shutdown_tx,
-                task: Some(task),
+            Self {
+                builder,
+                shared,
+                lifetime: config.connection_timeout,
+                shutdown: Arc::new(watch::channel(false).0),
             },
             rx,
         ))
+    }
+
+    /// Serves one accepted connection from `peer` (the address the limits count and the logs
+    /// name) until the client closes it, hyper gives up on it (a bad or slow request head), its
+    /// lifetime ([`ServerConfig::connection_timeout`]) is over, or the server shuts down.
+    pub async fn serve_connection<IO>(&self, io: IO, peer: SocketAddr)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut shutdown = self.shutdown.subscribe();
+        let shared = self.shared.clone();
+        let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+            // The body is never read: it is dropped with `req`, and hyper closes the connection
+            // rather than drain a body nobody wants.
+            let resp = shared.handle(peer, &req);
+            async move { Ok::<_, Infallible>(resp) }
+        });
+        let conn = self.builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        let deadline = tokio::time::sleep(self.lifetime);
+        tokio::pin!(deadline);
+        let mut shutting_down = false;
+        loop {
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        tracing::debug!(%peer, error = %e, "connection request connection ended");
+                    }
+                    return;
+                }
+                () = stopped(&mut shutdown), if !shutting_down => {
+                    shutting_down = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                _ = &mut deadline => {
+                    tracing::debug!(%peer, "connection request connection lifetime exceeded");
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -278,7 +364,8 @@ impl ConnectionRequestServer {
 #[derive(Debug)]
 pub struct ConnectionRequestHandle {
     local_addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
+    /// The server's (see [`CrConnectionServer`]): stops the accept loop and the connections.
+    shutdown: Arc<watch::Sender<bool>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -291,7 +378,7 @@ impl ConnectionRequestHandle {
     /// Stop accepting, let open connections finish their current response (up to
     /// [`ServerConfig::shutdown_grace`]), close everything and wait for it.
     pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
+        self.shutdown.send_replace(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -300,7 +387,7 @@ impl ConnectionRequestHandle {
 
 impl Drop for ConnectionRequestHandle {
     fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
+        self.shutdown.send_replace(true);
     }
 }
 
@@ -592,19 +679,13 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    builder: http1::Builder,
-    config: ServerConfig,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn accept_loop(listener: TcpListener, server: CrConnectionServer, config: ServerConfig) {
+    let mut shutdown = server.shutdown.subscribe();
     let max = config.max_connections.max(1);
     let mut conns = JoinSet::new();
     // Open connections, oldest first (handles of finished ones are pruned lazily).
     let mut open: std::collections::VecDeque<tokio::task::AbortHandle> =
         std::collections::VecDeque::new();
-    let conn_shutdown = shutdown.clone();
     loop {
         tokio::select! {
             () = stopped(&mut shutdown) => break,
@@ -627,14 +708,8 @@ async fn accept_loop(
                         }
                     }
                     let _ = stream.set_nodelay(true);
-                    let fut = serve_connection(
-                        stream,
-                        peer,
-                        builder.clone(),
-                        shared.clone(),
-                        config.connection_timeout,
-                        conn_shutdown.clone(),
-                    );
+                    let server = server.clone();
+                    let fut = async move { server.serve_connection(stream, peer).await };
                     open.push_back(conns.spawn(fut));
                 }
                 Err(e) => {
@@ -654,45 +729,6 @@ async fn accept_loop(
     if drained.is_err() {
         conns.abort_all();
         while conns.join_next().await.is_some() {}
-    }
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    builder: http1::Builder,
-    shared: Arc<Shared>,
-    lifetime: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-        // The body is never read: it is dropped with `req`, and hyper closes the connection
-        // rather than drain a body nobody wants.
-        let resp = shared.handle(peer, &req);
-        async move { Ok::<_, Infallible>(resp) }
-    });
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(conn);
-    let deadline = tokio::time::sleep(lifetime);
-    tokio::pin!(deadline);
-    let mut shutting_down = false;
-    loop {
-        tokio::select! {
-            res = conn.as_mut() => {
-                if let Err(e) = res {
-                    tracing::debug!(%peer, error = %e, "connection request connection ended");
-                }
-                return;
-            }
-            () = stopped(&mut shutdown), if !shutting_down => {
-                shutting_down = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            _ = &mut deadline => {
-                tracing::debug!(%peer, "connection request connection lifetime exceeded");
-                return;
-            }
-        }
     }
 }
 

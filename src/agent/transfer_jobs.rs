@@ -17,7 +17,7 @@ use crate::transfer::manifest::{looks_like_manifest, parse_manifest};
 use crate::transfer::upload::{PutRequest, put_file};
 
 use super::hooks::run_hook;
-use crate::http::{ClientCertificate, TlsSettings};
+use crate::http::{ClientCertificate, Dialer, TlsSettings};
 
 /// Checkpoints are taken at most this often while bytes arrive …
 const CHECKPOINT_EVERY_BYTES: u64 = 1 << 20;
@@ -213,6 +213,7 @@ async fn download(job: &TransferJob, r: &Reporter) -> Result<Downloaded, Failure
         tls: tls_settings(&job.tls),
         connect_timeout: CONNECT_TIMEOUT,
         idle_timeout: IDLE_TIMEOUT,
+        dialer: Dialer::default(),
     };
     let main = dir.join(MAIN_FILE);
     let fetched = fetch_checkpointed(r, &request, dir, MAIN_FILE, job.deadline_unix).await?;

@@ -1,8 +1,10 @@
 //! One HTTP/1.1 connection at a time (hyper 1 client connection API over TCP or tokio-rustls),
 //! kept alive between requests to the same origin, replaced when the next request goes elsewhere.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -16,6 +18,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -81,6 +84,63 @@ pub struct ConnectInfo {
     pub remote: SocketAddr,
 }
 
+/// A byte stream an HTTP connection runs over: a TCP socket, or whatever a [`Dial`] hands out.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
+
+/// A stream just opened toward a target, and how it was opened.
+pub struct Dialed {
+    pub stream: Box<dyn Stream>,
+    pub info: ConnectInfo,
+}
+
+/// What [`Dial::dial`] returns: a boxed future, so that dialers can live behind `dyn`.
+pub type DialFuture<'a> = Pin<Box<dyn Future<Output = Result<Dialed, ConnectError>> + Send + 'a>>;
+
+/// Opens the byte stream of a new connection to `target` (before TLS and HTTP, which the
+/// [`Client`] adds on top the same way whatever the stream is). [`TcpDial`] resolves the name
+/// and connects over TCP; tests and the fuzz targets `acs_http` and `file_http` hand out
+/// in-memory streams instead, so that they drive the very same client code without sockets.
+pub trait Dial: Send + Sync {
+    fn dial<'a>(&'a self, target: &'a Target, options: &'a SocketOptions) -> DialFuture<'a>;
+}
+
+/// DNS resolution and a TCP connection (with `options` applied before the SYN): how the agent
+/// reaches every server.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TcpDial;
+
+impl Dial for TcpDial {
+    fn dial<'a>(&'a self, target: &'a Target, options: &'a SocketOptions) -> DialFuture<'a> {
+        Box::pin(dial_tcp(target, options))
+    }
+}
+
+/// The [`Dial`] a client opens its connections with; cheap to clone into configurations.
+/// The default is [`TcpDial`].
+#[derive(Clone)]
+pub struct Dialer(Arc<dyn Dial>);
+
+impl Dialer {
+    /// Connections opened by `dial` instead of over TCP.
+    pub fn new(dial: impl Dial + 'static) -> Self {
+        Self(Arc::new(dial))
+    }
+}
+
+impl Default for Dialer {
+    fn default() -> Self {
+        Self::new(TcpDial)
+    }
+}
+
+impl fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Dialer")
+    }
+}
+
 /// An HTTP(S) client holding at most one connection. The caller owns the request semantics
 /// (authentication, redirects, cookies); this owns DNS, TCP, TLS, keep-alive and the waits.
 pub struct Client {
@@ -92,6 +152,8 @@ pub struct Client {
     /// See [`Client::with_idle_timeout`].
     idle: Option<Duration>,
     conn: Option<Conn>,
+    /// Opens the byte streams (TCP unless [`Client::with_dialer`] says otherwise).
+    dialer: Dialer,
     connections_opened: u32,
     /// Boxed: only the diagnostics set them, and the session's client stays small.
     socket: Box<SocketOptions>,
@@ -114,6 +176,7 @@ impl Client {
             peer,
             idle: None,
             conn: None,
+            dialer: Dialer::default(),
             connections_opened: 0,
             socket: Box::default(),
             last_connect: None,
@@ -123,6 +186,12 @@ impl Client {
     /// Opens its connections with these socket options.
     pub fn with_socket_options(mut self, socket: SocketOptions) -> Self {
         self.socket = Box::new(socket);
+        self
+    }
+
+    /// Opens its connections' streams with `dialer` (TLS and HTTP on top stay the same).
+    pub fn with_dialer(mut self, dialer: Dialer) -> Self {
+        self.dialer = dialer;
         self
     }
 
@@ -164,9 +233,12 @@ impl Client {
             None
         };
         let after = self.connect_timeout;
-        let (conn, info) = tokio::time::timeout(after, open(target, tls, self.peer, &self.socket))
-            .await
-            .map_err(|_| ConnectError::Timeout { after })??;
+        let (conn, info) = tokio::time::timeout(
+            after,
+            open(&self.dialer, target, tls, self.peer, &self.socket),
+        )
+        .await
+        .map_err(|_| ConnectError::Timeout { after })??;
         self.last_connect = Some(Box::new(info));
         self.connections_opened += 1;
         tracing::debug!(url = %target.display_url(), n = self.connections_opened, peer = self.peer, "connected");
@@ -311,46 +383,13 @@ impl Client {
 }
 
 async fn open(
+    dialer: &Dialer,
     target: &Target,
     tls: Option<Arc<ClientConfig>>,
     peer: &'static str,
     options: &SocketOptions,
 ) -> Result<(Conn, ConnectInfo), ConnectError> {
-    let resolve_error = || ConnectError::Resolve {
-        host: target.host.clone(),
-    };
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| {
-            tracing::debug!(host = %target.host, error = %e, "DNS resolution failed");
-            resolve_error()
-        })?
-        .filter(|a: &SocketAddr| options.ipv6.is_none_or(|v6| a.is_ipv6() == v6))
-        .collect();
-    let mut last_error = None;
-    let mut stream = None;
-    for addr in addrs {
-        let tcp_open_request = SystemTime::now();
-        match connect_tcp(addr, options).await {
-            Ok(s) => {
-                let info = ConnectInfo {
-                    tcp_open_request,
-                    tcp_open_response: SystemTime::now(),
-                    local: s.local_addr().unwrap_or(addr),
-                    remote: addr,
-                };
-                stream = Some((s, info));
-                break;
-            }
-            Err(error) => last_error = Some(ConnectError::Tcp { addr, error }),
-        }
-    }
-    let Some((stream, info)) = stream else {
-        return Err(last_error.unwrap_or_else(resolve_error));
-    };
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(error = %e, "could not set TCP_NODELAY");
-    }
+    let Dialed { stream, info } = dialer.0.dial(target, options).await?;
     let (sender, task) = match tls {
         None => handshake(TokioIo::new(stream), peer).await?,
         Some(cfg) => {
@@ -378,6 +417,44 @@ async fn open(
         },
         info,
     ))
+}
+
+/// [`TcpDial`]: resolves `target`'s host and connects to the first address that answers.
+async fn dial_tcp(target: &Target, options: &SocketOptions) -> Result<Dialed, ConnectError> {
+    let resolve_error = || ConnectError::Resolve {
+        host: target.host.clone(),
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| {
+            tracing::debug!(host = %target.host, error = %e, "DNS resolution failed");
+            resolve_error()
+        })?
+        .filter(|a: &SocketAddr| options.ipv6.is_none_or(|v6| a.is_ipv6() == v6))
+        .collect();
+    let mut last_error = None;
+    for addr in addrs {
+        let tcp_open_request = SystemTime::now();
+        match connect_tcp(addr, options).await {
+            Ok(stream) => {
+                let info = ConnectInfo {
+                    tcp_open_request,
+                    tcp_open_response: SystemTime::now(),
+                    local: stream.local_addr().unwrap_or(addr),
+                    remote: addr,
+                };
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                }
+                return Ok(Dialed {
+                    stream: Box::new(stream),
+                    info,
+                });
+            }
+            Err(error) => last_error = Some(ConnectError::Tcp { addr, error }),
+        }
+    }
+    Err(last_error.unwrap_or_else(resolve_error))
 }
 
 /// A TCP connection to `addr` with the socket options applied before the SYN.

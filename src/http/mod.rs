@@ -1,7 +1,8 @@
 //! The one HTTP(S) client layer: everything the agent sends over HTTP goes through here.
 //!
 //! - [`Client`]: one kept-alive HTTP/1.1 connection at a time (hyper 1 over TCP or
-//!   tokio-rustls), connect timeout, reconnection when the server closed an idle connection
+//!   tokio-rustls; the byte stream comes from a [`Dialer`]: TCP, or in tests and fuzz targets an
+//!   in-memory stream), connect timeout, reconnection when the server closed an idle connection
 //!   ([`SendError::Stale`]), idle waits that count upload progress, draining unused answers;
 //! - [`Target`]: `http://` / `https://` URL parsing and redirect `Location` resolution;
 //! - [`TlsSettings`]: rustls with the webpki roots plus a CA file, a client certificate, and an
@@ -29,7 +30,10 @@ use http::header::{CONNECTION, LOCATION};
 use http::{HeaderMap, Version};
 
 pub use auth::{AuthFailure, Authenticator};
-pub use client::{Body, Client, ConnectInfo, SocketOptions, empty_body, full_body};
+pub use client::{
+    Body, Client, ConnectInfo, Dial, DialFuture, Dialed, Dialer, SocketOptions, Stream, TcpDial,
+    empty_body, full_body,
+};
 pub use error::{ConnectError, SendError};
 pub use session::{
     AcsReply, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_REQUEST_TIMEOUT,

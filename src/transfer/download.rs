@@ -29,7 +29,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::{Answer, Redirects, RequestSpec, TransferError, hex, new_client, parse_url, request};
-use crate::http::{TlsSettings, empty_body};
+use crate::http::{Dialer, TlsSettings, empty_body};
 
 /// Read size when hashing the bytes already in a partial file.
 const HASH_CHUNK: usize = 256 * 1024;
@@ -57,6 +57,9 @@ pub struct FetchRequest {
     pub connect_timeout: Duration,
     /// The transfer fails when no byte arrives for this long (waiting for the answer included).
     pub idle_timeout: Duration,
+    /// Opens the connections' byte streams: TCP ([`Dialer::default`]) except in tests and the
+    /// fuzz target `file_http`, which serve the file server's side from memory.
+    pub dialer: Dialer,
 }
 
 impl fmt::Debug for FetchRequest {
@@ -69,6 +72,7 @@ impl fmt::Debug for FetchRequest {
             .field("tls", &self.tls)
             .field("connect_timeout", &self.connect_timeout)
             .field("idle_timeout", &self.idle_timeout)
+            .field("dialer", &self.dialer)
             .finish()
     }
 }
@@ -117,7 +121,8 @@ async fn run(
     if expected > 0 {
         check_free_space(&part.path, expected.saturating_sub(part.len))?;
     }
-    let mut client = new_client(&req.tls, req.connect_timeout, req.idle_timeout);
+    let mut client =
+        new_client(&req.tls, req.connect_timeout, req.idle_timeout).with_dialer(req.dialer.clone());
     let mut allow_range = true;
     let mut resumed_from = part.len;
     loop {
@@ -695,6 +700,7 @@ mod tests {
             tls: TlsSettings::default(),
             connect_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
+            dialer: Dialer::default(),
         };
         let mut progress = |_, _| {};
         assert_send(fetch(&req, Path::new("/nonexistent/x"), &mut progress));
@@ -712,6 +718,7 @@ mod tests {
             tls: TlsSettings::default(),
             connect_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
+            dialer: Dialer::default(),
         };
         let e = fetch(&req, &dest, &mut |_, _| {}).await.unwrap_err();
         assert_eq!(e.fault_code(), 9013);

@@ -37,8 +37,8 @@ pub use error::{ErrorKind, TransportError};
 use super::cookies::CookieJar;
 use super::retry_after::parse_retry_after;
 use super::{
-    Authenticator, Client, DEFAULT_USER_AGENT, MAX_REDIRECTS, SendError, Target, TlsSettings,
-    full_body, location, wants_close,
+    Authenticator, Client, DEFAULT_USER_AGENT, Dialer, MAX_REDIRECTS, SendError, Target,
+    TlsSettings, full_body, location, wants_close,
 };
 use error::{connect_error, request_error};
 
@@ -68,6 +68,9 @@ pub struct TransportConfig {
     pub request_timeout: Duration,
     pub max_response_bytes: usize,
     pub user_agent: String,
+    /// Opens the connections' byte streams: TCP ([`Dialer::default`]) except in tests and the
+    /// fuzz target `acs_http`, which serve the ACS's side from memory.
+    pub dialer: Dialer,
 }
 
 impl TransportConfig {
@@ -82,6 +85,7 @@ impl TransportConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             user_agent: DEFAULT_USER_AGENT.to_string(),
+            dialer: Dialer::default(),
         }
     }
 
@@ -108,6 +112,7 @@ impl fmt::Debug for TransportConfig {
             .field("request_timeout", &self.request_timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("user_agent", &self.user_agent)
+            .field("dialer", &self.dialer)
             .finish()
     }
 }
@@ -156,7 +161,8 @@ impl SessionConnection {
     pub async fn open(config: &TransportConfig) -> Result<Self, TransportError> {
         let target = Target::parse(&config.acs_url)?;
         let mut session = Self {
-            client: Client::new(config.tls.clone(), config.connect_timeout, PEER),
+            client: Client::new(config.tls.clone(), config.connect_timeout, PEER)
+                .with_dialer(config.dialer.clone()),
             config: config.clone(),
             target,
             cookies: CookieJar::new(),
