@@ -524,8 +524,22 @@ impl Partial {
             self.unchecked = self.unchecked.saturating_add(data.len() as u64);
             if self.unchecked >= FREE_CHECK_EVERY {
                 self.unchecked = 0;
+                // tokio's file hands the previous write to a blocking thread and returns: wait
+                // for it, or the filesystem's count lags one write behind.
+                self.file
+                    .flush()
+                    .await
+                    .map_err(|source| TransferError::Io {
+                        action: "write",
+                        path: self.path.clone(),
+                        source,
+                    })?;
                 if let Some(have) = free_space(&self.path) {
-                    let need = (data.len() as u64).saturating_add(KEEP_FREE_BYTES);
+                    // This write and everything up to the next check must still leave
+                    // KEEP_FREE_BYTES: the check runs only every FREE_CHECK_EVERY bytes.
+                    let need = (data.len() as u64)
+                        .saturating_add(FREE_CHECK_EVERY)
+                        .saturating_add(KEEP_FREE_BYTES);
                     if have < need {
                         return Err(TransferError::NoSpace { need, have });
                     }
