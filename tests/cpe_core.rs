@@ -1039,3 +1039,26 @@ fn an_inform_parameter_pattern_expands_its_wildcards() {
         );
     }
 }
+
+/// A core holds no global state: it can move to another thread, and cores on several threads at
+/// once each journal exactly what one core alone journals from the same inputs (the fleet and
+/// `benches/cpe_flow.rs`'s `core_on_N_threads` rely on both).
+#[test]
+fn cores_on_several_threads_at_once_journal_what_one_alone_does() {
+    fn assert_send<T: Send>() {}
+    assert_send::<tr069_client::cpe::Cpe>();
+    let flow = |seed| {
+        let mut h = Harness::new(config(), seed);
+        h.provisioning_and_firmware_flow();
+        assert_eq!(h.firmware_applies, 1);
+        h.journal
+    };
+    let alone = flow(42);
+    let together: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4).map(|_| scope.spawn(|| flow(42))).collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for journal in together {
+        assert_eq!(journal, alone);
+    }
+}
