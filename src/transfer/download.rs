@@ -450,13 +450,7 @@ struct Partial {
 
 impl Partial {
     async fn open(path: &Path, expected: u64) -> Result<Partial, TransferError> {
-        let io_err = |action: &'static str| {
-            move |source: io::Error| TransferError::Io {
-                action,
-                path: path.to_path_buf(),
-                source,
-            }
-        };
+        let io_err = |action| io_error(action, path);
         let created = !tokio::fs::try_exists(path).await.unwrap_or(false);
         let file = tokio::fs::OpenOptions::new()
             .read(true)
@@ -500,20 +494,14 @@ impl Partial {
     }
 
     async fn restart(&mut self) -> Result<(), TransferError> {
-        let io_err = |source| TransferError::Io {
-            action: "truncate",
-            path: self.path.clone(),
-            source,
-        };
-        self.file.set_len(0).await.map_err(io_err)?;
+        self.file
+            .set_len(0)
+            .await
+            .map_err(io_error("truncate", &self.path))?;
         self.file
             .seek(io::SeekFrom::Start(0))
             .await
-            .map_err(|source| TransferError::Io {
-                action: "rewind",
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(io_error("rewind", &self.path))?;
         self.len = 0;
         self.hasher = Sha256::new();
         Ok(())
@@ -529,11 +517,7 @@ impl Partial {
                 self.file
                     .flush()
                     .await
-                    .map_err(|source| TransferError::Io {
-                        action: "write",
-                        path: self.path.clone(),
-                        source,
-                    })?;
+                    .map_err(io_error("write", &self.path))?;
                 if let Some(have) = free_space(&self.path) {
                     // This write and everything up to the next check must still leave
                     // KEEP_FREE_BYTES: the check runs only every FREE_CHECK_EVERY bytes.
@@ -554,11 +538,7 @@ impl Partial {
                     have: free_space(&self.path).unwrap_or(0),
                 });
             }
-            return Err(TransferError::Io {
-                action: "write",
-                path: self.path.clone(),
-                source,
-            });
+            return Err(io_error("write", &self.path)(source));
         }
         self.hasher.update(data);
         self.len += data.len() as u64;
@@ -578,13 +558,14 @@ impl Partial {
     }
 
     async fn finish(mut self, resumed_from: u64) -> Result<Fetched, TransferError> {
-        let io_err = |source| TransferError::Io {
-            action: "sync",
-            path: self.path.clone(),
-            source,
-        };
-        self.file.flush().await.map_err(io_err)?;
-        self.file.sync_all().await.map_err(io_err)?;
+        self.file
+            .flush()
+            .await
+            .map_err(io_error("sync", &self.path))?;
+        self.file
+            .sync_all()
+            .await
+            .map_err(io_error("sync", &self.path))?;
         if self.created {
             sync_parent_dir(&self.path).await;
         }
@@ -594,6 +575,18 @@ impl Partial {
             sha256: hex(&self.hasher.finalize()),
             resumed_from,
         })
+    }
+}
+
+/// The error of `action` on the partial file at `path`.
+fn io_error<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> TransferError + 'a {
+    move |source| TransferError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
     }
 }
 
