@@ -337,3 +337,38 @@ fn rust_log_takes_targets_and_a_bad_one_is_named_with_the_accepted_form() {
     );
     assert!(refused.contains("`level` or `target=level`"), "{refused}");
 }
+
+#[test]
+fn rust_log_reaches_what_dependencies_log_through_the_log_crate() {
+    // sled logs through `log`, bridged into tracing at the filter's most verbose level: a
+    // target's own directive must still open the bridge that far, and nothing more. (Debug, not
+    // trace: release builds compile dependencies' `log` trace out, Cargo.toml.)
+    let env = Env::new();
+    env.ok(&["set", "periodic-inform-interval=30m"]);
+    let verify = |rust_log: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tr069-client"));
+        cmd.arg("--config")
+            .arg(&env.config)
+            .args(["journal", "verify"]);
+        match rust_log {
+            Some(spec) => cmd.env("RUST_LOG", spec),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let out = cmd.output().expect("run tr069-client");
+        assert!(
+            out.status.success(),
+            "RUST_LOG={rust_log:?}: {}",
+            out.status
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let debug = verify(Some("warn,sled=debug"));
+    assert!(debug.contains("DEBUG"), "no sled debug line: {debug}");
+    let info = verify(Some("warn,sled=info"));
+    assert!(!info.contains("DEBUG") && !info.contains("TRACE"), "{info}");
+    let quiet = verify(None);
+    assert!(
+        !quiet.contains("DEBUG") && !quiet.contains("TRACE"),
+        "{quiet}"
+    );
+}

@@ -186,9 +186,16 @@ fn init_logging(verbose: u8, daemon: bool) {
         },
         _ => (default_targets(default), None),
     };
-    // The builder's own filter passes everything; `filter` decides.
+    // `filter` decides; the builder's own level is only its most verbose directive. That level
+    // is the hint `try_init` hands to the `log` bridge: at TRACE every `log::trace!` of sled's
+    // page cache went through the dispatcher to be refused by `filter` (13 % of the instructions
+    // of a start at the journal's size bound, BENCHMARKS.md "Footprint"); at the filter's own
+    // level `log` refuses them with one comparison.
+    let most_verbose =
+        tracing_subscriber::Layer::<tracing_subscriber::Registry>::max_level_hint(&filter)
+            .unwrap_or(tracing::level_filters::LevelFilter::TRACE);
     let builder = tracing_subscriber::fmt()
-        .with_max_level(tracing::level_filters::LevelFilter::TRACE)
+        .with_max_level(most_verbose)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
