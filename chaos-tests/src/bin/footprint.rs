@@ -21,7 +21,9 @@
 //!   on the same filesystem: one `write + fdatasync` of the session's record bytes, and one per
 //!   commit the journal made;
 //! * exec → first Inform POST received by the ACS, with the journal at its size bound (1 MiB of
-//!   live records, no snapshot: the worst fold), and with an empty journal.
+//!   live records, no snapshot: the worst fold), and with an empty journal;
+//! * device bytes written by opening that full journal once (`journal state` on a copy on the
+//!   loop-mounted ext4: the store check, the open and the fold, without a daemon's compaction).
 //!
 //! Without root or loop devices the device figures are skipped with a line saying so.
 
@@ -669,6 +671,37 @@ async fn run(args: Args) -> anyhow::Result<()> {
             acs.shutdown().await;
         }
         times.sort_by(f64::total_cmp);
+        if let (true, Some(fs)) = (full, &loopfs) {
+            // What opening a full store writes (sled rewrites every free segment of its file on
+            // each open, BENCHMARKS.md): `journal state` opens it as the daemon does — the store
+            // check in a child, then the open — and folds it, without the daemon's compaction.
+            let dir = fs.mount.join("open-full");
+            copy_dir(&template, &dir)?;
+            fs.sync();
+            let dev0 = fs.device_bytes();
+            let ok = Command::new(&args.bin)
+                .args(["journal", "state", "--data-dir"])
+                .arg(dir.join("data"))
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::null())
+                .status()
+                .context("running journal state")?
+                .success();
+            ensure!(ok, "journal state failed on the full journal");
+            fs.sync();
+            let written = fs.device_bytes() - dev0;
+            let file = std::fs::metadata(dir.join("data/journal/db")).map_or(0, |m| m.len());
+            row(
+                &mut rows,
+                "device bytes to open a journal at its size bound",
+                format!("{written} B ({:.2} MiB)", written as f64 / 1048576.0),
+                format!(
+                    "`journal state`: store check, open, fold; {live} B live records in a \
+                     {file} B sled file; sectors written, syncfs before and after"
+                ),
+            );
+            std::fs::remove_dir_all(&dir)?;
+        }
         row(
             &mut rows,
             &format!("exec → first Inform on the wire, {label}"),
