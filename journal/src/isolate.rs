@@ -14,6 +14,9 @@
 //! report is an error of the environment: `Journal::open` fails and changes nothing, like an I/O
 //! error.
 //!
+//! `open.rs` skips the check after a clean close (its `take_clean_close`): the check opens sled a
+//! second time, and each open of sled 0.34.7 rewrites every free segment of its file.
+//!
 //! A fork is only safe while sled has not run in this process: sled's I/O thread pool is global,
 //! and a child would inherit the pool's bookkeeping without its threads (and wait forever for
 //! them). [`sled_started`] records the first in-process use; after it, `open.rs` runs steps

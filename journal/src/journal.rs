@@ -381,7 +381,9 @@ impl Journal {
         Ok(scan.records)
     }
 
-    /// Stops the committer and closes sled, waiting for both. Dropping the journal does the same.
+    /// Stops the committer and closes sled, waiting for both, and leaves the clean-close mark
+    /// when every commit went well (see the crate docs on recovery). Dropping the journal does
+    /// the same.
     pub fn close(mut self) {
         self.shutdown();
     }
@@ -391,7 +393,24 @@ impl Journal {
         if let Some(h) = self.committer.take() {
             if h.join().is_err() {
                 tracing::error!("journal committer thread panicked");
+            } else {
+                self.mark_clean_close();
             }
+        }
+    }
+
+    /// Leaves the mark that lets the next open skip the store check in a child (open.rs,
+    /// `take_clean_close`): only when every commit went well and sled has flushed. A mark that
+    /// is wrong anyway — a power cut while sled's files are still being written after it —
+    /// costs at most one abort at the next start, which takes the mark before sled runs.
+    fn mark_clean_close(&self) {
+        let poisoned = self.shared.poisoned.lock().map_or(true, |p| p.is_some());
+        if poisoned || self.shared.db.flush().is_err() {
+            return;
+        }
+        let mark = self.shared.dir.join(crate::open::CLEAN_CLOSE);
+        if File::create(&mark).and_then(|f| f.sync_all()).is_ok() {
+            let _ = crate::sync_dir(&self.shared.dir);
         }
     }
 }

@@ -223,12 +223,33 @@ fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
     }
 }
 
-fn open_and_scan(dir: &Path, options: &Options, schema: &dyn Schema) -> Result<Verdict> {
+/// The mark a clean close leaves in the store's directory (`Journal::close`, journal.rs).
+pub(crate) const CLEAN_CLOSE: &str = "clean-close";
+
+/// Whether the last run of this store ended with a clean close. Taking the mark removes it, and
+/// durably, before sled touches the store: a crash of this run leaves no mark, so the next start
+/// checks. Any doubt (the removal or the directory sync failed) counts as "not clean".
+fn take_clean_close(dir: &Path) -> bool {
+    std::fs::remove_file(dir.join(CLEAN_CLOSE)).is_ok() && crate::sync_dir(dir).is_ok()
+}
+
+/// `closed_cleanly`: the last run closed the store (`take_clean_close`). An abort build then
+/// skips the check in a child. That check opens sled a second time, and every open of sled
+/// 0.34.7 rewrites each free segment of its file (2.6 MiB written to open a journal at its size
+/// bound, BENCHMARKS.md "What a start writes"). Damage that appears after a clean close (no
+/// power cut in between: bit rot, a bad flash block) and makes sled panic then costs one abort:
+/// the mark is gone, and the supervisor's next start checks and sets the store aside.
+fn open_and_scan(
+    dir: &Path,
+    options: &Options,
+    schema: &dyn Schema,
+    closed_cleanly: bool,
+) -> Result<Verdict> {
     let config = options.sled_config(dir);
     // A build that aborts on panic cannot catch sled's: the same steps run first in a child,
     // whose panic is the verdict (isolate.rs). A child that returned means they do not panic on
     // these bytes, and they run again here for real.
-    if cfg!(panic = "abort") && !isolate::sled_started() {
+    if cfg!(panic = "abort") && !isolate::sled_started() && !closed_cleanly {
         let run = isolate::in_child(|out| {
             if let Ok(db) = open_sled(&config) {
                 out.send(b"opened");
@@ -330,7 +351,9 @@ impl Journal {
             tracing::warn!(dir = %dir.display(), "{n}");
         }
         let hw = mark_value.unwrap_or(0);
-        let (db, scan) = match open_and_scan(&dir, &options, schema.as_ref())? {
+        // After the high-water mark's lock: no other process is opening this store.
+        let closed_cleanly = !created && take_clean_close(&dir);
+        let (db, scan) = match open_and_scan(&dir, &options, schema.as_ref(), closed_cleanly)? {
             Verdict::Healthy(db, scan) => (db, scan),
             Verdict::Damaged {
                 reason,

@@ -538,3 +538,41 @@ fn an_existing_empty_directory_is_a_new_store() {
     assert!(report.notes.is_empty(), "{:?}", report.notes);
     assert!(j.disk_bytes().unwrap() > 0);
 }
+
+#[test]
+fn a_clean_close_leaves_a_mark_the_next_open_takes_before_sled_runs() {
+    // The mark lets a `panic = "abort"` build skip the store check in a child (open.rs). It must
+    // exist only between a clean close and the next open: a crash while open leaves none.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let mark = dir.join("clean-close");
+    let (j, report) = open(&dir, opts()).unwrap();
+    assert_eq!(report.outcome, OpenOutcome::Created);
+    assert!(!mark.exists(), "a new store has no mark while open");
+    j.append_blocking(vec![event(1)]).unwrap();
+    j.close();
+    assert!(mark.exists(), "a clean close leaves the mark");
+
+    let (j, report) = open(&dir, opts()).unwrap();
+    assert_eq!(report.outcome, OpenOutcome::Clean);
+    assert!(!mark.exists(), "the open took the mark");
+    assert_eq!(all(&j).len(), 1);
+    drop(j);
+    assert!(mark.exists(), "dropping is a clean close too");
+
+    // What the mark guards is unchanged by it: a store tampered with after a clean close is
+    // still verified and recovered.
+    let db = raw_sled(&dir);
+    db.insert(journal::frame::key(1), b"not a frame".to_vec())
+        .unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let (j, report) = open(&dir, opts()).unwrap();
+    assert!(
+        matches!(report.outcome, OpenOutcome::Recovered { .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert!(!mark.exists());
+    j.close();
+}

@@ -20,10 +20,13 @@
 //!   after `syncfs`, so the filesystem's own journal is included); baselines in the same run and
 //!   on the same filesystem: one `write + fdatasync` of the session's record bytes, and one per
 //!   commit the journal made;
-//! * exec → first Inform POST received by the ACS, with the journal at its size bound (1 MiB of
-//!   live records, no snapshot: the worst fold), and with an empty journal;
-//! * device bytes written by opening that full journal once (`journal state` on a copy on the
-//!   loop-mounted ext4: the store check, the open and the fold, without a daemon's compaction).
+//! * exec → first Inform POST received by the ACS, with an empty journal and with the journal at
+//!   its size bound (1 MiB of live records, no snapshot: the worst fold), the latter both as a
+//!   clean stop leaves it and as a crash leaves it (without the journal's clean-close mark, so
+//!   the release build's store check in a child runs);
+//! * device bytes written by opening that full journal once, after a clean stop and after a crash
+//!   (`journal state` on a copy on the loop-mounted ext4: the open and the fold without a
+//!   daemon's compaction).
 //!
 //! Without root or loop devices the device figures are skipped with a line saying so.
 
@@ -626,25 +629,43 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     // ---- exec → first Inform, journal at its size bound ----
-    for (label, full) in [
-        ("empty journal", false),
-        ("journal at its size bound", true),
+    // The full journal twice: as a clean stop leaves it (the journal's clean-close mark: the
+    // release build skips its store check in a child) and as a crash leaves it (no mark: the
+    // check runs, opening sled twice). `fill_journal` closes cleanly.
+    let mut full_live = 0;
+    for (label, full, crashed) in [
+        ("empty journal", false, false),
+        ("journal at its size bound, after a clean stop", true, false),
+        ("journal at its size bound, after a crash", true, true),
     ] {
         let template = scratch
             .path()
             .join(if full { "tpl-full" } else { "tpl-empty" });
-        std::fs::create_dir_all(template.join("data"))?;
-        let live = if full {
-            fill_journal(&template.join("data"))?
+        if full && full_live == 0 {
+            std::fs::create_dir_all(template.join("data"))?;
+            full_live = fill_journal(&template.join("data"))?;
         } else {
-            0
+            std::fs::create_dir_all(template.join("data"))?;
+        }
+        let live = if full { full_live } else { 0 };
+        let as_left = |dir: &Path| -> anyhow::Result<()> {
+            let mark = dir.join("data/journal/clean-close");
+            ensure!(
+                !full || mark.exists(),
+                "the filled journal has no clean-close mark"
+            );
+            if crashed {
+                std::fs::remove_file(mark)?;
+            }
+            Ok(())
         };
         let mut times = Vec::new();
         for i in 0..args.starts {
             let dir = scratch
                 .path()
-                .join(format!("start-{label}-{i}").replace(' ', "-"));
+                .join(format!("start-{label}-{i}").replace([' ', ','], "-"));
             copy_dir(&template, &dir)?;
+            as_left(&dir)?;
             let acs = self::acs().await?;
             let site = Site {
                 dir,
@@ -673,10 +694,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         times.sort_by(f64::total_cmp);
         if let (true, Some(fs)) = (full, &loopfs) {
             // What opening a full store writes (sled rewrites every free segment of its file on
-            // each open, BENCHMARKS.md): `journal state` opens it as the daemon does — the store
-            // check in a child, then the open — and folds it, without the daemon's compaction.
+            // each open, BENCHMARKS.md): `journal state` opens it as the daemon does — after a
+            // crash the store check in a child, then the open — and folds it, without the
+            // daemon's compaction.
             let dir = fs.mount.join("open-full");
             copy_dir(&template, &dir)?;
+            as_left(&dir)?;
             fs.sync();
             let dev0 = fs.device_bytes();
             let ok = Command::new(&args.bin)
@@ -693,11 +716,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let file = std::fs::metadata(dir.join("data/journal/db")).map_or(0, |m| m.len());
             row(
                 &mut rows,
-                "device bytes to open a journal at its size bound",
+                &format!("device bytes to open a {label}").replace("a journal", "journal"),
                 format!("{written} B ({:.2} MiB)", written as f64 / 1048576.0),
                 format!(
-                    "`journal state`: store check, open, fold; {live} B live records in a \
-                     {file} B sled file; sectors written, syncfs before and after"
+                    "`journal state`: {}open, fold; {live} B live records in a {file} B sled \
+                     file; sectors written, syncfs before and after",
+                    if crashed { "store check, " } else { "" }
                 ),
             );
             std::fs::remove_dir_all(&dir)?;
