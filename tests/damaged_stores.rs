@@ -251,9 +251,6 @@ fn every_damaged_store_is_set_aside_and_the_daemon_starts() {
     );
 }
 
-/// `journal report` on a damaged data directory: the store is set aside, the report is written
-/// and says so — in its JSON lines (`set_aside` with the reason and where the store went) and in
-/// the page's data — and what was kept still renders.
 #[test]
 fn damage_after_a_clean_close_costs_at_most_one_abort_never_a_loop() {
     // After a clean close an abort build skips the store check in a child (it would open sled a
@@ -291,6 +288,9 @@ fn damage_after_a_clean_close_costs_at_most_one_abort_never_a_loop() {
     }
 }
 
+/// `journal report` on a damaged data directory: the store is set aside, the report is written
+/// and says so — in its JSON lines (`set_aside` with the reason and where the store went) and in
+/// the page's data — and what was kept still renders.
 #[test]
 fn the_report_of_a_damaged_store_says_what_was_set_aside() {
     for name in ["flip-sled-panic-open", "truncate-rolled-back"] {
