@@ -641,11 +641,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let template = scratch
             .path()
             .join(if full { "tpl-full" } else { "tpl-empty" });
+        std::fs::create_dir_all(template.join("data"))?;
         if full && full_live == 0 {
-            std::fs::create_dir_all(template.join("data"))?;
             full_live = fill_journal(&template.join("data"))?;
-        } else {
-            std::fs::create_dir_all(template.join("data"))?;
         }
         let live = if full { full_live } else { 0 };
         let as_left = |dir: &Path| -> anyhow::Result<()> {
@@ -716,7 +714,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let file = std::fs::metadata(dir.join("data/journal/db")).map_or(0, |m| m.len());
             row(
                 &mut rows,
-                &format!("device bytes to open a {label}").replace("a journal", "journal"),
+                &format!("device bytes to open the {label}"),
                 format!("{written} B ({:.2} MiB)", written as f64 / 1048576.0),
                 format!(
                     "`journal state`: {}open, fold; {live} B live records in a {file} B sled \
