@@ -32,7 +32,7 @@ fn harness() -> &'static Harness {
         // makes the client wait out a timeout (a TLS handshake with a plain-text server waits
         // for the connect timeout) costs no wall-clock time. With the real clock such inputs
         // took 200–400 ms each and the target slept most of the time (22 % of a CPU over
-        // 2 × 10⁶ executions). Blocking file I/O holds the clock still while it runs.
+        // 2 × 10⁶ executions, FUZZING.md).
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .start_paused(true)

@@ -185,8 +185,9 @@ impl fmt::Display for DateTime {
         let (y, m, d) = civil_from_days(local.div_euclid(86_400));
         let secs = local.rem_euclid(86_400);
         match u16::try_from(y).ok().filter(|y| *y <= 9999) {
-            // Every Inform and TransferComplete carries dateTimes: digits written by hand cost
-            // a tenth of `write!`'s padded integer formatting (benches/cpe_flow.rs).
+            // Every Inform and TransferComplete carries dateTimes, and `write!`'s padded
+            // integers were ≈ 16 k instructions of each core flow (BENCHMARKS.md, "dateTimes
+            // and the reader's stacks"); digits written by hand cost a small part of that.
             Some(year) => {
                 let mut out = *b"0000-00-00T00:00:00";
                 let two = |out: &mut [u8; 19], at: usize, v: i64| {
