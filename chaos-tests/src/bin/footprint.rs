@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo build --release -p tr069-client --bin tr069-client
 //! cargo run -p chaos-tests --bin footprint -- target/release/tr069-client [--minimal BIN]
+//!   [--floor target/release/stack-floor]
 //! ```
 //!
 //! What it measures, on the binary given (the harness itself may be a debug build: it only plays
@@ -11,6 +12,9 @@
 //!
 //! * the binary's size (and the minimal build's, with `--minimal`);
 //! * idle `VmRSS` once the first session is over;
+//! * with `--floor`, the same two figures of `benches/stack-floor` (the requested crates doing
+//!   what the agent asks of them, nothing of the agent), as the share of the agent's figures they
+//!   already take;
 //! * context switches of every thread of the daemon over an idle window (nothing due: periodic
 //!   interval 1 d, no transfer, no notification);
 //! * CPU (utime + stime of the whole process, `/proc/PID/stat`) per connection-request session
@@ -51,6 +55,8 @@ const WAIT: Duration = Duration::from_secs(60);
 struct Args {
     bin: PathBuf,
     minimal: Option<PathBuf>,
+    /// `benches/stack-floor`'s release binary.
+    floor: Option<PathBuf>,
     /// Quiet periodic sessions measured.
     periodic: usize,
     /// Connection-request sessions measured.
@@ -63,6 +69,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         bin: PathBuf::new(),
         minimal: None,
+        floor: None,
         periodic: 10,
         cr: 50,
         idle: Duration::from_secs(10),
@@ -79,6 +86,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--minimal" => {
                 args.minimal = Some(it.next().ok_or_else(|| anyhow!("--minimal BIN"))?.into())
             }
+            "--floor" => args.floor = Some(it.next().ok_or_else(|| anyhow!("--floor BIN"))?.into()),
             "--periodic" => args.periodic = number(it.next(), "--periodic")?,
             "--cr" => args.cr = number(it.next(), "--cr")?,
             "--idle-secs" => {
@@ -87,7 +95,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--starts" => args.starts = number(it.next(), "--starts")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: footprint DAEMON_BIN [--minimal BIN] [--periodic N] [--cr N] [--idle-secs S] [--starts N]"
+                    "usage: footprint DAEMON_BIN [--minimal BIN] [--floor BIN] [--periodic N] [--cr N] [--idle-secs S] [--starts N]"
                 );
                 std::process::exit(0);
             }
@@ -455,6 +463,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
         format!("{rss} kB ({:.1} MB)", rss as f64 * 1024.0 / 1e6),
         format!("VmHWM {hwm} kB, after the BOOTSTRAP session"),
     );
+    if let Some(floor) = &args.floor {
+        let floor_size = std::fs::metadata(floor)
+            .with_context(|| format!("the stack-floor binary {}", floor.display()))?
+            .len();
+        row(
+            &mut rows,
+            "binary, the requested crates alone (file size)",
+            format!(
+                "{floor_size} B ({:.2} MiB, {:.0} % of the default build's)",
+                floor_size as f64 / 1048576.0,
+                floor_size as f64 * 100.0 / size as f64
+            ),
+            format!("{}: benches/stack-floor, release profile", floor.display()),
+        );
+        let (floor_rss, anon, file) = floor_idle_rss(floor, scratch.path())?;
+        row(
+            &mut rows,
+            "idle VmRSS, the requested crates alone",
+            format!(
+                "{floor_rss} kB ({:.0} % of the daemon's)",
+                floor_rss as f64 * 100.0 / rss.max(1) as f64
+            ),
+            format!("RssAnon {anon} kB, RssFile {file} kB, 2 s after its first session"),
+        );
+    }
     let before = switches(pid);
     let t0 = Instant::now();
     tokio::time::sleep(args.idle).await;
@@ -751,6 +784,83 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("| {} | {} | {} |", r.figure, r.value, r.note);
     }
     Ok(())
+}
+
+/// Starts `benches/stack-floor` against a one-reply HTTP server of its own and reads its
+/// `VmRSS`, `RssAnon` and `RssFile` (kB) once its first session is over and it waits, as the
+/// daemon's idle figure is read.
+fn floor_idle_rss(bin: &Path, scratch: &Path) -> anyhow::Result<(u64, u64, u64)> {
+    use std::io::{Read as _, Write as _};
+    const REPLY: &str = "<soap-env:Envelope xmlns:soap-env=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap-env:Body><cwmp:InformResponse xmlns:cwmp=\"urn:dslforum-org:cwmp-1-0\"><MaxEnvelopes>1</MaxEnvelopes></cwmp:InformResponse></soap-env:Body></soap-env:Envelope>";
+    let acs = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let acs_port = acs.local_addr()?.port();
+    let (served_tx, served) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in acs.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Headers, then the body its Content-Length announces.
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{REPLY}",
+                REPLY.len()
+            );
+            let _ = served_tx.send(());
+        }
+    });
+    let listen_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = scratch.join("stack-floor");
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!("acs_url = \"http://127.0.0.1:{acs_port}/acs\"\nlisten_port = {listen_port}\n"),
+    )?;
+    let mut child = Command::new(bin)
+        .arg(dir.join("data"))
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let outcome = served
+        .recv_timeout(WAIT)
+        .context("stack-floor's first session")
+        .map(|()| {
+            std::thread::sleep(Duration::from_secs(2));
+            let status = PathBuf::from(format!("/proc/{}/status", child.id()));
+            (
+                proc_field(&status, "VmRSS").unwrap_or(0),
+                proc_field(&status, "RssAnon").unwrap_or(0),
+                proc_field(&status, "RssFile").unwrap_or(0),
+            )
+        });
+    let _ = child.kill();
+    let _ = child.wait();
+    outcome
 }
 
 /// Records, frame bytes and commits (distinct commit times) journaled in `[from, to]`.
