@@ -58,7 +58,16 @@ fn copy_dir(from: &Path, to: &Path) {
         if e.path().is_dir() {
             copy_dir(&e.path(), &target);
         } else {
-            std::fs::copy(e.path(), target).expect("copying");
+            // libFuzzer's timeout timer (SIGALRM once a second) can interrupt the copy's
+            // `copy_file_range`, and `fs::copy` hands the EINTR back (run of 2026-12-04 20:44:
+            // a harness panic after 21,377 inputs, not a finding in the agent).
+            loop {
+                match std::fs::copy(e.path(), &target) {
+                    Ok(_) => break,
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(err) => panic!("copying {}: {err}", e.path().display()),
+                }
+            }
         }
     }
 }
