@@ -11,7 +11,7 @@
 //! | IPPing | the system `ping` ([`ipping`]) |
 //! | TraceRoute | UDP probes with rising TTL, ICMP errors read from the socket's error queue (IP_RECVERR): no raw socket, no root ([`traceroute`]) |
 //! | DownloadDiagnostics / UploadDiagnostics | HTTP(S) over [`crate::http::Client`], bytes counted and discarded ([`http_test`]) |
-//! | NSLookupDiagnostics | DNS queries built and parsed with `hickory-proto` over UDP ([`nslookup`]) |
+//! | NSLookupDiagnostics | DNS queries built and parsed with `simple-dns` over UDP ([`nslookup`]) |
 //! | ServerSelectionDiagnostics | the system `ping` or UDP echo per host ([`server_selection`]) |
 //! | UDPEchoDiagnostics | UDP Echo Plus packets to a test server ([`udp_echo_test`]) |
 //! | UDPEchoConfig | a UDP echo (and Echo Plus) responder ([`udp_echo`]), a service rather than a test |
