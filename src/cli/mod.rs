@@ -7,6 +7,7 @@
 //! 2 bad input (an unknown setting, an invalid value, a usage error), and for `run` only
 //! [`EXIT_REBOOT`] (3): the daemon stopped for a reboot.
 
+mod args;
 mod config_cmd;
 #[cfg(feature = "fleet")]
 mod fleet_cmd;
@@ -18,7 +19,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
 
 use crate::agent::RunEnd;
 use crate::config::Config;
@@ -28,53 +28,41 @@ use crate::control::{
 };
 
 /// A TR-069 (CWMP) client agent for routers.
-#[derive(Debug, Parser)]
-#[command(name = "tr069-client", version, about, long_about = None)]
+#[derive(Debug)]
 pub struct Cli {
     /// Configuration file [default: /etc/tr069-client/config.toml; a missing default file means
     /// all defaults].
-    #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// Data directory (overrides `data_dir` in the config file; the control socket follows it
     /// unless the file sets `control_socket`).
-    #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG (`level` and `target=level`, comma-separated) overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug)]
 pub enum Command {
     /// Run the agent (the daemon).
     Run,
     /// Show the settings, the status and what the agent owes the ACS.
     Print {
         /// Machine-readable output (one JSON object).
-        #[arg(long)]
         json: bool,
     },
     /// Change settings, all or nothing: `set enabled=yes acs-url=https://acs.example.com/`.
-    Set {
-        #[arg(required = true, value_name = "NAME=VALUE")]
-        items: Vec<String>,
-    },
+    Set { items: Vec<String> },
     /// Show one setting or read-only value (status, last-session-error, retry-count).
     Get { name: String },
     /// Forget the tr069-client configuration and state; a BOOTSTRAP is owed to the next ACS.
-    #[command(name = "reset-tr069-config")]
     ResetTr069Config,
     /// Ask the running daemon to start a session now.
     InformNow,
     /// Post-mortem views of the journal. They open the store read-write (sled needs it) but append
     /// nothing; they refuse while a daemon holds it — copy the data directory and use
     /// `--data-dir COPY`. A damaged store is repaired on open exactly as the daemon would.
-    #[command(subcommand)]
     Journal(JournalCommand),
     /// Configuration file tools.
-    #[command(subcommand)]
     Config(ConfigCommand),
     /// Simulate a fleet of devices against an ACS: N real agent cores in one process (see
     /// docs/fleet.md). `--config` is the devices' template.
@@ -82,32 +70,26 @@ pub enum Command {
     Fleet(Box<fleet_cmd::FleetArgs>),
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug)]
 pub enum ConfigCommand {
     /// Translate an OpenWrt UCI file (/etc/config/tr069-client) into the agent's TOML
     /// configuration on stdout, validated as the daemon would; errors name the UCI option and
     /// the accepted form (exit 2). The OpenWrt init script runs it before every start.
-    #[command(name = "from-uci")]
-    FromUci {
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-    },
+    FromUci { file: PathBuf },
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug)]
 pub enum JournalCommand {
     /// One line per record: time, sequence number, boot id prefix, summary.
     Timeline,
     /// The state folded up to a record or a time (like `print --json`).
     State {
         /// A sequence number, or an RFC 3339 time such as 2026-01-01T03:00:00Z.
-        #[arg(long, value_name = "SEQ|TIME")]
         at: Option<String>,
     },
     /// Every record as one JSON object per line, secrets masked.
     Export {
         /// JSON lines (the only format; accepted for symmetry with `print --json`).
-        #[arg(long)]
         json: bool,
     },
     /// Re-check every record's checksum, decoding and sequence; exit 0 when clean.
@@ -117,10 +99,8 @@ pub enum JournalCommand {
     /// mark for its record, click it for the state at that record) and/or JSON lines.
     Report {
         /// Write the HTML page here (one file, no network access needed to open it).
-        #[arg(long, value_name = "FILE")]
         html: Option<PathBuf>,
         /// Write the timeline as JSON lines here (`-` for stdout).
-        #[arg(long, value_name = "FILE")]
         jsonl: Option<PathBuf>,
     },
 }
@@ -157,7 +137,21 @@ impl Failure {
 
 /// The binary's entry point.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match args::parse(std::env::args_os().skip(1)) {
+        Ok(args::Parsed::Cli(cli)) => cli,
+        Ok(args::Parsed::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(args::Parsed::Version) => {
+            println!("tr069-client {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(cli.verbose, matches!(cli.command, Command::Run));
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
@@ -380,17 +374,14 @@ fn control(config: &Config, req: ControlRequest) -> Result<ControlResponse, Fail
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
-    use super::Cli;
+    use super::args;
 
     /// The hand-written man page (packaging/debian/tr069-client.8) names every command, so a new
     /// command cannot ship undocumented in the package.
     #[test]
     fn the_man_page_names_every_command() {
         let page = include_str!("../../packaging/debian/tr069-client.8");
-        for cmd in Cli::command().get_subcommands() {
-            let name = cmd.get_name();
+        for name in args::top_level_commands() {
             if name == "fleet" {
                 continue; // a test tool, not in a router's (or the package's) build
             }
