@@ -17,6 +17,7 @@ pub mod diagnostics;
 #[cfg(feature = "fleet")]
 pub mod fleet;
 pub mod http;
+pub mod ordering;
 pub mod postmortem;
 pub mod records;
 pub mod session;

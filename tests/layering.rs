@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 /// Layers, lowest first: a module may import its own layer or any lower one, never a higher.
 const LAYERS: &[&[&str]] = &[
-    &["cwmp", "crash", "records", "connection_request"],
+    &["cwmp", "crash", "records", "connection_request", "ordering"],
     &["state", "session", "http"],
     &["config", "datamodel", "diagnostics", "transfer", "uci"],
     &["cpe"],

@@ -837,12 +837,13 @@ impl Cpe {
     }
 
     fn live_transfer_dirs(&self) -> BTreeSet<String> {
-        self.state
+        let dirs = self
+            .state
             .transfers
             .values()
             .filter_map(|t| t.accepted.as_ref())
-            .map(|a| transfer_lifecycle::dir_name(&a.transfer_id))
-            .collect()
+            .map(|a| transfer_lifecycle::dir_name(&a.transfer_id));
+        crate::ordering::btree_set(dirs)
     }
 
     /// The effective settings of the state, when they are up to date (a view borrows them

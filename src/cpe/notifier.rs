@@ -51,8 +51,7 @@ impl Notifier {
             self.last_sample = Some(BTreeMap::new());
             return None;
         }
-        let sample: BTreeMap<String, String> =
-            view().host_backed_values(&watched).into_iter().collect();
+        let sample = crate::ordering::btree_map(view().host_backed_values(&watched));
         let changes = match &self.last_sample {
             Some(previous) => notify::diff(previous, &sample),
             None => Vec::new(),

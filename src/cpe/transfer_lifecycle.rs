@@ -390,7 +390,9 @@ pub fn owed_transfer_completes(state: &AgentState) -> Vec<OwedTransferComplete> 
         .values()
         .filter(|t| stage(t) == S::Completed)
         .collect();
-    owed.sort_by_key(|t| t.accepted.as_ref().map(|a| a.accepted_at_unix).unwrap_or(0));
+    crate::ordering::sort_stably_by_key(&mut owed, |t| {
+        crate::ordering::i64_key(t.accepted.as_ref().map_or(0, |a| a.accepted_at_unix))
+    });
     owed.into_iter()
         .filter_map(|t| {
             let a = t.accepted.as_ref()?;
@@ -420,14 +422,12 @@ pub fn owed_transfer_completes(state: &AgentState) -> Vec<OwedTransferComplete> 
 
 /// The transfers in acceptance order (the order they are worked on).
 pub fn in_order(state: &AgentState) -> Vec<&proto::TransferState> {
+    // The map is keyed by transfer id, so a stable sort by acceptance time orders equal times by
+    // id.
     let mut transfers: Vec<&proto::TransferState> = state.transfers.values().collect();
-    fn key(t: &proto::TransferState) -> (i64, &str) {
-        t.accepted
-            .as_ref()
-            .map(|a| (a.accepted_at_unix, a.transfer_id.as_str()))
-            .unwrap_or_default()
-    }
-    transfers.sort_by(|x, y| key(x).cmp(&key(y)));
+    crate::ordering::sort_stably_by_key(&mut transfers, |t| {
+        crate::ordering::i64_key(t.accepted.as_ref().map_or(0, |a| a.accepted_at_unix))
+    });
     transfers
 }
 

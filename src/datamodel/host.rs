@@ -361,7 +361,7 @@ impl HostSource for LinuxHost {
                 list.push(interface);
             }
         }
-        list.sort_by_key(|i| i.index);
+        crate::ordering::sort_stably_by_key(&mut list, |i| u64::from(i.index));
         Ok(list)
     }
 

@@ -306,7 +306,7 @@ fn read_thermal_zones(dir: &Path) -> Vec<ThermalZone> {
             })
         })
         .collect();
-    zones.sort_by_key(|z| z.index);
+    crate::ordering::sort_stably_by_key(&mut zones, |z| u64::from(z.index));
     zones
 }
 
@@ -332,7 +332,7 @@ fn read_processes(proc_dir: &Path) -> Vec<Process> {
             Some(p)
         })
         .collect();
-    list.sort_by_key(|p| p.pid);
+    crate::ordering::sort_stably_by_key(&mut list, |p| u64::from(p.pid));
     list
 }
 

@@ -168,7 +168,7 @@ fn index() -> &'static Index {
         }
         // Parameters first, then objects: the order GetParameterNames lists them in.
         for list in idx.children.values_mut() {
-            list.sort_by_key(|c| !matches!(c, Child::Param(_)));
+            crate::ordering::sort_stably_by_key(list, |c| u64::from(!matches!(c, Child::Param(_))));
         }
         idx
     })

@@ -154,7 +154,7 @@ pub async fn run(request: &TransferTestRequest, limits: Limits) -> TransferTestR
             }
         }
     }
-    measured.sort_by_key(|(i, _)| *i);
+    crate::ordering::sort_stably_by_key(&mut measured, |(i, _)| u64::from(*i));
     let mut connections = Vec::new();
     let mut counters = Vec::new();
     let mut ip_address_used = String::new();

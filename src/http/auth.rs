@@ -190,7 +190,7 @@ fn pick_challenge(headers: &HeaderMap) -> Result<Option<Challenge>, String> {
         AlgorithmType::SHA2_512_256 => 1,
         AlgorithmType::MD5 => 2,
     };
-    digests.sort_by_key(rank);
+    crate::ordering::sort_stably_by_key(&mut digests, rank);
     if let Some(d) = digests.into_iter().next() {
         return Ok(Some(Challenge::Digest(Box::new(d))));
     }

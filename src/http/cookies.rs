@@ -98,7 +98,9 @@ impl CookieJar {
             return None;
         }
         // RFC 6265 §5.4: longer paths first.
-        matching.sort_by_key(|c| std::cmp::Reverse(c.path.as_ref().map_or(0, String::len)));
+        crate::ordering::sort_stably_by_key(&mut matching, |c| {
+            u64::MAX - c.path.as_ref().map_or(0, |p| p.len() as u64)
+        });
         Some(
             matching
                 .iter()

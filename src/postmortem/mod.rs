@@ -286,10 +286,13 @@ fn compact(v: Value) -> Option<Value> {
             (!a.is_empty()).then_some(Value::Array(a))
         }
         Value::Object(m) => {
-            let m: Map<String, Value> = m
-                .into_iter()
-                .filter_map(|(k, v)| compact(v).map(|v| (k, v)))
-                .collect();
+            // `extend`, not `collect()`: see crate::ordering.
+            let mut kept = Map::new();
+            kept.extend(
+                m.into_iter()
+                    .filter_map(|(k, v)| compact(v).map(|v| (k, v))),
+            );
+            let m = kept;
             (!m.is_empty()).then_some(Value::Object(m))
         }
         other => Some(other),
@@ -524,11 +527,12 @@ impl Builder<'_> {
         match &self.last_view {
             None => self.t.states.first = Value::Object(view.clone()),
             Some(last) => {
-                let diff: Map<String, Value> = view
-                    .iter()
-                    .filter(|(k, v)| last.get(*k) != Some(*v))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                let mut diff = Map::new();
+                diff.extend(
+                    view.iter()
+                        .filter(|(k, v)| last.get(*k) != Some(*v))
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                );
                 self.t.states.diffs.push(diff);
             }
         }

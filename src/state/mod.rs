@@ -12,6 +12,8 @@ pub mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::ordering::{btree_map, btree_set};
+
 use crate::cwmp::rpc::inform::{EventStruct, event_code as ec};
 use crate::records::proto::{self, Record, record::Kind};
 use settings::Settings;
@@ -604,7 +606,7 @@ impl AgentState {
             object_instances: btree_map(
                 s.object_instances
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.instances.iter().copied().collect())),
+                    .map(|(k, v)| (k.clone(), btree_set(v.instances.iter().copied()))),
             ),
             changed_parameters: btree_map(
                 s.changed_parameters
@@ -704,16 +706,6 @@ impl AgentState {
             ),
         }
     }
-}
-
-/// A map from items by inserting them one at a time. `collect()` into a `BTreeMap` sorts its
-/// items first, which instantiates the standard library's stable sort for every key/value type
-/// (≈ 5 KB of flash each, BENCHMARKS.md "Footprint", fourth pass); the items here come from maps
-/// already, so in order, and the sort bought nothing.
-pub fn btree_map<K: Ord, V>(items: impl IntoIterator<Item = (K, V)>) -> BTreeMap<K, V> {
-    let mut map = BTreeMap::new();
-    map.extend(items);
-    map
 }
 
 /// `RebootRequested.reason` marking a reboot that follows a FactoryReset.
