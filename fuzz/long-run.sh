@@ -53,3 +53,4 @@ run journal_store 3600
 run udp_cr 3600
 run stun_response 3600
 run xmpp_stanza 3600
+run dns_reply 3600

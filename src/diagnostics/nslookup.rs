@@ -222,19 +222,20 @@ fn query(id: u16, name: &Name<'_>, record_type: TYPE) -> simple_dns::Result<Vec<
     packet.build_bytes_vec()
 }
 
-/// What one response said, copied out of the receive buffer.
+/// What one response said, copied out of the receive buffer. Public for the `dns_reply` fuzz
+/// target: a datagram from the DNS server is untrusted input.
 #[derive(Debug)]
-struct Reply {
-    id: u16,
-    authoritative: bool,
-    code: RCODE,
-    /// Each A or AAAA answer with the name it belongs to (no trailing dot).
-    addresses: Vec<(IpAddr, String)>,
+pub struct Reply {
+    pub id: u16,
+    pub authoritative: bool,
+    pub code: RCODE,
+    /// Each A or AAAA answer with the name it belongs to.
+    pub addresses: Vec<(IpAddr, String)>,
 }
 
 impl Reply {
     /// `None` for anything that is not a well-formed DNS response.
-    fn parse(bytes: &[u8]) -> Option<Reply> {
+    pub fn parse(bytes: &[u8]) -> Option<Reply> {
         let packet = Packet::parse(bytes).ok()?;
         if !packet.has_flags(PacketFlag::RESPONSE) {
             return None;
@@ -326,6 +327,34 @@ mod tests {
         *m.rcode_mut() = code;
         m.answers = records;
         Reply::parse(&m.build_bytes_vec().unwrap()).unwrap()
+    }
+
+    /// The fuzz target's seeds are replies as servers send them (name compression, a CNAME
+    /// chain, an SOA in the authority section).
+    #[test]
+    fn the_fuzz_seeds_parse_as_written() {
+        let a = Reply::parse(include_bytes!("../../fuzz/seeds/dns_reply/a-cname")).unwrap();
+        assert_eq!(
+            (a.id, a.authoritative, a.code),
+            (0x1234, false, RCODE::NoError)
+        );
+        assert_eq!(
+            a.addresses,
+            [("192.0.2.7".parse().unwrap(), "edge.example.test".to_owned())]
+        );
+        let aaaa = Reply::parse(include_bytes!(
+            "../../fuzz/seeds/dns_reply/aaaa-authoritative"
+        ))
+        .unwrap();
+        assert!(aaaa.authoritative);
+        assert_eq!(
+            aaaa.addresses[0].0,
+            "2001:db8::7".parse::<IpAddr>().unwrap()
+        );
+        let nx = Reply::parse(include_bytes!("../../fuzz/seeds/dns_reply/nxdomain-soa")).unwrap();
+        assert_eq!((nx.code, nx.addresses.len()), (RCODE::NameError, 0));
+        let refused = Reply::parse(include_bytes!("../../fuzz/seeds/dns_reply/refused")).unwrap();
+        assert_eq!(refused.code, RCODE::Refused);
     }
 
     #[test]
