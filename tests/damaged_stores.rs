@@ -154,6 +154,18 @@ fn daemon_sets_aside_after(fixture: &Path, close: Close) -> (String, bool) {
                 logs()
             );
         }
+        // Ask only once the daemon listens. `print` with no daemon opens the store itself: racing
+        // a daemon that aborts at start, it could repair the store and leave its own clean-close
+        // mark before the check above sees the death (a CI rehearsal of 2026-12-04 did).
+        if std::os::unix::net::UnixStream::connect(data.join("control.sock")).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "{name}: the daemon never listened:\n{}",
+                logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
         let out = cli(&config, &["print", "--json"]);
         if out.status.success() {
             let view: serde_json::Value =
