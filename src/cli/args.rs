@@ -248,6 +248,12 @@ fn error(words: &[&str], message: String) -> UsageError {
     }
 }
 
+/// A usage error while reading the words so far (its usage line is theirs).
+fn error_after(words: &[String], message: String) -> UsageError {
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    error(&words, message)
+}
+
 /// A command's own option, remembered until the command is known.
 #[derive(Debug)]
 enum Own {
@@ -277,18 +283,16 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
     let mut help = false;
     let mut words: Vec<String> = Vec::new();
     let mut own: Vec<Own> = Vec::new();
-    let lexopt_error = |words: &[String], e: lexopt::Error| {
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        error(&words, e.to_string())
-    };
     loop {
         let arg = match parser.next() {
             Ok(Some(arg)) => arg,
             Ok(None) => break,
-            Err(e) => return Err(lexopt_error(&words, e)),
+            Err(e) => return Err(error_after(&words, e.to_string())),
         };
         let value = |parser: &mut lexopt::Parser, words: &[String]| {
-            parser.value().map_err(|e| lexopt_error(words, e))
+            parser
+                .value()
+                .map_err(|e| error_after(words, e.to_string()))
         };
         match arg {
             Long("config") => config = Some(PathBuf::from(value(&mut parser, &words)?)),
@@ -300,7 +304,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
             Long("at") => {
                 let at = value(&mut parser, &words)?
                     .into_string()
-                    .map_err(|v| error(&[], format!("invalid UTF-8 in --at {v:?}")))?;
+                    .map_err(|v| error_after(&words, format!("invalid UTF-8 in --at {v:?}")))?;
                 own.push(Own::At(at));
             }
             Long("html") => own.push(Own::Html(value(&mut parser, &words)?.into())),
@@ -310,19 +314,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, UsageEr
                 if words.is_empty() && word == "fleet" && !help {
                     let rest: Vec<OsString> = parser
                         .raw_args()
-                        .map_err(|e| lexopt_error(&words, e))?
+                        .map_err(|e| error_after(&words, e.to_string()))?
                         .collect();
                     return fleet(config, data_dir, verbose, rest);
                 }
-                let word = word.into_string().map_err(|w| {
-                    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-                    error(&words, format!("invalid UTF-8 in argument {w:?}"))
-                })?;
+                let word = word
+                    .into_string()
+                    .map_err(|w| error_after(&words, format!("invalid UTF-8 in argument {w:?}")))?;
                 words.push(word);
             }
             other => {
-                let words: Vec<&str> = words.iter().map(String::as_str).collect();
-                return Err(error(
+                return Err(error_after(
                     &words,
                     format!("unexpected argument '{}' found", describe(&other)),
                 ));
