@@ -88,7 +88,9 @@
 //! [`Journal::open`] scans the whole store: every frame's checksum, its payload's
 //! [`Schema::check`] and sequence contiguity from the first retained record (a gap is allowed only
 //! right before a recovery note that names exactly that range, see [`Schema::recovery_range`]). It never panics on a damaged store
-//! (sled's panics are caught) and never resets one silently. The [`OpenReport`] says what happened:
+//! (sled's panics are caught) and never resets one silently. [`Journal::open_visiting`] hands a
+//! caller that reads the whole store at start each frame as the scan checks it, so the store is
+//! read once. The [`OpenReport`] says what happened:
 //!
 //! * [`OpenOutcome::Created`] / [`OpenOutcome::Clean`].
 //! * [`OpenOutcome::TailTruncated`]: damaged records after the last good one, none of them
@@ -143,7 +145,7 @@ mod set;
 
 pub use error::{Error, FrameError, Result};
 pub use journal::{AppendAck, Iter, Journal, Options, StoredFrame};
-pub use open::{OpenOutcome, OpenReport};
+pub use open::{OpenOutcome, OpenReport, Visit};
 pub use schema::{Frame, RecoveryInfo, Schema};
 pub use set::{JournalSet, SetIter, SetMember, SetOpenReport, SetOptions};
 

@@ -83,6 +83,14 @@ pub(crate) struct Scan {
 
 /// Checks every record of `tree` in key order.
 pub(crate) fn scan_tree(tree: &sled::Tree, schema: &dyn Schema) -> Scan {
+    scan_tree_visiting(tree, schema, &mut |_, _| {})
+}
+
+/// A caller's view of the frames `open` reads: see [`Journal::open_visiting`].
+pub type Visit<'v> = dyn FnMut(u64, &frame::FrameRef<'_>) + 'v;
+
+/// [`scan_tree`], handing each frame of the good prefix to `visit` as it is checked.
+fn scan_tree_visiting(tree: &sled::Tree, schema: &dyn Schema, visit: &mut Visit<'_>) -> Scan {
     let mut s = Scan::default();
     let mut prev: Option<u64> = None;
     for item in tree.iter() {
@@ -119,6 +127,7 @@ pub(crate) fn scan_tree(tree: &sled::Tree, schema: &dyn Schema) -> Scan {
                 if f.tag == schema.snapshot_tag() {
                     s.latest_snapshot = seq;
                 }
+                visit(seq, &f);
             }
             Ok(_) => {
                 s.after_prefix.push(seq);
@@ -244,6 +253,7 @@ fn open_and_scan(
     options: &Options,
     schema: &dyn Schema,
     closed_cleanly: bool,
+    visit: &mut Visit<'_>,
 ) -> Result<Verdict> {
     let config = options.sled_config(dir);
     // A build that aborts on panic cannot catch sled's: the same steps run first in a child,
@@ -296,7 +306,23 @@ fn open_and_scan(
             });
         }
     };
-    match catch_unwind(AssertUnwindSafe(|| scan_tree(&db, schema))) {
+    // The caller's visitor runs inside the scan but is not sled: a panic of its own is not a
+    // damaged store. It is caught apart, the scan goes on without it, and the panic resumes
+    // once the scan is over.
+    let mut visitor_panic = None;
+    let scanned = catch_unwind(AssertUnwindSafe(|| {
+        scan_tree_visiting(&db, schema, &mut |seq, f| {
+            if visitor_panic.is_none()
+                && let Err(p) = catch_unwind(AssertUnwindSafe(|| visit(seq, f)))
+            {
+                visitor_panic = Some(p);
+            }
+        })
+    }));
+    if let Some(p) = visitor_panic {
+        std::panic::resume_unwind(p);
+    }
+    match scanned {
         Ok(scan) => Ok(Verdict::Healthy(db, scan)),
         Err(p) => Ok(Verdict::Damaged {
             reason: format!("sled panicked reading the store: {}", panic_message(p)),
@@ -316,7 +342,40 @@ impl Journal {
         options: Options,
         schema: Arc<dyn Schema>,
     ) -> Result<(Journal, OpenReport)> {
-        let dir = dir.as_ref().to_path_buf();
+        Journal::open_visiting(dir, options, schema, &mut |_, _| {})
+            .map(|(journal, report, _)| (journal, report))
+    }
+
+    /// [`Journal::open`], handing `visit` every frame of the store, in sequence order, as the
+    /// open reads and checks it: a caller that reads the whole store at start (to fold it)
+    /// does so without a second pass over sled, which cost as much again as the open itself
+    /// (BENCHMARKS.md, "Footprint").
+    ///
+    /// The third value says whether the frames visited are exactly the store's after the open
+    /// (`true`: created, clean, or a torn unacknowledged tail cut off — the visited prefix is
+    /// what remains). `false` when the open set the store aside and started a new one: what was
+    /// visited, if anything, is not what the journal holds, and the caller reads it again.
+    pub fn open_visiting(
+        dir: impl AsRef<Path>,
+        options: Options,
+        schema: Arc<dyn Schema>,
+        visit: &mut Visit<'_>,
+    ) -> Result<(Journal, OpenReport, bool)> {
+        let (journal, report) = Journal::open_inner(dir.as_ref(), options, schema, visit)?;
+        let whole = matches!(
+            report.outcome,
+            OpenOutcome::Created | OpenOutcome::Clean | OpenOutcome::TailTruncated { .. }
+        );
+        Ok((journal, report, whole))
+    }
+
+    fn open_inner(
+        dir: &Path,
+        options: Options,
+        schema: Arc<dyn Schema>,
+        visit: &mut Visit<'_>,
+    ) -> Result<(Journal, OpenReport)> {
+        let dir = dir.to_path_buf();
         if options.boot_id.len() > 255 {
             return Err(Error::BootIdTooLong {
                 len: options.boot_id.len(),
@@ -353,16 +412,17 @@ impl Journal {
         let hw = mark_value.unwrap_or(0);
         // After the high-water mark's lock: no other process is opening this store.
         let closed_cleanly = !created && take_clean_close(&dir);
-        let (db, scan) = match open_and_scan(&dir, &options, schema.as_ref(), closed_cleanly)? {
-            Verdict::Healthy(db, scan) => (db, scan),
-            Verdict::Damaged {
-                reason,
-                db,
-                max_key,
-            } => {
-                return recover(&dir, &options, schema, hwm, hw, reason, db, max_key, notes);
-            }
-        };
+        let (db, scan) =
+            match open_and_scan(&dir, &options, schema.as_ref(), closed_cleanly, visit)? {
+                Verdict::Healthy(db, scan) => (db, scan),
+                Verdict::Damaged {
+                    reason,
+                    db,
+                    max_key,
+                } => {
+                    return recover(&dir, &options, schema, hwm, hw, reason, db, max_key, notes);
+                }
+            };
         if let Some(reason) = scan.iter_error.clone() {
             return recover(
                 &dir,

@@ -144,12 +144,33 @@ fn random_damage_is_detected_and_never_hidden() {
         };
         std::fs::write(&target, &bytes).unwrap();
 
-        let opened = Journal::open(&dir, opts(), schema());
-        let (j, report) = opened.unwrap_or_else(|e| panic!("{what}: open failed: {e}"));
+        // Opened visiting: what the open hands over while it reads must be the store it leaves
+        // whenever it says so (the daemon folds its state from it).
+        let mut visited = Vec::new();
+        let opened = Journal::open_visiting(&dir, opts(), schema(), &mut |seq, f| {
+            visited.push((seq, f.time_ms, f.payload.to_vec()))
+        });
+        let (j, report, whole) = opened.unwrap_or_else(|e| panic!("{what}: open failed: {e}"));
         let recs: Vec<_> = j
             .iter_from(0)
             .map(|r| r.unwrap_or_else(|e| panic!("{what}: {e}")))
             .collect();
+        if whole {
+            let stored: Vec<_> = recs
+                .iter()
+                .map(|r| (r.seq, r.time_ms, r.payload.clone()))
+                .collect();
+            assert!(
+                visited == stored,
+                "{what}: the frames visited are not the store's"
+            );
+        } else {
+            assert!(
+                matches!(report.outcome, OpenOutcome::Recovered { .. }),
+                "{what}: {:?} but not the whole store visited",
+                report.outcome
+            );
+        }
         j.verify().unwrap_or_else(|e| panic!("{what}: verify: {e}"));
         match &report.outcome {
             OpenOutcome::Clean | OpenOutcome::TailTruncated { .. } => {
