@@ -1,9 +1,10 @@
 //! A whole journal store with damage where the input says (bytes flipped or overwritten, files
-//! truncated), opened through the agent's `records::Journal::open`: the corruption property of
-//! `journal/tests/corruption.rs`, fuzzed. Never a panic outside sled (sled's own are caught and
+//! truncated), opened through the agent's `records::Journal::open_visiting`: the corruption
+//! property of `journal/tests/corruption.rs`, fuzzed. Never a panic outside sled (sled's own are caught and
 //! mean "damaged"); never silently shorter: either every acknowledged record is there
 //! byte-for-byte, or the store was moved aside and the new one holds an intact seed plus a note
-//! saying what was lost; whatever `open` leaves reopens cleanly.
+//! saying what was lost; whatever `open` leaves reopens cleanly; the records `open_visiting`
+//! hands over while it reads are the store's whenever it says they are.
 //!
 //! Input: 7-byte operations `file, offset (u32 BE), op, value`: op even → XOR the byte with
 //! `value`; op odd → truncate the file at `offset`.
@@ -183,12 +184,27 @@ fuzz_target!(|data: &[u8]| {
         }
         std::fs::write(&path, &bytes).expect("damaging");
     }
-    let (j, report) = Journal::open(&dir, opts())
-        .unwrap_or_else(|e| panic!("{what:?}: open failed: {e}"));
+    // Opened as the daemon opens it, visiting: the records handed over while the open reads
+    // the store are what it leaves, whenever the open says so (the daemon's state is their fold).
+    let mut visited = Vec::new();
+    let (j, report, whole) = Journal::open_visiting(&dir, opts(), &mut |seq, time_ms, record| {
+        visited.push((seq, time_ms, record))
+    })
+    .unwrap_or_else(|e| panic!("{what:?}: open failed: {e}"));
     let recs: Vec<_> = j
         .iter_from(0)
         .map(|r| r.unwrap_or_else(|e| panic!("{what:?}: reading back: {e}")))
         .collect();
+    if whole {
+        let stored: Vec<_> = recs.iter().map(|r| (r.seq, r.time_ms, r.record.clone())).collect();
+        assert!(visited == stored, "{what:?}: the records visited are not the store's");
+    } else {
+        assert!(
+            matches!(report.outcome, OpenOutcome::Recovered { .. }),
+            "{what:?}: {:?} without the whole store visited",
+            report.outcome
+        );
+    }
     j.verify().unwrap_or_else(|e| panic!("{what:?}: verify: {e}"));
     match &report.outcome {
         OpenOutcome::Clean | OpenOutcome::TailTruncated { .. } => {

@@ -192,14 +192,15 @@ impl std::fmt::Debug for Agent {
     }
 }
 
+/// Opens the journal and folds it (in one pass over the store, `AgentState::open_and_fold`).
 async fn open_journal_waiting_for_lock(
     dir: PathBuf,
     options: journal::Options,
-) -> anyhow::Result<(Journal, journal::OpenReport)> {
+) -> anyhow::Result<(Journal, journal::OpenReport, AgentState)> {
     let deadline = tokio::time::Instant::now() + JOURNAL_LOCK_WAIT;
     loop {
         let (d, o) = (dir.clone(), options.clone());
-        match tokio::task::spawn_blocking(move || Journal::open(d, o))
+        match tokio::task::spawn_blocking(move || AgentState::open_and_fold(d, o))
             .await
             .context("opening the journal")?
         {
@@ -276,7 +277,7 @@ impl Agent {
                 .trim()
                 .to_owned(),
         };
-        let (journal, report) =
+        let (journal, report, state) =
             open_journal_waiting_for_lock(config.journal_dir(), config.journal_options(&boot_id))
                 .await?;
         match &report.outcome {
@@ -285,7 +286,6 @@ impl Agent {
             }
             other => tracing::warn!(outcome = ?other, "journal opened after repair"),
         }
-        let state = AgentState::from_journal(&journal).context("reading the journal")?;
         let config = Arc::new(config);
         let mut cpe = Cpe::new(config.clone(), ports.host, Box::new(SystemEntropy));
         cpe.restore_state(state);

@@ -790,14 +790,14 @@ impl Cpe {
     fn on_appended(&mut self, records: Vec<(u64, u64, Record)>) {
         let gate = self.gate.take();
         let (mut raised, mut started) = (false, false);
-        for (seq, time_ms, record) in &records {
+        for (seq, time_ms, record) in records {
             raised |= matches!(record.kind, Some(Kind::EventRaised(_)));
             started |= matches!(record.kind, Some(Kind::SessionStarted(_)));
-            self.state.apply(*seq, *time_ms, record);
-            if may_change_parameters(record) {
+            if may_change_parameters(&record) {
                 self.parameters_generation += 1;
             }
-            self.note_diagnostic_changes(*seq, record);
+            self.note_diagnostic_changes(seq, &record);
+            self.state.apply_owned(seq, time_ms, record);
         }
         // Comparing is cheaper than the copy, and most batches change no setting.
         if *self.settings.journaled() != self.state.settings {

@@ -150,16 +150,23 @@ fn id_of(t: &proto::TransferState) -> String {
 
 /// The next stage record, carrying the start time and the firmware facts forward.
 pub fn next(t: &proto::TransferState, stage: S) -> proto::TransferStageChanged {
-    let last = t.last_stage.clone().unwrap_or_default();
+    // Only what is carried forward is copied (not the last stage's fault or detail).
+    let Some(last) = &t.last_stage else {
+        return proto::TransferStageChanged {
+            transfer_id: id_of(t),
+            stage: stage as i32,
+            ..Default::default()
+        };
+    };
     proto::TransferStageChanged {
         transfer_id: id_of(t),
         stage: stage as i32,
         start_time: last.start_time,
-        previous_version: last.previous_version,
-        boot_id: last.boot_id,
-        path: last.path,
+        previous_version: last.previous_version.clone(),
+        boot_id: last.boot_id.clone(),
+        path: last.path.clone(),
         size: last.size,
-        sha256: last.sha256,
+        sha256: last.sha256.clone(),
         ..Default::default()
     }
 }

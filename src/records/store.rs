@@ -65,6 +65,35 @@ impl Journal {
         Ok((Journal { frames }, report))
     }
 
+    /// [`Journal::open`], handing `visit` every record of the store — sequence number, commit
+    /// time, record — in order while the open reads it (see
+    /// [`journal::Journal::open_visiting`]). The `bool` is whether the records visited are
+    /// exactly the journal's; when it is `false`, read them again with [`Journal::iter_from`].
+    pub fn open_visiting(
+        dir: impl AsRef<Path>,
+        options: Options,
+        visit: &mut dyn FnMut(u64, u64, Record),
+    ) -> Result<(Journal, OpenReport, bool)> {
+        // The open checked that every payload it hands over decodes; should one not, the
+        // visit stops there and the caller reads the journal again.
+        let mut undecodable = false;
+        let (frames, report, whole) = journal::Journal::open_visiting(
+            dir,
+            options,
+            Arc::new(RecordSchema),
+            &mut |seq, frame| {
+                if undecodable {
+                    return;
+                }
+                match Record::decode(frame.payload) {
+                    Ok(record) => visit(seq, frame.time_ms, record),
+                    Err(_) => undecodable = true,
+                }
+            },
+        )?;
+        Ok((Journal { frames }, report, whole && !undecodable))
+    }
+
     /// Appends a batch atomically and returns once it is durable; see
     /// [`journal::Journal::append`]. A record with no kind is refused.
     pub async fn append(&self, batch: Vec<Record>) -> Result<AppendAck> {

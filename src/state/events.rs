@@ -55,9 +55,10 @@ pub fn rules(code: &str) -> EventRules {
     }
 }
 
-/// Whether an Inform's event list may carry another instance of `code` next to `owed`.
-pub fn coalesces(code: &str, owed: &[(String, String)]) -> bool {
-    !rules(code).multiple && owed.iter().any(|(c, _)| c == code)
+/// Whether an Inform's event list may carry another instance of `code` next to events with
+/// the codes `owed`.
+pub fn coalesces<'a>(code: &str, owed: impl IntoIterator<Item = &'a str>) -> bool {
+    !rules(code).multiple && owed.into_iter().any(|c| c == code)
 }
 
 #[cfg(test)]
@@ -73,11 +74,8 @@ mod tests {
         assert!(!rules(ec::VALUE_CHANGE).kept_on_reboot);
         assert!(!rules(ec::SCHEDULED).kept_on_bootstrap);
         assert!(rules("X 00000C Foo").kept_on_reboot);
-        let owed = vec![(ec::PERIODIC.to_owned(), String::new())];
-        assert!(coalesces(ec::PERIODIC, &owed));
-        assert!(!coalesces(
-            ec::M_SCHEDULE_INFORM,
-            &[(ec::M_SCHEDULE_INFORM.to_owned(), "k".into())]
-        ));
+        assert!(coalesces(ec::PERIODIC, [ec::PERIODIC]));
+        assert!(!coalesces(ec::PERIODIC, [ec::BOOT]));
+        assert!(!coalesces(ec::M_SCHEDULE_INFORM, [ec::M_SCHEDULE_INFORM]));
     }
 }

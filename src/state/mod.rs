@@ -140,6 +140,29 @@ impl AgentState {
         state
     }
 
+    /// Opens the journal in `dir` and folds it in the same pass over the store (the start of
+    /// the daemon: at the journal's size bound a second pass cost as much again as the open,
+    /// BENCHMARKS.md "Footprint"). Every record from the first is folded; a snapshot replaces
+    /// the state folded before it, so this is [`AgentState::from_journal`]'s state (checked by
+    /// `state::tests::folding_while_opening_is_folding_after`). Where the open set the store
+    /// aside, the new store is folded again after it.
+    pub fn open_and_fold(
+        dir: impl AsRef<std::path::Path>,
+        options: journal::Options,
+    ) -> journal::Result<(crate::records::Journal, journal::OpenReport, AgentState)> {
+        let mut state = AgentState::default();
+        let (journal, report, whole) =
+            crate::records::Journal::open_visiting(dir, options, &mut |seq, time_ms, record| {
+                state.apply_owned(seq, time_ms, record)
+            })?;
+        let state = if whole {
+            state
+        } else {
+            AgentState::from_journal(&journal)?
+        };
+        Ok((journal, report, state))
+    }
+
     /// Folds a whole journal: its latest snapshot, then every record after it.
     pub fn from_journal(journal: &crate::records::Journal) -> journal::Result<AgentState> {
         let mut state = AgentState::default();
@@ -153,6 +176,41 @@ impl AgentState {
             state.apply(stored.seq, stored.time_ms, &stored.record);
         }
         Ok(state)
+    }
+
+    /// [`AgentState::apply`] for a record its caller is done with: what the state keeps of a
+    /// transfer's records is moved into it instead of copied (those copies, a dozen strings
+    /// per record, were most of what folding a provisioning and firmware flow allocated).
+    pub fn apply_owned(&mut self, seq: u64, time_ms: u64, record: Record) {
+        match record.kind {
+            Some(Kind::TransferAccepted(t)) => {
+                self.last_seq = self.last_seq.max(seq);
+                self.accept_transfer(t);
+            }
+            Some(Kind::TransferStageChanged(s)) => {
+                self.last_seq = self.last_seq.max(seq);
+                self.change_transfer_stage(s);
+            }
+            kind => self.apply(seq, time_ms, &Record { kind }),
+        }
+    }
+
+    fn accept_transfer(&mut self, t: proto::TransferAccepted) {
+        self.transfers.insert(
+            t.transfer_id.clone(),
+            proto::TransferState {
+                accepted: Some(t),
+                last_stage: None,
+            },
+        );
+    }
+
+    fn change_transfer_stage(&mut self, s: proto::TransferStageChanged) {
+        if s.stage == proto::TransferStage::Cancelled as i32 {
+            self.transfers.remove(&s.transfer_id);
+        } else if let Some(t) = self.transfers.get_mut(&s.transfer_id) {
+            t.last_stage = Some(s);
+        }
     }
 
     /// Folds one record. Records of kinds this build does not know are skipped.
@@ -394,23 +452,8 @@ impl AgentState {
                 }
             }
             Kind::AgentStopped(_) => {}
-            Kind::TransferAccepted(t) => {
-                self.transfers.insert(
-                    t.transfer_id.clone(),
-                    proto::TransferState {
-                        accepted: Some(t.clone()),
-                        last_stage: None,
-                    },
-                );
-            }
-            Kind::TransferStageChanged(s) => {
-                if let Some(t) = self.transfers.get_mut(&s.transfer_id) {
-                    t.last_stage = Some(s.clone());
-                }
-                if s.stage == proto::TransferStage::Cancelled as i32 {
-                    self.transfers.remove(&s.transfer_id);
-                }
-            }
+            Kind::TransferAccepted(t) => self.accept_transfer(t.clone()),
+            Kind::TransferStageChanged(s) => self.change_transfer_stage(s.clone()),
             Kind::TransferCompleteAcknowledged(a) => {
                 self.transfers.remove(&a.transfer_id);
             }
@@ -442,12 +485,7 @@ impl AgentState {
             self.pending_schedule_informs.clear();
             self.changed_parameters.clear();
         }
-        let owed: Vec<(String, String)> = self
-            .owed_events
-            .iter()
-            .map(|e| (e.code.clone(), e.command_key.clone()))
-            .collect();
-        if events::coalesces(code, &owed) {
+        if events::coalesces(code, self.owed_events.iter().map(|e| e.code.as_str())) {
             return;
         }
         self.owed_events.push(OwedEvent {

@@ -696,3 +696,138 @@ fn records_of_unknown_kind_are_skipped() {
     assert_eq!(s.last_seq, 1);
     assert!(s.owed_events.is_empty());
 }
+
+/// Every kind of record the flows write, in an order that exercises replacement (a second
+/// stage of the same transfer, a cancelled one, a session ended in failure then in success).
+fn varied_records(i: u64) -> Vec<Record> {
+    let id = format!("t{i}");
+    let stage = |stage: proto::TransferStage, path: &str| {
+        record(Kind::TransferStageChanged(proto::TransferStageChanged {
+            transfer_id: id.clone(),
+            stage: stage as i32,
+            path: path.into(),
+            bytes_done: i,
+            fault_string: format!("f{i}"),
+            ..Default::default()
+        }))
+    };
+    vec![
+        record(Kind::EventRaised(proto::EventRaised {
+            code: "2 PERIODIC".into(),
+            command_key: String::new(),
+        })),
+        started(&format!("s{i}")),
+        record(Kind::TransferAccepted(proto::TransferAccepted {
+            transfer_id: id.clone(),
+            kind: proto::TransferKind::Download as i32,
+            command_key: format!("fw{i}"),
+            url: format!("http://files/{i}.bin"),
+            ..Default::default()
+        })),
+        stage(proto::TransferStage::Downloading, "/t/part"),
+        stage(proto::TransferStage::Downloaded, "/t/file"),
+        record(Kind::ParametersSet(proto::ParametersSet {
+            values: vec![proto::ParameterValue {
+                name: format!("Device.X.{i}"),
+                value: "v".into(),
+                xsd_type: "xsd:string".into(),
+            }],
+            parameter_key: format!("pk{i}"),
+            ..Default::default()
+        })),
+        ended(&format!("s{i}"), i % 3 == 0, None),
+        ack(&[("2 PERIODIC", "")]),
+        if i % 4 == 0 {
+            stage(proto::TransferStage::Cancelled, "")
+        } else {
+            stage(proto::TransferStage::Completed, "/t/file")
+        },
+        ended(&format!("s{i}"), true, None),
+    ]
+}
+
+#[test]
+fn apply_owned_folds_as_apply_does() {
+    let records: Vec<Record> = (0..12).flat_map(varied_records).collect();
+    let mut owned = AgentState::default();
+    for (i, r) in records.iter().enumerate() {
+        owned.apply_owned(i as u64 + 1, 1_000_000 + i as u64 * 1000, r.clone());
+    }
+    assert_eq!(owned, fold(&records));
+    assert!(!owned.transfers.is_empty() && owned.transfers.len() < 12);
+}
+
+fn fold_after_opening(dir: &std::path::Path, options: journal::Options) -> AgentState {
+    let (j, _) = crate::records::Journal::open(dir, options).unwrap();
+    let state = AgentState::from_journal(&j).unwrap();
+    j.close();
+    state
+}
+
+#[test]
+fn folding_while_opening_is_folding_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    // Small enough that the journal asks for snapshots and compacts while it is written.
+    let options = || journal::Options {
+        max_live_bytes: 8 << 10,
+        history_records: 10,
+        ..journal::Options::with_boot_id("boot-A")
+    };
+    let mut snapshots = 0;
+    for round in 0..6u64 {
+        let (j, report, mut state) = AgentState::open_and_fold(&dir, options()).unwrap();
+        assert!(
+            matches!(
+                report.outcome,
+                journal::OpenOutcome::Created | journal::OpenOutcome::Clean
+            ),
+            "{:?}",
+            report.outcome
+        );
+        j.close();
+        let after = fold_after_opening(&dir, options());
+        assert_eq!(state, after, "round {round}");
+        let (j, _) = crate::records::Journal::open(&dir, options()).unwrap();
+        for i in round * 10..round * 10 + 10 {
+            let batch = varied_records(i);
+            let ack = j.append_blocking(batch.clone()).unwrap();
+            for (k, r) in batch.into_iter().enumerate() {
+                state.apply_owned(ack.last_seq - 9 + k as u64, 0, r);
+            }
+            if ack.needs_snapshot {
+                j.append_snapshot_blocking(state.to_snapshot(), ack.last_seq)
+                    .unwrap();
+                snapshots += 1;
+            }
+        }
+        j.close();
+    }
+    assert!(
+        snapshots >= 2,
+        "the journal never snapshotted ({snapshots})"
+    );
+
+    // A store the open sets aside: what was visited is not what the journal holds, and the
+    // state is the new store's.
+    {
+        let db = sled::Config::new()
+            .path(&dir)
+            .segment_size(64 << 10)
+            .flush_every_ms(None)
+            .open()
+            .unwrap();
+        let last = db.last().unwrap().unwrap().0;
+        db.remove(last).unwrap();
+        db.flush().unwrap();
+    }
+    let (j, report, state) = AgentState::open_and_fold(&dir, options()).unwrap();
+    assert!(
+        matches!(report.outcome, journal::OpenOutcome::Recovered { .. }),
+        "{:?}",
+        report.outcome
+    );
+    j.close();
+    assert_eq!(state, fold_after_opening(&dir, options()));
+    assert_eq!(state.recoveries.len(), 1);
+}
