@@ -179,8 +179,7 @@ impl AgentState {
     }
 
     /// [`AgentState::apply`] for a record its caller is done with: what the state keeps of a
-    /// transfer's records is moved into it instead of copied (those copies, a dozen strings
-    /// per record, were most of what folding a provisioning and firmware flow allocated).
+    /// transfer's records (a dozen strings each, kept whole) is moved into it instead of copied.
     pub fn apply_owned(&mut self, seq: u64, time_ms: u64, record: Record) {
         match record.kind {
             Some(Kind::TransferAccepted(t)) => {
