@@ -192,8 +192,9 @@ impl std::fmt::Debug for Agent {
     }
 }
 
-/// Opens the journal and folds it (in one pass over the store, `AgentState::open_and_fold`).
-async fn open_journal_waiting_for_lock(
+/// Opens the journal and folds it in one pass over the store (`AgentState::open_and_fold`),
+/// waiting while another process (a CLI command) holds it.
+async fn open_and_fold_waiting_for_lock(
     dir: PathBuf,
     options: journal::Options,
 ) -> anyhow::Result<(Journal, journal::OpenReport, AgentState)> {
@@ -278,7 +279,7 @@ impl Agent {
                 .to_owned(),
         };
         let (journal, report, state) =
-            open_journal_waiting_for_lock(config.journal_dir(), config.journal_options(&boot_id))
+            open_and_fold_waiting_for_lock(config.journal_dir(), config.journal_options(&boot_id))
                 .await?;
         match &report.outcome {
             OpenOutcome::Created | OpenOutcome::Clean => {
