@@ -626,6 +626,22 @@ impl ScriptedAcs {
         })
     }
 
+    /// Waits until no recorded session is still open and returns how many there are. Requests
+    /// enqueued after this go to a session at or after that index: enqueued earlier, they can be
+    /// taken by a session still running (its empty POST after a TransferComplete, say), one a
+    /// wait counting from `sessions().len()` would skip.
+    pub async fn wait_settled(&self, timeout: Duration) -> anyhow::Result<usize> {
+        self.wait_until(timeout, |st| st.sessions.iter().all(SessionLog::is_ended))
+            .await
+            .map(|sessions| sessions.len())
+            .map_err(|seen| {
+                anyhow!(
+                    "timed out after {timeout:?} waiting for no session to be open; saw {}",
+                    summary(&seen)
+                )
+            })
+    }
+
     /// Waits until `pred` holds on the sessions and returns them.
     pub async fn wait_for(
         &self,

@@ -1011,3 +1011,43 @@ async fn connection_request_with_digest() {
     );
     acs.shutdown().await;
 }
+
+#[tokio::test]
+async fn settled_waits_for_the_open_session_which_would_take_what_is_queued() {
+    // The race behind a flaky transfers test: counting `sessions()` while a TransferComplete
+    // session was still open, then queueing; that open session took the request.
+    let acs = ScriptedAcs::start(AcsConfig::default()).await.unwrap();
+    let ns = CwmpNamespace::Cwmp12;
+    let mut cpe = Cpe::connect(&acs).await;
+    let r = cpe
+        .post(Some(inform_text(ns, "i1", &["7 TRANSFER COMPLETE"], 0)))
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        acs.wait_settled(Duration::from_millis(300)).await.is_err(),
+        "a session is open"
+    );
+    let counted_while_open = acs.sessions().len();
+    acs.enqueue(AcsRequest::raw("GetRPCMethods", ""));
+    let r = cpe.post(None).await;
+    assert_eq!(method_of(&r.text()), "GetRPCMethods");
+    let answer = raw(
+        ns,
+        "acs-1",
+        "GetRPCMethodsResponse",
+        "<MethodList soap-enc:arrayType=\"xsd:string[1]\"><string>Inform</string></MethodList>",
+    );
+    assert_eq!(cpe.post(Some(answer)).await.status, 204);
+    let settled = acs.wait_settled(T).await.unwrap();
+    assert_eq!(settled, 1);
+    let sessions = acs.sessions();
+    assert_eq!(
+        sessions[..counted_while_open]
+            .iter()
+            .map(|s| s.acs_calls.len())
+            .sum::<usize>(),
+        1,
+        "the request went to the session counted before it was queued"
+    );
+    acs.shutdown().await;
+}

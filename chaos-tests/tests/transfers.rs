@@ -99,7 +99,7 @@ async fn session_with(
     acs: &ScriptedAcs,
     requests: Vec<Body>,
 ) -> anyhow::Result<SessionLog> {
-    let after = acs.sessions().len();
+    let after = acs.wait_settled(WAIT).await?;
     let n = requests.len();
     for r in requests {
         acs.enqueue(r);
@@ -287,7 +287,7 @@ async fn configuration_export_overwrite_alter_and_factory_reset() {
         )
         .await?;
         ensure!(wait_transfer_complete(&acs, "dl-factory").await?.0 == 0);
-        let before = acs.sessions().len();
+        let before = acs.wait_settled(WAIT).await?;
         acs.enqueue(Body::FactoryReset(FactoryReset));
         let (code, out, err) = device.cli(&["inform-now"]).await?;
         ensure!(code == 0, "inform-now exited {code}: {out}{err}");

@@ -179,11 +179,12 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "\n3. the ACS knocks: a connection request with Digest auth (the ACS also queues a ScheduleInform)"
     );
+    // A periodic session still open would take what is queued now.
+    let before = acs.wait_settled(WAIT).await?;
     acs.enqueue(AcsRequest::Body(Body::ScheduleInform(ScheduleInform {
         delay_seconds: 2,
         command_key: "demo-schedule".into(),
     })));
-    let before = acs.sessions().len();
     let status = acs
         .connection_request(&cr_url, CR_USER, CR_PASSWORD)
         .await?;
@@ -377,6 +378,7 @@ async fn main() -> anyhow::Result<()> {
     let files = FileServer::start(FileServerConfig::default()).await?;
     files.add_file("/speedtest.bin", vec![0u8; 8 << 20]);
     let dd = "Device.IP.Diagnostics.DownloadDiagnostics.";
+    let before = acs.wait_settled(WAIT).await?;
     acs.enqueue(AcsRequest::Body(Body::SetParameterValues(
         SetParameterValues {
             parameter_list: vec![
@@ -396,7 +398,6 @@ async fn main() -> anyhow::Result<()> {
             parameter_key: "demo-speedtest".into(),
         },
     )));
-    let before = acs.sessions().len();
     acs.connection_request(&cr_url, CR_USER, CR_PASSWORD)
         .await?;
     let asked = wait_session(&acs, before, "the session asking for the test", |s| {
