@@ -77,37 +77,54 @@ fn a_full_dump_of_this_host_validates_against_cwmp_1_2() {
         names.len()
     );
 
-    // GetParameterNames of the whole tree agrees with the dump.
+    // GetParameterNames of the whole tree agrees with GetParameterValues. Both read the live
+    // host, which may change between the two reads (processes, neighbours, an interface another
+    // test creates: a CI run once saw 10 rows apart), so a pair of reads that disagrees is taken
+    // again; the two must agree on a host holding still, and a persistent disagreement names
+    // the rows.
+    let leaves = |body: &Body| -> BTreeSet<String> {
+        let names: Vec<&str> = match body {
+            Body::GetParameterValuesResponse(r) => {
+                r.parameter_list.iter().map(|p| p.name.as_str()).collect()
+            }
+            Body::GetParameterNamesResponse(r) => r
+                .parameter_list
+                .iter()
+                .map(|p| p.name.as_str())
+                .filter(|name| !name.ends_with('.'))
+                .collect(),
+            other => panic!("unexpected answer {other:?}"),
+        };
+        names
+            .into_iter()
+            .filter(|n| !n.contains(".ProcessStatus.Process."))
+            .map(str::to_owned)
+            .collect()
+    };
     let names_request = Body::GetParameterNames(GetParameterNames {
         parameter_path: "Device.".into(),
         next_level: false,
     });
-    let Body::GetParameterNamesResponse(n) =
-        handler.handle(&names_request, 1_796_083_200_000).response
-    else {
-        panic!("GetParameterNames failed")
-    };
-    let listed = n
-        .parameter_list
-        .iter()
-        .filter(|p| !p.name.ends_with('.'))
-        .count();
-    // Processes may come and go between the two reads; every other row is stable.
-    let processes = |it: &mut dyn Iterator<Item = &str>| {
-        it.filter(|n| n.contains(".ProcessStatus.Process.")).count()
-    };
-    let dump_processes = processes(&mut names.iter().copied());
-    let listed_processes = processes(
-        &mut n
-            .parameter_list
-            .iter()
-            .map(|p| p.name.as_str())
-            .filter(|name| !name.ends_with('.')),
-    );
-    assert_eq!(
-        listed - listed_processes,
-        names.len() - dump_processes,
-        "GetParameterNames and GetParameterValues see the same tree"
+    let mut values = leaves(&response);
+    let mut disagreement = String::new();
+    for attempt in 1..=5 {
+        let listed = leaves(&handler.handle(&names_request, 1_796_083_200_000).response);
+        if listed == values {
+            disagreement.clear();
+            break;
+        }
+        let only_names: Vec<&String> = listed.difference(&values).collect();
+        let only_values: Vec<&String> = values.difference(&listed).collect();
+        disagreement = format!(
+            "attempt {attempt}: only in GetParameterNames {only_names:?}; only in \
+             GetParameterValues {only_values:?}"
+        );
+        println!("{disagreement}");
+        values = leaves(&handler.handle(&request, 1_796_083_200_000).response);
+    }
+    assert!(
+        disagreement.is_empty(),
+        "GetParameterNames and GetParameterValues never saw the same tree: {disagreement}"
     );
 
     let xml = Envelope::new(CwmpNamespace::Cwmp12, Header::with_id("dump-1"), response).encode();

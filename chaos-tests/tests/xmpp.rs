@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use anyhow::ensure;
+use anyhow::{bail, ensure};
 use chaos_tests::device::*;
 use chaos_tests::xmpp_server::FakeXmppServer;
 use chaos_tests::{AcsConfig, ScriptedAcs};
@@ -72,13 +72,24 @@ async fn a_server_without_starttls_is_refused_unless_plaintext_is_allowed() {
         let _agent = device.start().await?;
 
         // Refused: the reason in the log, Error_Misconfigured in Status, no credentials sent.
+        // The agent tries again after a growing wait, and reports `Connecting` while it does,
+        // so a read can fall on a retry: read until the refusal shows, never anything else.
         wait_log(&device, "the XMPP server offers no TLS").await?;
-        let values = get_values(&acs, &device, &[STATUS, TLS]).await?;
-        ensure!(
-            value(&values, STATUS) == "Error_Misconfigured",
-            "{values:?}"
-        );
-        ensure!(value(&values, TLS) == "false", "{values:?}");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let values = get_values(&acs, &device, &[STATUS, TLS]).await?;
+            ensure!(value(&values, TLS) == "false", "{values:?}");
+            match value(&values, STATUS).as_str() {
+                "Error_Misconfigured" => break,
+                "Connecting" => {}
+                _ => bail!("{values:?}"),
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "Status never read Error_Misconfigured: {values:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let seen = server.seen();
         ensure!(seen.connections >= 1, "the agent never connected: {seen:?}");
         ensure!(
