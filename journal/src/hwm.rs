@@ -163,6 +163,7 @@ mod tests {
 
     #[test]
     fn keeps_the_larger_valid_slot_and_survives_one_torn_slot() {
+        let _forks = crate::isolate::serialize_with_forks();
         let dir = tempfile::tempdir().unwrap();
         {
             let (mut h, m) = HighWaterMark::open(dir.path()).unwrap();
@@ -192,6 +193,7 @@ mod tests {
 
     #[test]
     fn second_open_is_refused_while_locked() {
+        let _forks = crate::isolate::serialize_with_forks();
         let dir = tempfile::tempdir().unwrap();
         let _first = HighWaterMark::open(dir.path()).unwrap();
         assert!(matches!(

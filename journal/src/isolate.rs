@@ -23,7 +23,8 @@
 //! in-process (a panic then aborts the process, and the next start's child sees it first).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// Set once sled has been opened in this process (see the module docs).
 static SLED_STARTED: AtomicBool = AtomicBool::new(false);
@@ -67,12 +68,54 @@ const DONE: u8 = b'E';
 #[derive(Debug)]
 pub(crate) struct NoVerdict(pub(crate) String);
 
+/// Where the child's panic report goes: the pipe's writing end in a child, -1 everywhere else.
+static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
+static REPORTING_HOOK: Once = Once::new();
+
+/// Installs, once and in the parent, the panic hook a child reports its panic through.
+///
+/// A child is a copy of one thread of a process whose other threads may have held a lock at the
+/// fork, and it would wait for that lock forever (a rehearsal's test child hung so: another
+/// test's panic held the hook's lock, which `take_hook` in the child wanted). So the child takes
+/// none of std's panic locks itself: the hook is set here, in the parent; the child only stores
+/// its pipe in an atomic; and in the child the hook writes the report and the operator's
+/// "panicked at" line with plain `write(2)` calls instead of calling the previous hook, which
+/// locks stderr and the backtrace printer. A program that replaces the panic hook after its
+/// first journal open removes this one: a child's panic then goes unreported, which the parent
+/// reads as no verdict (the open fails, the store is left as it is), never as damage.
+fn install_reporting_hook() {
+    REPORTING_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let fd = REPORT_FD.load(Ordering::SeqCst);
+            if fd < 0 {
+                previous(info);
+                return;
+            }
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            write_message(fd, PANIC, message.as_bytes());
+            let location = info
+                .location()
+                .map(|l| format!(" at {}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_default();
+            let line = format!("the journal's store check panicked{location}:\n{message}\n");
+            write_all(libc::STDERR_FILENO, line.as_bytes());
+        }));
+    });
+}
+
 /// Runs `step` in a forked child and reports what it sent and whether it panicked.
 ///
 /// The caller must not have started sled in this process ([`sled_started`]). The child never
 /// returns into the caller's code: it ends with `_exit` (0 after the step, 101 after a caught
 /// panic in an unwinding build) or with the abort a panic means under `panic = "abort"`.
 pub(crate) fn in_child(step: impl FnOnce(&mut ChildOut)) -> Result<ChildRun, NoVerdict> {
+    install_reporting_hook();
     let (read, write) = pipe().map_err(|e| NoVerdict(format!("no pipe for the check: {e}")))?;
     // SAFETY: fork(2) has no memory-safety preconditions; the child only runs `step` (sled and
     // this crate; glibc makes malloc usable after fork) and leaves with `_exit`.
@@ -87,18 +130,7 @@ pub(crate) fn in_child(step: impl FnOnce(&mut ChildOut)) -> Result<ChildRun, NoV
         drop(read);
         let fd = write.as_raw_fd();
         close_inherited(fd);
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            write_message(fd, PANIC, message.as_bytes());
-            // The usual "panicked at" line on stderr, for the operator's log.
-            previous(info);
-        }));
+        REPORT_FD.store(fd, Ordering::SeqCst);
         let mut out = ChildOut { fd };
         let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(&mut out))) {
             Ok(()) => {
@@ -246,12 +278,25 @@ fn parse_messages(mut bytes: &[u8]) -> Option<Vec<(u8, Vec<u8>)>> {
     Some(out)
 }
 
+/// Taken by the tests that fork and by those a fork would disturb. A forked child holds copies
+/// of every descriptor of the process until it closes them, the `flock`s on them included: a
+/// test that drops a locked file and opens it again (`hwm`'s) found it still locked when another
+/// test's child had copied it, and failed.
+#[cfg(test)]
+pub(crate) fn serialize_with_forks() -> std::sync::MutexGuard<'static, ()> {
+    static FORKS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    FORKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_step_that_returns_reports_its_data() {
+        let _forks = serialize_with_forks();
         let run = in_child(|out| {
             out.send(b"one");
             out.send(b"");
@@ -267,6 +312,7 @@ mod tests {
 
     #[test]
     fn a_step_that_panics_reports_the_message_and_the_data_before_it() {
+        let _forks = serialize_with_forks();
         let run = in_child(|out| {
             out.send(b"opened");
             panic!("node is corrupt");
@@ -280,6 +326,7 @@ mod tests {
     /// store must not be set aside for it.
     #[test]
     fn a_killed_child_gives_no_verdict() {
+        let _forks = serialize_with_forks();
         let e = in_child(|out| {
             out.send(b"opened");
             // SAFETY: the child signals itself.
@@ -291,6 +338,7 @@ mod tests {
 
     #[test]
     fn a_child_that_exits_early_gives_no_verdict() {
+        let _forks = serialize_with_forks();
         // SAFETY: ends the child at once, as a crash in the step would.
         let e = in_child(|_| unsafe { libc::_exit(3) }).unwrap_err();
         assert!(e.0.contains("exit status 3"), "{}", e.0);
