@@ -79,9 +79,9 @@ fn a_full_dump_of_this_host_validates_against_cwmp_1_2() {
 
     // GetParameterNames of the whole tree agrees with GetParameterValues. Both read the live
     // host, which may change between the two reads (processes, neighbours, an interface another
-    // test creates: a CI run once saw 10 rows apart), so a pair of reads that disagrees is taken
-    // again; the two must agree on a host holding still, and a persistent disagreement names
-    // the rows.
+    // test creates: a rehearsal of CI once saw 10 rows apart), so a pair of reads that
+    // disagrees is taken again; the two must agree on a host holding still, and a persistent
+    // disagreement names the rows.
     let leaves = |body: &Body| -> BTreeSet<String> {
         let names: Vec<&str> = match body {
             Body::GetParameterValuesResponse(r) => {
