@@ -65,8 +65,6 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use crate::connection_request::rate_limit::{Limit, RateLimitConfig};
 use crate::datamodel::external::ExternalProvider;
 use crate::state::settings;
@@ -92,9 +90,35 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    /// The file is not valid TOML or does not match the format (unknown key, wrong type).
+    /// The file is not valid TOML.
     #[error("config file {file}: {message}")]
     Parse { file: PathBuf, message: String },
+    /// A key the format does not have (a misspelling, or a key in the wrong table).
+    #[error(
+        "config file {file}, line {line}: unknown key {key}; the keys accepted there are: {known}"
+    )]
+    UnknownKey {
+        file: PathBuf,
+        line: usize,
+        key: String,
+        known: String,
+    },
+    /// A value of the wrong TOML type (its text is not repeated: it may be a secret).
+    #[error("config file {file}, line {line}: {key} is a TOML {found}; expected {expected}")]
+    WrongType {
+        file: PathBuf,
+        line: usize,
+        key: String,
+        found: &'static str,
+        expected: String,
+    },
+    /// A key a table must have.
+    #[error("config file {file}, line {line}: {key} is required")]
+    Missing {
+        file: PathBuf,
+        line: usize,
+        key: String,
+    },
     /// A value is not acceptable.
     #[error("config file {file}: invalid value {value:?} for {key}: expected {expected}")]
     Invalid {
@@ -454,11 +478,7 @@ impl Config {
 
     /// Parses and validates a configuration; `file` is only used in error messages.
     pub fn from_toml_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            file: file.to_path_buf(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
-        raw.validate(file)
+        read::raw_config(text, file)?.validate(file)
     }
 
     /// Replaces the data directory (`--data-dir`); the control socket follows it unless the file
@@ -496,100 +516,9 @@ impl Config {
     }
 }
 
-// ---- the file format (serde) ----
+mod read;
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    data_dir: Option<PathBuf>,
-    control_socket: Option<PathBuf>,
-    boot_id_file: Option<PathBuf>,
-    #[serde(default)]
-    device: RawDevice,
-    #[serde(default)]
-    settings: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    hooks: RawHooks,
-    #[serde(default)]
-    datamodel: RawDataModel,
-    #[serde(default)]
-    session: RawSession,
-    #[serde(default)]
-    connection_request: RawConnectionRequest,
-    #[serde(default)]
-    journal: RawJournal,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDevice {
-    manufacturer: Option<String>,
-    oui: Option<String>,
-    product_class: Option<String>,
-    serial_number: Option<String>,
-    model_name: Option<String>,
-    description: Option<String>,
-    hardware_version: Option<String>,
-    software_version: Option<String>,
-    software_version_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHooks {
-    reboot: Option<String>,
-    factory_reset: Option<String>,
-    firmware_apply: Option<String>,
-    config_apply: Option<String>,
-    config_export: Option<String>,
-    log_export: Option<String>,
-    reboot_attempts: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDataModel {
-    #[serde(default)]
-    external: Vec<RawExternal>,
-    notification_sample_interval: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExternal {
-    subtree: String,
-    command: PathBuf,
-    #[serde(default)]
-    args: Vec<String>,
-    timeout: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSession {
-    timeout: Option<String>,
-    request_timeout: Option<String>,
-    get_rpc_methods: Option<bool>,
-    boot_inform_delay: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConnectionRequest {
-    listen_address: Option<String>,
-    path: Option<String>,
-    address_check_interval: Option<String>,
-    failed_auth_limit: Option<String>,
-    challenge_limit: Option<String>,
-    global_limit: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawJournal {
-    max_live_bytes: Option<u64>,
-    history_records: Option<u64>,
-}
+use read::RawConfig;
 
 struct Ctx<'a> {
     file: &'a Path,
@@ -777,19 +706,7 @@ impl RawConfig {
         };
 
         let mut factory_settings = BTreeMap::new();
-        for (name, value) in self.settings {
-            let text = match &value {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Boolean(b) => b.to_string(),
-                toml::Value::Integer(i) => i.to_string(),
-                other => {
-                    return Err(ctx.invalid(
-                        &format!("settings.{name}"),
-                        other,
-                        "a string, boolean or integer",
-                    ));
-                }
-            };
+        for (name, text) in self.settings {
             let canonical = settings::validate(&name, &text).map_err(|e| match e {
                 settings::SettingError::Unknown { known, .. } => ctx.invalid(
                     &format!("settings.{name}"),
@@ -1255,6 +1172,100 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    /// What serde's `deny_unknown_fields` and typed fields refused before the hand-written
+    /// reader (src/config/read.rs), it refuses too, naming the key, its line and the form.
+    #[test]
+    fn the_reader_refuses_unknown_keys_wrong_types_and_missing_keys() {
+        let e = parse("[device]\nmanufacturer = \"A\"\n\nserial = \"1\"\n").unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::UnknownKey { line: 4, key, known, .. }
+                if key == "device.serial" && known.contains("serial_number")),
+            "{e}"
+        );
+        let e = parse("[journal]\nmax_live_bytes = \"64k\"\n").unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::WrongType { line: 2, key, found: "string", .. }
+                if key == "journal.max_live_bytes"),
+            "{e}"
+        );
+        // A secret of the wrong type is not repeated.
+        let e = parse("[settings]\npassword = [\"hunter2\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("settings.password") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let e = parse("device = \"x\"\n").unwrap_err().to_string();
+        assert!(
+            e.contains("device is a TOML string; expected a table"),
+            "{e}"
+        );
+        let e = parse("[[datamodel.external]]\nsubtree = \"Device.X_A.\"\n").unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::Missing { key, .. } if key == "datamodel.external[0].command"),
+            "{e}"
+        );
+        let e = parse("[[datamodel.external]]\nsubtree = \"Device.X_A.\"\ncommand = \"/a\"\nargs = [\"-v\", 2]\n")
+            .unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::WrongType { line: 4, key, found: "integer", .. }
+                if key == "datamodel.external[0].args[1]"),
+            "{e}"
+        );
+        let e = parse("[hooks]\nreboot_attempts = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("hooks.reboot_attempts") && e.contains("-1"),
+            "{e}"
+        );
+        let e = parse("[hooks]\nreboot_attempts = 4294967296\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("hooks.reboot_attempts") && e.contains("1 to 100"),
+            "{e}"
+        );
+        let e = parse("[settings]\nretry-minimum-wait = 1.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("settings.retry-minimum-wait is a TOML float"),
+            "{e}"
+        );
+        // Not TOML at all: toml's own message, with the line.
+        let e = parse("[device\n").unwrap_err().to_string();
+        assert!(e.contains("config.toml") && e.contains("line 1"), "{e}");
+    }
+
+    /// Every TOML spelling of the same configuration loads the same: inline tables, dotted
+    /// keys, literal and multi-line strings, integers in other radixes and with underscores.
+    #[test]
+    fn any_toml_spelling_of_a_value_is_read() {
+        let long = parse(
+            "[journal]\nmax_live_bytes = 65536\nhistory_records = 50\n\n\
+             [hooks]\nreboot = 'reboot now'\n\n\
+             [[datamodel.external]]\nsubtree = \"Device.X_A.\"\ncommand = \"/usr/bin/a\"\nargs = [\"-v\"]\n",
+        )
+        .unwrap();
+        let short = parse(
+            "journal = { max_live_bytes = 0x1_0000, history_records = 0o62 }\n\
+             hooks.reboot = \"\"\"reboot now\"\"\"\n\
+             datamodel.external = [ { subtree = 'Device.X_A.', command = \"/usr/bin/a\", args = [\n  \"-v\", # verbose\n] } ]\n",
+        )
+        .unwrap();
+        assert_eq!(long.journal.max_live_bytes, 65536);
+        assert_eq!(short.journal.max_live_bytes, 65536);
+        assert_eq!(short.journal.history_records, 50);
+        assert_eq!(short.hooks.reboot.as_deref(), Some("reboot now"));
+        assert_eq!(short.hooks.reboot, long.hooks.reboot);
+        assert_eq!(short.datamodel.external, long.datamodel.external);
+        let c = parse("[settings]\nretry-minimum-wait = 1_0\nenabled = false\n").unwrap();
+        assert_eq!(c.factory_settings["retry-minimum-wait"], "10");
+        assert_eq!(c.factory_settings["enabled"], "false");
     }
 
     #[test]

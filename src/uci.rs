@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, ConfigError};
 use crate::state::settings;
+use toml_document::{TomlTable, TomlValue, to_toml_text};
 
 /// The UCI package name: the file is `/etc/config/tr069-client`.
 pub const PACKAGE: &str = "tr069-client";
@@ -406,9 +407,9 @@ pub fn translate_file(file: &Path) -> Result<String, UciError> {
 /// its file. `file` names the UCI file in errors and in the output's header comment.
 pub fn translate(text: &str, file: &Path) -> Result<String, UciError> {
     let sections = parse(text, file)?;
-    let mut root = toml::Table::new();
+    let mut root = TomlTable::new();
     let mut origins: Vec<Origin> = Vec::new();
-    let mut externals: Vec<toml::Value> = Vec::new();
+    let mut externals: Vec<TomlValue> = Vec::new();
     let mut first_line: Vec<(&str, usize)> = Vec::new();
     let mut index_of_kind: Vec<(&str, usize)> = Vec::new();
 
@@ -455,7 +456,7 @@ pub fn translate(text: &str, file: &Path) -> Result<String, UciError> {
             None => format!("{PACKAGE}.@{}[{index}]", def.kind),
         };
 
-        let mut table = toml::Table::new();
+        let mut table = TomlTable::new();
         for opt in &section.options {
             let option = format!("{address}.{}", opt.name);
             let (toml_name, kind) = match def.options {
@@ -481,9 +482,11 @@ pub fn translate(text: &str, file: &Path) -> Result<String, UciError> {
                 expected: expected.to_owned(),
             };
             let value = match (&opt.value, kind) {
-                (UciValue::Single(v), Kind::List) => toml::Value::Array(vec![v.clone().into()]),
+                (UciValue::Single(v), Kind::List) => {
+                    TomlValue::Array(vec![TomlValue::String(v.clone())])
+                }
                 (UciValue::List(items), Kind::List) => {
-                    toml::Value::Array(items.iter().cloned().map(toml::Value::from).collect())
+                    TomlValue::Array(items.iter().cloned().map(TomlValue::String).collect())
                 }
                 (UciValue::List(_), _) => {
                     return Err(UciError::NotAList {
@@ -492,10 +495,10 @@ pub fn translate(text: &str, file: &Path) -> Result<String, UciError> {
                         option,
                     });
                 }
-                (UciValue::Single(v), Kind::Text) => toml::Value::String(v.clone()),
+                (UciValue::Single(v), Kind::Text) => TomlValue::String(v.clone()),
                 (UciValue::Single(v), Kind::Bool) => match v.trim().to_ascii_lowercase().as_str() {
-                    "1" | "yes" | "on" | "true" | "enabled" => toml::Value::Boolean(true),
-                    "0" | "no" | "off" | "false" | "disabled" => toml::Value::Boolean(false),
+                    "1" | "yes" | "on" | "true" | "enabled" => TomlValue::Boolean(true),
+                    "0" | "no" | "off" | "false" | "disabled" => TomlValue::Boolean(false),
                     _ => {
                         return Err(invalid(
                             v,
@@ -506,7 +509,7 @@ pub fn translate(text: &str, file: &Path) -> Result<String, UciError> {
                 (UciValue::Single(v), Kind::UInt(max)) => {
                     match v.trim().parse::<u64>().ok().filter(|n| *n <= max) {
                         // `max` is at most i64::MAX, so the conversion cannot fail.
-                        Some(n) => toml::Value::Integer(i64::try_from(n).unwrap_or(i64::MAX)),
+                        Some(n) => TomlValue::Integer(i64::try_from(n).unwrap_or(i64::MAX)),
                         None => {
                             return Err(invalid(v, &format!("a whole number from 0 to {max}")));
                         }
@@ -529,13 +532,13 @@ pub fn translate(text: &str, file: &Path) -> Result<String, UciError> {
         }
         match def.table {
             None => root.extend(table),
-            Some("datamodel.external") => externals.push(toml::Value::Table(table)),
+            Some("datamodel.external") => externals.push(TomlValue::Table(table)),
             Some(t) => {
                 // A table shared with `config external` (datamodel) merges.
                 let entry = root
-                    .entry(t)
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-                if let toml::Value::Table(existing) = entry {
+                    .entry(t.to_owned())
+                    .or_insert_with(|| TomlValue::Table(TomlTable::new()));
+                if let TomlValue::Table(existing) = entry {
                     existing.extend(table);
                 }
             }
@@ -543,18 +546,14 @@ pub fn translate(text: &str, file: &Path) -> Result<String, UciError> {
     }
     if !externals.is_empty() {
         let entry = root
-            .entry("datamodel")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        if let toml::Value::Table(dm) = entry {
-            dm.insert("external".into(), toml::Value::Array(externals));
+            .entry("datamodel".to_owned())
+            .or_insert_with(|| TomlValue::Table(TomlTable::new()));
+        if let TomlValue::Table(dm) = entry {
+            dm.insert("external".into(), TomlValue::Array(externals));
         }
     }
 
-    let body = toml::to_string(&root).map_err(|e| UciError::Syntax {
-        file: file.to_path_buf(),
-        line: 0,
-        message: format!("cannot write the TOML configuration: {e}"),
-    })?;
+    let body = to_toml_text(&root);
     // The daemon's own validation, with errors moved back onto the UCI file's lines.
     if let Err(e) = Config::from_toml_str(&body, file) {
         return Err(match e {
@@ -612,6 +611,8 @@ fn unknown_option(
         known: known.join(", "),
     }
 }
+
+mod toml_document;
 
 #[cfg(test)]
 mod tests;
