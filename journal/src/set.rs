@@ -315,8 +315,10 @@ impl JournalSet {
             File::open(dir.join("conf"))
                 .and_then(|f| f.sync_all())
                 .map_err(io_err(dir.join("conf")))?;
-            crate::sync_dir(&dir)?;
         }
+        // Every open: the snapshot file sled's open may have renamed into place (open.rs, the
+        // same line there).
+        crate::sync_dir(&dir)?;
         let mut commit = read_commit(&db)?;
         let mut rolled_back = None;
         if let Some(hw) = mark_value
