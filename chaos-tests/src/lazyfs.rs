@@ -813,6 +813,9 @@ impl LazyFs {
         if result.is_err() {
             // Keep what was not applied: a failed fsync does not make data durable.
             n.overlay = Some(overlay);
+        } else {
+            // With the line above, a trace shows whether a cut came in the middle of an fsync.
+            self.trace(format_args!("fsync {} done", n.path.display()));
         }
         result
     }

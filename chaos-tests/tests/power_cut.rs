@@ -619,13 +619,11 @@ async fn agent_keeps_acknowledged_changes_over_power_cuts() {
 
 /// sled writes a new page-table snapshot file when it opens a store whose log went past the
 /// last one (`snap.<lsn>.generating`, fsynced, renamed to `snap.<lsn>`, the older one removed),
-/// and never syncs the directory. Records acknowledged after such an open must not depend on
-/// that rename: a power cut that rolls it back makes sled recover from the older snapshot
-/// against a log written on the newer one's assumptions, which showed as a gap of acknowledged
-/// records in a CI rehearsal of `power_cuts_lose_no_acknowledged_record` (cut 16 of seed
-/// 1796451496133798342: "record 21544 follows 21541"). So the journal syncs the directory
-/// before its open returns; this checks that the snapshot files sled opened with are the ones a
-/// power cut leaves.
+/// rewrites the segments it then counts as free, and never syncs the directory. Records
+/// acknowledged after such an open must not depend on a rename a power cut can take back, so
+/// the journal syncs the directory before its open returns (and makes the store durable before
+/// sled reads it, so that snapshot only covers durable data: journal/src/open.rs). This checks
+/// that the snapshot files sled opened with are the ones a power cut leaves.
 #[test]
 fn a_power_cut_after_an_open_keeps_the_snapshot_files_sled_opened_with() {
     use tr069_client::records::proto::EventRaised;

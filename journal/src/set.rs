@@ -301,6 +301,10 @@ impl JournalSet {
                 None
             }
         };
+        if !created && !options.unsafe_skip_fdatasync {
+            // What sled reads at open must be what a power cut would leave (open.rs).
+            crate::open::make_durable_before_sled(&dir)?;
+        }
         let config = options.sled_config(&dir);
         // Only an unwinding build catches this; built with `panic = "abort"`, a set that makes
         // sled panic stops the simulator. The daemon's single journal has its child-process
@@ -1191,11 +1195,13 @@ impl Committer {
         self.shared.db.apply_batch(batch)?;
         self.shared.db.flush()?;
         if !opts.unsafe_skip_fdatasync {
-            // sled's flush is only sync_file_range(2): see the single journal's `write`.
+            // New blobs before the data file, removed ones after it, and sled's flush is only
+            // sync_file_range(2): see the single journal's `write`.
+            self.blobs.sync_new()?;
             self.db_file
                 .sync_data()
                 .map_err(io_err(self.shared.dir.join("db")))?;
-            self.blobs.sync_new()?;
+            self.blobs.sync_removals()?;
         }
         self.hwm.store(commit, !opts.lazy_high_water_mark)?;
         Ok(())

@@ -1,5 +1,7 @@
 //! Under strace, every acknowledged append is preceded by an fdatasync of sled's data file (and
 //! of the high-water mark), and with `Options::unsafe_skip_fdatasync` it is not (the control).
+//! With records large enough for sled's blob files, each new blob file and the `blobs/`
+//! directory are synced *before* the data file that may point at them.
 //!
 //! `harness = false`: the binary is both the test and the child it traces. Skipped, with one
 //! printed line, when strace is not installed or may not trace; under `TR069_TEST_STRICT=1` (CI)
@@ -21,9 +23,13 @@ fn child(dir: &str, mode: &str) {
     let (j, _) = Journal::open(dir, o, support::schema()).unwrap();
     println!("OPENED");
     for i in 0..APPENDS {
-        let ack = j
-            .append_blocking(vec![support::event(i.to_string())])
-            .unwrap();
+        // Above sled's blob threshold (a quarter of its 64 KiB segment): a blob file per record.
+        let key = if mode == "blobs" {
+            format!("{i}-{}", "b".repeat(20_000))
+        } else {
+            i.to_string()
+        };
+        let ack = j.append_blocking(vec![support::event(key)]).unwrap();
         println!("ACK {}", ack.last_seq);
     }
 }
@@ -33,6 +39,10 @@ struct Counts {
     acks_after_db_sync: usize,
     acks_after_hwm_sync: usize,
     sync_file_range_on_db: usize,
+    /// Acknowledgements whose commit synced a new blob file.
+    acks_with_new_blob: usize,
+    /// Of those, the ones whose blob files and `blobs/` were all synced before `db`.
+    acks_with_blobs_synced_before_db: usize,
 }
 
 fn trace(mode: &str) -> Option<Counts> {
@@ -63,10 +73,18 @@ fn trace(mode: &str) -> Option<Counts> {
         acks_after_db_sync: 0,
         acks_after_hwm_sync: 0,
         sync_file_range_on_db: 0,
+        acks_with_new_blob: 0,
+        acks_with_blobs_synced_before_db: 0,
     };
     let (mut opened, mut db_synced, mut hwm_synced) = (false, false, false);
+    // In the current commit: a blob file synced, and whether every blob sync (files and the
+    // directory) came before `db`'s.
+    let (mut blob_synced, mut blob_dir_synced_before_db, mut blob_sync_after_db) =
+        (false, false, false);
     let db = format!("{}>", dir.join("db").display());
     let hwm = format!("{}>", dir.join("journal.hwm").display());
+    let blobs_dir = format!("{}>", dir.join("blobs").display());
+    let blob_file = format!("{}/", dir.join("blobs").display());
     for line in text.lines() {
         let is_sync = line.contains("fdatasync(") || line.contains("fsync(");
         let ok = line.trim_end().ends_with("= 0");
@@ -78,8 +96,20 @@ fn trace(mode: &str) -> Option<Counts> {
             c.acks += 1;
             c.acks_after_db_sync += usize::from(db_synced);
             c.acks_after_hwm_sync += usize::from(hwm_synced);
+            if blob_synced {
+                c.acks_with_new_blob += 1;
+                c.acks_with_blobs_synced_before_db +=
+                    usize::from(blob_dir_synced_before_db && !blob_sync_after_db);
+            }
             db_synced = false;
             hwm_synced = false;
+            (blob_synced, blob_dir_synced_before_db, blob_sync_after_db) = (false, false, false);
+        } else if is_sync && ok && opened && line.contains(&blob_file) {
+            blob_synced = true;
+            blob_sync_after_db |= db_synced;
+        } else if is_sync && ok && opened && line.contains(&blobs_dir) {
+            // A directory sync after `db` is allowed: it makes sled's removals durable.
+            blob_dir_synced_before_db |= !db_synced;
         } else if is_sync && ok && line.contains(&db) {
             db_synced = true;
         } else if is_sync && ok && line.contains(&hwm) {
@@ -114,6 +144,17 @@ fn main() {
         safe.sync_file_range_on_db >= APPENDS,
         "sled's flush is expected to use sync_file_range"
     );
+    let Some(blobs) = trace("blobs") else { return };
+    assert_eq!(blobs.acks, APPENDS);
+    assert_eq!(blobs.acks_after_db_sync, APPENDS);
+    assert!(
+        blobs.acks_with_new_blob > 0,
+        "no commit wrote a blob file, so the order was not checked"
+    );
+    assert_eq!(
+        blobs.acks_with_blobs_synced_before_db, blobs.acks_with_new_blob,
+        "a commit synced `db` before its new blob files and their directory entry"
+    );
     let Some(control) = trace("unsafe") else {
         return;
     };
@@ -123,7 +164,12 @@ fn main() {
         "the control must not fdatasync the db"
     );
     eprintln!(
-        "fsync_trace ok: {} acks each after fdatasync(db) and fdatasync(hwm); control: {} of {} after a db sync",
-        safe.acks, control.acks_after_db_sync, control.acks
+        "fsync_trace ok: {} acks each after fdatasync(db) and fdatasync(hwm); {} of {} commits \
+         with a new blob synced it and blobs/ before db; control: {} of {} after a db sync",
+        safe.acks,
+        blobs.acks_with_blobs_synced_before_db,
+        blobs.acks_with_new_blob,
+        control.acks_after_db_sync,
+        control.acks
     );
 }
