@@ -38,12 +38,17 @@
 //!
 //! [`Journal::append`] returns only when the records are durable. sled 0.34.7's `Db::flush()`
 //! only calls `sync_file_range(2)` (measured with strace), which survives a process crash but not
-//! a power cut; so after every flush the journal calls `fdatasync` on sled's data file (`<dir>/db`,
-//! through a descriptor it keeps open), fsyncs every new sled blob file at every commit (sled
-//! writes any log message over ~16 KiB as a blob, rewritten tree nodes included), and fsyncs directories when files are created (the store directory and
-//! its parent when created, the directory after sled created its files). The extra fdatasync can
-//! only be turned off through [`Options::unsafe_skip_fdatasync`], which exists for a chaos-test
-//! control experiment.
+//! a power cut; so after every flush the journal fsyncs every new sled blob file and `blobs/`
+//! (sled writes any log message over ~16 KiB as a blob, rewritten tree nodes included), *then*
+//! calls `fdatasync` on sled's data file (`<dir>/db`, through a descriptor it keeps open) — a
+//! durable `db` never points at a blob a power cut can take back — and syncs `blobs/` again
+//! when sled removed a blob, so a removal is durable only after `db` no longer points at it
+//! (`tests/fsync_trace.rs` checks the order under strace). Directories are fsynced when files
+//! are created (the store directory and its parent when created, the directory after sled
+//! created its files), and at every open the store is made durable before sled reads it and its
+//! directory synced after sled wrote its page-table snapshot. The extra fdatasync can only be
+//! turned off through [`Options::unsafe_skip_fdatasync`], which exists for a chaos-test control
+//! experiment.
 //!
 //! # Group commit
 //!
