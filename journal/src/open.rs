@@ -236,19 +236,13 @@ fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
 /// writes after the last commit, a crash before an fsync) is made durable, so that what sled
 /// reads and builds its page-table snapshot from is what a power cut would leave.
 pub(crate) fn make_durable_before_sled(dir: &Path) -> Result<()> {
-    let db = dir.join("db");
-    if db.exists() {
-        std::fs::File::open(&db)
-            .and_then(|f| f.sync_data())
-            .map_err(io_err(&db))?;
+    if dir.join("db").exists() {
+        sync_db_file(dir)?;
     }
     let blobs = dir.join("blobs");
     if let Ok(entries) = std::fs::read_dir(&blobs) {
         for entry in entries {
-            let path = entry.map_err(io_err(&blobs))?.path();
-            std::fs::File::open(&path)
-                .and_then(|f| f.sync_all())
-                .map_err(io_err(&path))?;
+            sync_file(&entry.map_err(io_err(&blobs))?.path())?;
         }
         crate::sync_dir(&blobs)?;
     }
