@@ -48,7 +48,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "-- build and package"
-cargo build --locked -p tr069-client --bin tr069-client --features xmpp
+cargo build --locked -p tr069-client --bin tr069-client --features xmpp,html-report
 cargo build --locked -p chaos-tests --bin scripted-acs
 rm -rf target/debian
 cargo deb -p tr069-client --profile dev --no-build --locked -o target/debian/

@@ -166,7 +166,7 @@ const ENTRIES: &[Entry] = &[
         options: &[
             (
                 "    --html <FILE>",
-                "Write the HTML page here (one file, no network access needed to open it)",
+                "Write the HTML page here (one file, no network access needed to open it; builds with the html-report feature)",
             ),
             (
                 "    --jsonl <FILE>",

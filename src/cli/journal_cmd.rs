@@ -10,6 +10,7 @@ use journal::OpenOutcome;
 use super::{Failure, JournalCommand};
 use crate::config::Config;
 use crate::cwmp::DateTime;
+#[cfg(feature = "html-report")]
 use crate::postmortem::html::Source;
 use crate::postmortem::{SetAside, Timeline};
 use crate::records::{Journal, StoredRecord};
@@ -17,6 +18,17 @@ use crate::state::AgentState;
 use std::path::Path;
 
 pub(super) fn run(config: &Config, cmd: JournalCommand) -> Result<(), Failure> {
+    // Refused before the store is opened: an open may set a damaged store aside, and the
+    // operator's next, corrected command should be the one that reports it.
+    #[cfg(not(feature = "html-report"))]
+    if let JournalCommand::Report { html: Some(_), .. } = cmd {
+        return Err(Failure::input(anyhow!(
+            "journal report --html: this build has no HTML report (cargo feature `html-report`, \
+             left out of the router's build for flash; the Debian package has it). --jsonl FILE \
+             writes the same timeline as JSON lines, or run the report on a copy of the data \
+             directory with a build that has it"
+        )));
+    }
     let dir = config.journal_dir();
     if !dir.join("db").exists() {
         return Err(Failure::from(anyhow!(
@@ -225,6 +237,7 @@ fn report_files(
         let text = timeline.jsonl(aside.as_ref());
         write_output(path, text.as_bytes())?;
     }
+    #[cfg(feature = "html-report")]
     if let Some(path) = html {
         let source = Source {
             data_dir: config.data_dir.display().to_string(),

@@ -145,6 +145,18 @@ pub fn main() -> ExitCode {
         }
         Ok(args::Parsed::Version) => {
             println!("tr069-client {}", env!("CARGO_PKG_VERSION"));
+            // What this build carries: the features an operator may look for (Cargo.toml).
+            let features: Vec<&str> = [
+                (cfg!(feature = "xmpp"), "xmpp"),
+                (cfg!(feature = "html-report"), "html-report"),
+                (cfg!(feature = "fleet"), "fleet"),
+            ]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+            if !features.is_empty() {
+                println!("features: {}", features.join(" "));
+            }
             return ExitCode::SUCCESS;
         }
         Err(e) => {

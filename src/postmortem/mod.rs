@@ -23,9 +23,11 @@
 //! the `state --at` view after it (as a diff of top-level keys) for clicking. Secrets are masked
 //! everywhere ([`crate::records::is_secret_name`], [`crate::records::mask_url`]).
 //!
-//! [`html::render`] turns a timeline into one self-contained HTML file (the template is
-//! `report.html`, included at build time); [`Timeline::jsonl`] into JSON lines.
+//! `html::render` turns a timeline into one self-contained HTML file (the template is
+//! `report.html`, included at build time; cargo feature `html-report`, off in the router's
+//! build); [`Timeline::jsonl`] into JSON lines (every build).
 
+#[cfg(feature = "html-report")]
 pub mod html;
 
 use std::collections::{BTreeMap, VecDeque};

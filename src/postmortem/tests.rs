@@ -401,6 +401,13 @@ fn secrets_never_reach_the_report() {
         let v: Value = serde_json::from_str(line).unwrap();
         assert!(v["lane"].is_string(), "{line}");
     }
+}
+
+#[cfg(feature = "html-report")]
+#[test]
+fn secrets_never_reach_the_page() {
+    let l = life();
+    let t = Timeline::build(&l.records, &BTreeMap::new());
     let page = html::render(
         &t,
         &html::Source {
@@ -437,6 +444,7 @@ fn secrets_never_reach_the_report() {
 }
 
 /// A journal at its size bound (1 MiB of live frames, the default) makes a page under 1 MB.
+#[cfg(feature = "html-report")]
 #[test]
 fn a_journal_at_its_size_bound_fits_in_a_megabyte() {
     let mut l = Log::new();
