@@ -48,10 +48,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// is the one the binary is linked against and so already its floor for symbol versions
 /// (`__libc_start_main@GLIBC_2.34` on 2.34 and later). Cross builds and musl are left to the
 /// packager's RUSTFLAGS (packaging/README.md): the C library that will run them is not known
-/// here. `TR069_NO_PACKED_RELOCATIONS=1` turns it off, e.g. to copy a binary to an older system.
+/// here. So is a build with a linker of its own (`RUSTC_LINKER`: cargo-zigbuild linking against
+/// an older glibc's stubs, a vendor toolchain), where the flag would make a binary that an
+/// older glibc starts without applying its relocations. `TR069_NO_PACKED_RELOCATIONS=1` turns
+/// it off, e.g. to copy a binary to an older system.
 fn packed_relocations_are_safe() -> bool {
     println!("cargo:rerun-if-env-changed=TR069_NO_PACKED_RELOCATIONS");
-    if std::env::var_os("TR069_NO_PACKED_RELOCATIONS").is_some_and(|v| v != "0") {
+    if std::env::var_os("TR069_NO_PACKED_RELOCATIONS").is_some_and(|v| v != "0")
+        || std::env::var_os("RUSTC_LINKER").is_some()
+    {
         return false;
     }
     let var = |name: &str| std::env::var(name).unwrap_or_default();
