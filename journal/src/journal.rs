@@ -494,8 +494,25 @@ impl BlobSyncer {
         Ok(())
     }
 
+    /// Makes a commit durable after sled's flush, in the one order that is safe: this commit's
+    /// new blobs and their directory entries, then the data file `db` (through `db_file`, a
+    /// descriptor kept open on `db_path`), then the removal of blobs sled replaced.
+    ///
+    /// New blobs *before* `db`: once `db` is durable it may point at them (a rewritten root
+    /// node, say). Synced after `db`, a power cut between the two left a durable tree whose root
+    /// was in a blob the cut took back; sled then could not read the store ("cannot find pid
+    /// 3") and every acknowledged record was set aside (the power-cut campaign under load, about
+    /// one cut in 150, LAZYFS_TRACE showing the cut after `db`'s sync). Removals *after* `db`:
+    /// a removed blob may be what the durable `db` still points at until `db` is synced.
+    /// `tests/fsync_trace.rs` checks the order under strace.
+    pub(crate) fn sync_commit(&mut self, db_file: &File, db_path: &Path) -> Result<()> {
+        self.sync_new()?;
+        db_file.sync_data().map_err(io_err(db_path))?;
+        self.sync_removals()
+    }
+
     /// Syncs the directory when a blob synced before is gone (sled removed it).
-    pub(crate) fn sync_removals(&mut self) -> Result<()> {
+    fn sync_removals(&mut self) -> Result<()> {
         let mut gone = false;
         self.synced.retain(|name| {
             let present = self.dir.join(name).exists();
@@ -754,29 +771,18 @@ impl Committer {
         }
         self.shared.db.flush()?;
         if !opts.unsafe_skip_fdatasync {
-            // Every commit, not only those holding large values: sled writes ANY log message
-            // over ~16 KiB as a blob file, rewritten tree nodes included, so a batch of small
-            // records can be acknowledged by a `db` that points into an unsynced blob. Found by
-            // the power-cut campaign (chaos-tests/tests/power_cut.rs): acknowledged records lost
-            // in half of the 20-cut runs before this, none in 800 cuts after.
-            //
-            // And *before* the data file: once `db` is durable it may point at this commit's new
-            // blobs (a rewritten root node, say), so their files and directory entries must be
-            // durable first. Synced after `db`, a power cut between the two left a durable tree
-            // whose root was in a blob the cut took back; sled then could not read the store
-            // ("cannot find pid 3") and every acknowledged record was set aside (the campaign
-            // under load, about one cut in 150, LAZYFS_TRACE showing the cut after `db`'s sync).
-            self.blobs.sync_new()?;
             // Measured on sled 0.34.7 / Linux: `Db::flush` only calls sync_file_range(2), which
             // starts and waits for write-back but neither commits file metadata nor flushes the
             // device's volatile cache. That survives a process crash, not a power cut, so the
             // journal fdatasyncs the data file itself before it acknowledges anything.
-            self.db_file
-                .sync_data()
-                .map_err(io_err(self.shared.dir.join("db")))?;
-            // Blob files sled removed (a replaced node's old version) become durable only after
-            // the data file no longer points at them.
-            self.blobs.sync_removals()?;
+            //
+            // Blobs at every commit, not only those holding large values: sled writes ANY log
+            // message over ~16 KiB as a blob file, rewritten tree nodes included, so a batch of
+            // small records can be acknowledged by a `db` that points into an unsynced blob.
+            // Found by the power-cut campaign (chaos-tests/tests/power_cut.rs): acknowledged
+            // records lost in half of the 20-cut runs before this, none in 800 cuts after.
+            self.blobs
+                .sync_commit(&self.db_file, &self.shared.dir.join("db"))?;
         }
         // The mark is written only after the data is durable, so it never claims more than what
         // is on disk.

@@ -1195,13 +1195,9 @@ impl Committer {
         self.shared.db.apply_batch(batch)?;
         self.shared.db.flush()?;
         if !opts.unsafe_skip_fdatasync {
-            // New blobs before the data file, removed ones after it, and sled's flush is only
-            // sync_file_range(2): see the single journal's `write`.
-            self.blobs.sync_new()?;
-            self.db_file
-                .sync_data()
-                .map_err(io_err(self.shared.dir.join("db")))?;
-            self.blobs.sync_removals()?;
+            // sled's flush is only sync_file_range(2): see the single journal's `write`.
+            self.blobs
+                .sync_commit(&self.db_file, &self.shared.dir.join("db"))?;
         }
         self.hwm.store(commit, !opts.lazy_high_water_mark)?;
         Ok(())
