@@ -10,12 +10,28 @@
 //! CPU at once (N = the machine's CPUs), each thread with its own cores: flows per second of the
 //! whole machine.
 //!
+//! A second group, `acs_messages`, reads the 8 messages the fake ACS sends in one flow (3
+//! InformResponses, a TransferCompleteResponse, 2 SetParameterValues, an AddObject and a
+//! Download, encoded as the harness encodes them) three ways: `decode` (`Envelope::decode`, what
+//! the core does with each), `xml_tree` (only the XML tree under it, `cwmp::xml::parse`) and
+//! `quick_xml_events` (quick-xml's reader alone: every event and every attribute of every start
+//! tag, with no tree and nothing kept — the least any decoder built on quick-xml does). Their
+//! ratios, from one run, say how much of decoding is the requested XML crate itself.
+//!
 //! `cargo bench --bench cpe_flow`
 
 #[path = "../tests/support/cpe_harness.rs"]
 mod harness;
 
+use std::hint::black_box;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use quick_xml::events::Event;
+use tr069_client::cwmp::rpc::Body;
+use tr069_client::cwmp::rpc::add_object::AddObject;
+use tr069_client::cwmp::rpc::inform::InformResponse;
+use tr069_client::cwmp::rpc::transfer_complete::TransferCompleteResponse;
+use tr069_client::cwmp::{CwmpNamespace, Envelope, Header, Limits};
 
 fn flow(c: &mut Criterion) {
     let mut h = harness::Harness::new(harness::config(), 1);
@@ -25,6 +41,8 @@ fn flow(c: &mut Criterion) {
         h.journal.len(),
         h.sessions.len()
     );
+    // One configuration for every flow: building it is the test's setup, not the core's work.
+    let config = std::sync::Arc::new(harness::config());
     let mut group = c.benchmark_group("cpe");
     group.throughput(Throughput::Elements(1));
     for (name, keep_messages) in [("core", false), ("core_and_checking_acs", true)] {
@@ -32,7 +50,7 @@ fn flow(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 seed += 1;
-                let mut h = harness::Harness::new(harness::config(), seed);
+                let mut h = harness::Harness::new(config.clone(), seed);
                 h.keep_messages = keep_messages;
                 h.provisioning_and_firmware_flow();
                 assert_eq!(h.firmware_applies, 1);
@@ -50,10 +68,11 @@ fn flow(c: &mut Criterion) {
             let start = std::time::Instant::now();
             std::thread::scope(|scope| {
                 for t in 0..threads as u64 {
+                    let config = config.clone();
                     scope.spawn(move || {
                         for i in 0..per_thread {
                             let seed = t * 1_000_000_000 + i + 1;
-                            let mut h = harness::Harness::new(harness::config(), seed);
+                            let mut h = harness::Harness::new(config.clone(), seed);
                             h.keep_messages = false;
                             h.provisioning_and_firmware_flow();
                             assert_eq!(h.firmware_applies, 1);
@@ -70,5 +89,106 @@ fn flow(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, flow);
+/// The envelopes the fake ACS sends in one `provisioning_and_firmware_flow`, in its order.
+fn acs_messages_of_one_flow() -> Vec<Vec<u8>> {
+    let bodies: [Body; 8] = [
+        InformResponse { max_envelopes: 1 }.into(),
+        InformResponse { max_envelopes: 1 }.into(),
+        harness::spv("p1", &[("Device.Time.NTPServer1", "pool.ntp.org")]),
+        Body::AddObject(AddObject {
+            object_name: "Device.NAT.PortMapping.".into(),
+            parameter_key: "p2".into(),
+        }),
+        harness::spv(
+            "p3",
+            &[
+                ("Device.NAT.PortMapping.1.Enable", "true"),
+                ("Device.NAT.PortMapping.1.ExternalPort", "8443"),
+            ],
+        ),
+        harness::firmware_download("fw-2.0"),
+        InformResponse { max_envelopes: 1 }.into(),
+        TransferCompleteResponse.into(),
+    ];
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(i, body)| {
+            Envelope::new(
+                CwmpNamespace::Cwmp12,
+                Header::with_id(format!("acs-{i}")),
+                body,
+            )
+            .encode()
+            .into_bytes()
+        })
+        .collect()
+}
+
+/// quick-xml's reader over a message with nothing built: every event, every attribute.
+fn quick_xml_events(message: &[u8]) -> usize {
+    let Ok(text) = std::str::from_utf8(message) else {
+        return 0;
+    };
+    let mut reader = quick_xml::Reader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    let mut seen = 0usize;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Eof) | Err(_) => return seen,
+            Ok(Event::Start(tag) | Event::Empty(tag)) => {
+                for attribute in tag.attributes().flatten() {
+                    seen += black_box(attribute).value.len();
+                }
+            }
+            Ok(event) => {
+                black_box(event);
+                seen += 1;
+            }
+        }
+    }
+}
+
+fn acs_messages(c: &mut Criterion) {
+    let messages = acs_messages_of_one_flow();
+    for m in &messages {
+        assert!(Envelope::decode(m, &Limits::default()).is_ok());
+    }
+    println!(
+        "the ACS's messages of one flow: {} messages, {} bytes",
+        messages.len(),
+        messages.iter().map(Vec::len).sum::<usize>()
+    );
+    let mut group = c.benchmark_group("acs_messages");
+    group.throughput(Throughput::Elements(messages.len() as u64));
+    group.bench_function("decode", |b| {
+        b.iter(|| {
+            messages
+                .iter()
+                .filter(|m| Envelope::decode(black_box(m), &Limits::default()).is_ok())
+                .count()
+        })
+    });
+    group.bench_function("xml_tree", |b| {
+        b.iter(|| {
+            messages
+                .iter()
+                .filter(|m| {
+                    tr069_client::cwmp::xml::parse(black_box(m), &Limits::default()).is_ok()
+                })
+                .count()
+        })
+    });
+    group.bench_function("quick_xml_events", |b| {
+        b.iter(|| {
+            messages
+                .iter()
+                .map(|m| quick_xml_events(black_box(m)))
+                .sum::<usize>()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, flow, acs_messages);
 criterion_main!(benches);

@@ -301,10 +301,40 @@ fn is_xml_char(c: char) -> bool {
 /// The first character of `s` XML forbids. Scans bytes: in a `str` only C0 controls and
 /// U+FFFE/U+FFFF (lead byte 0xEF) can be forbidden, so most text is never decoded to chars.
 fn first_forbidden(s: &str) -> Option<char> {
-    let i = s
-        .bytes()
-        .position(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0xEF)?;
+    let i = first_suspect(s.as_bytes())?;
     s.get(i..)?.chars().find(|c| !is_xml_char(*c))
+}
+
+/// Where the first byte that may start a forbidden character is (a C0 control other than tab,
+/// LF and CR, or 0xEF). Eight bytes at a time: this runs over every text and attribute value of
+/// every message, and byte by byte it was a sixth of what parsing a CWMP message cost.
+fn first_suspect(bytes: &[u8]) -> Option<usize> {
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let suspect = |b: u8| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0xEF;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_ne_bytes(word);
+        // Exact "has a byte below 0x20" and "has a byte equal to 0xEF" tests (no false
+        // negatives; a false positive only sends the word to the byte loop below).
+        let below_space = w.wrapping_sub(LOW * 0x20) & !w & HIGH;
+        let x = w ^ (LOW * 0xEF);
+        let is_ef = x.wrapping_sub(LOW) & !x & HIGH;
+        if below_space | is_ef != 0
+            && let Some(i) = chunk.iter().position(|&b| suspect(b))
+        {
+            return Some(at + i);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| suspect(b))
+        .map(|i| at + i)
 }
 
 fn forbidden_character(c: char, position: u64) -> XmlError {
@@ -1093,6 +1123,28 @@ mod tests {
                     "{:?}", doc
                 );
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// The word-at-a-time scan finds the byte the plain byte loop finds, wherever it sits
+        /// (the bytes are drawn mostly from around the edges the scan tests: 0x1F/0x20, tab, LF,
+        /// CR, 0xEE–0xF0, 0x7F–0x81).
+        #[test]
+        fn suspect_scan_matches_the_byte_loop(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![0u8, 1, 8, 9, 10, 13, 0x1F, 0x20, 0x21, 0x7F, 0x80, 0x81, 0xEE, 0xEF, 0xF0, 0xFF]),
+                    b'a'..=b'z',
+                    proptest::num::u8::ANY,
+                ],
+                0..40,
+            )
+        ) {
+            let naive = bytes
+                .iter()
+                .position(|&b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0xEF);
+            proptest::prop_assert_eq!(first_suspect(&bytes), naive);
         }
     }
 
