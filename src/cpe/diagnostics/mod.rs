@@ -113,10 +113,6 @@ pub const DIAGNOSTICS: &[&Diagnostic] = &[
 #[cfg(test)]
 const STATE: &str = "DiagnosticsState";
 
-fn state_name(d: &Diagnostic) -> String {
-    d.state.to_owned()
-}
-
 /// The diagnostic owning a parameter name, if any.
 pub fn owning(name: &str) -> Option<&'static Diagnostic> {
     DIAGNOSTICS
@@ -146,14 +142,14 @@ pub fn by_object(object: &str) -> Option<&'static Diagnostic> {
 /// back to `None` and its result tables are emptied (TR-181 DiagnosticsState). Adds those writes.
 pub fn on_input_change(writes: &mut Vec<proto::ParameterValue>) {
     for d in DIAGNOSTICS {
-        let state = state_name(d);
+        let state = d.state;
         let touched = writes
             .iter()
             .any(|w| w.name.starts_with(d.object) && w.name != state);
         if !touched || writes.iter().any(|w| w.name == state) {
             continue;
         }
-        writes.push(value(&state, "None"));
+        writes.push(value(state, "None"));
         for count in d.counts {
             writes.push(value(&format!("{}{count}", d.object), "0"));
         }
@@ -171,7 +167,7 @@ fn value(name: &str, value: &str) -> proto::ParameterValue {
 
 /// The batch a finished test writes: results, DiagnosticsState and `8 DIAGNOSTICS COMPLETE`.
 pub fn completion_records(d: &Diagnostic, results: &Results) -> Vec<Record> {
-    let mut values = vec![value(&state_name(d), results.state)];
+    let mut values = vec![value(d.state, results.state)];
     values.extend(
         results
             .values
@@ -232,7 +228,7 @@ mod tests {
         for d in DIAGNOSTICS {
             assert_eq!(d.state, format!("{}{STATE}", d.object));
             assert!(
-                param_def(&state_name(d)).is_some(),
+                param_def(d.state).is_some(),
                 "{} has no DiagnosticsState",
                 d.object
             );
