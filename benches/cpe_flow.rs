@@ -28,7 +28,6 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use quick_xml::events::Event;
 use tr069_client::cwmp::rpc::Body;
-use tr069_client::cwmp::rpc::add_object::AddObject;
 use tr069_client::cwmp::rpc::inform::InformResponse;
 use tr069_client::cwmp::rpc::transfer_complete::TransferCompleteResponse;
 use tr069_client::cwmp::{CwmpNamespace, Envelope, Header, Limits};
@@ -91,22 +90,14 @@ fn flow(c: &mut Criterion) {
 
 /// The envelopes the fake ACS sends in one `provisioning_and_firmware_flow`, in its order.
 fn acs_messages_of_one_flow() -> Vec<Vec<u8>> {
+    let [p1, p2, p3, download] = harness::provisioning_requests();
     let bodies: [Body; 8] = [
         InformResponse { max_envelopes: 1 }.into(),
         InformResponse { max_envelopes: 1 }.into(),
-        harness::spv("p1", &[("Device.Time.NTPServer1", "pool.ntp.org")]),
-        Body::AddObject(AddObject {
-            object_name: "Device.NAT.PortMapping.".into(),
-            parameter_key: "p2".into(),
-        }),
-        harness::spv(
-            "p3",
-            &[
-                ("Device.NAT.PortMapping.1.Enable", "true"),
-                ("Device.NAT.PortMapping.1.ExternalPort", "8443"),
-            ],
-        ),
-        harness::firmware_download("fw-2.0"),
+        p1,
+        p2,
+        p3,
+        download,
         InformResponse { max_envelopes: 1 }.into(),
         TransferCompleteResponse.into(),
     ];

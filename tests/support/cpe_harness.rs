@@ -643,27 +643,33 @@ pub fn firmware_download(key: &str) -> Body {
     })
 }
 
+/// What the ACS asks in the provisioning session of `provisioning_and_firmware_flow`, in order:
+/// set a value, add a port mapping, set its values, download a firmware image.
+pub fn provisioning_requests() -> [Body; 4] {
+    [
+        spv("p1", &[("Device.Time.NTPServer1", "pool.ntp.org")]),
+        Body::AddObject(AddObject {
+            object_name: "Device.NAT.PortMapping.".into(),
+            parameter_key: "p2".into(),
+        }),
+        spv(
+            "p3",
+            &[
+                ("Device.NAT.PortMapping.1.Enable", "true"),
+                ("Device.NAT.PortMapping.1.ExternalPort", "8443"),
+            ],
+        ),
+        firmware_download("fw-2.0"),
+    ]
+}
+
 impl Harness {
     /// The provisioning + firmware flow: the BOOTSTRAP session; a connection request whose
     /// session sets values, adds a port mapping, sets its values and downloads a firmware image;
     /// the transfer's stages, the apply, the reboot, and the session reporting the upgrade.
     pub fn provisioning_and_firmware_flow(&mut self) {
         self.run_for(1_000);
-        self.acs_queue.extend([
-            spv("p1", &[("Device.Time.NTPServer1", "pool.ntp.org")]),
-            Body::AddObject(AddObject {
-                object_name: "Device.NAT.PortMapping.".into(),
-                parameter_key: "p2".into(),
-            }),
-            spv(
-                "p3",
-                &[
-                    ("Device.NAT.PortMapping.1.Enable", "true"),
-                    ("Device.NAT.PortMapping.1.ExternalPort", "8443"),
-                ],
-            ),
-            firmware_download("fw-2.0"),
-        ]);
+        self.acs_queue.extend(provisioning_requests());
         self.connection_request();
         self.run_for(10 * 60_000);
     }
