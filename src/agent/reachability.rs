@@ -41,7 +41,7 @@ pub fn settings_of(cpe: &Cpe) -> ReachSettings {
     let s = cpe.settings();
     let cwmp = s.enabled();
     let stun_host = match s.stun_server_address() {
-        a if a.is_empty() => acs_host(&s.acs_url()),
+        a if a.is_empty() => acs_host(s.acs_url()),
         a => a,
     };
     let udp = UdpSettings {

@@ -370,7 +370,7 @@ enum Rebooting {
 /// One device's core. See the module documentation.
 pub struct Cpe {
     config: Arc<Config>,
-    identity: DeviceIdentity,
+    /// Holds the device's identity (`model.identity`), the one copy the core keeps.
     model: DataModel,
     state: AgentState,
     settings: Settings,
@@ -446,7 +446,7 @@ pub struct Cpe {
 impl std::fmt::Debug for Cpe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cpe")
-            .field("serial", &self.identity.serial_number)
+            .field("serial", &self.model.identity.serial_number)
             .field("last_seq", &self.state.last_seq)
             .finish_non_exhaustive()
     }
@@ -478,13 +478,11 @@ impl Cpe {
     /// A core with an empty state; feed it its journal with [`Cpe::restore`], then
     /// [`Cpe::start`] it.
     pub fn new(config: Arc<Config>, host: Arc<dyn HostSource>, entropy: Box<dyn Entropy>) -> Cpe {
-        let identity = identity(&config, "");
-        let mut model = DataModel::new(identity.clone(), host);
+        let mut model = DataModel::new(identity(&config, ""), host);
         model.externals = config.datamodel.external.clone();
         let factory_settings = Arc::new(config.factory_settings.clone());
         let settings = Settings::new(BTreeMap::new(), Arc::clone(&factory_settings));
         Cpe {
-            identity,
             model,
             state: AgentState::default(),
             settings,
@@ -547,13 +545,12 @@ impl Cpe {
     /// decided, and a connection-request path is chosen once.
     pub fn start(&mut self, now_ms: u64, boot_id: &str, running_version: &str) {
         self.refresh_settings();
-        self.identity = identity(&self.config, running_version);
-        self.model.identity = self.identity.clone();
+        self.model.identity = identity(&self.config, running_version);
         self.started_at_ms = now_ms;
         self.next_address_check_ms = now_ms;
         self.startup = Startup::Boot {
             boot_id: boot_id.to_owned(),
-            running_version: self.identity.software_version.clone(),
+            running_version: self.model.identity.software_version.clone(),
         };
         self.transfer_dirs = self.live_transfer_dirs();
         self.transfer_dirs_of = self.accepted_transfer_ids().map(str::to_owned).collect();
@@ -591,7 +588,7 @@ impl Cpe {
     }
 
     pub fn identity(&self) -> &DeviceIdentity {
-        &self.identity
+        &self.model.identity
     }
 
     pub fn config(&self) -> &Config {

@@ -46,7 +46,7 @@ impl Cpe {
                 .unwrap_or(u64::MAX),
             );
             return Some(Action::FindLocalAddress {
-                acs_url: self.settings.acs_url(),
+                acs_url: self.settings.acs_url().to_owned(),
             });
         }
 

@@ -6,7 +6,7 @@ use super::*;
 impl Cpe {
     pub(super) fn endpoint(&self) -> AcsEndpoint {
         AcsEndpoint {
-            url: self.settings.acs_url(),
+            url: self.settings.acs_url().to_owned(),
             username: self.settings.username(),
             password: self.settings.password(),
             tls: self.tls_policy(true),
@@ -49,14 +49,14 @@ impl Cpe {
         };
         let mut inform = if heartbeat {
             inform::build_heartbeat_inform(
-                &self.identity,
+                &self.model.identity,
                 state,
                 &self.runtime.connection_request_url,
                 now_ms,
             )
         } else {
             inform::build_inform(
-                &self.identity,
+                &self.model.identity,
                 state,
                 &self.runtime.connection_request_url,
                 now_ms,
@@ -202,7 +202,7 @@ impl Cpe {
             state: &self.state,
             transfers: TransferSupport {
                 firmware: self.config.hooks.firmware_apply.is_some(),
-                oui: self.identity.oui.clone(),
+                oui: self.model.identity.oui.clone(),
             },
             externals: &self.session_memo,
             udp_echo: self.runtime.udp_echo,

@@ -29,7 +29,7 @@ impl Cpe {
                 self.startup = Startup::ConnectionRequestPath;
                 let records = transfer_lifecycle::startup_records(
                     &self.state,
-                    &self.identity.software_version,
+                    &self.model.identity.software_version,
                     unix_secs(now_ms),
                 );
                 if records.is_empty() {

@@ -12,7 +12,7 @@ impl Cpe {
         let facts = Facts {
             now_unix,
             boot_id: &self.state.boot_id,
-            running_version: &self.identity.software_version,
+            running_version: &self.model.identity.software_version,
             reboot_pending: self.state.pending_reboot.is_some(),
             applying_in_this_run: false,
         };
@@ -71,30 +71,26 @@ impl Cpe {
                     crash_after,
                 }))
             }
-            Step::Start(job) => {
-                let t = self.state.transfers.get(&id)?.clone();
-                self.start_transfer_job(now_ms, &t, job)
-            }
+            Step::Start(job) => self.start_transfer_job(now_ms, &id, job),
             Step::WaitUntil(_) | Step::Idle => None,
         }
     }
 
-    pub(super) fn start_transfer_job(
-        &mut self,
-        now_ms: u64,
-        t: &proto::TransferState,
-        job: Job,
-    ) -> Option<Action> {
-        let a = t.accepted.clone()?;
-        let last = t.last_stage.clone().unwrap_or_default();
-        let dir = transfer_lifecycle::transfer_dir(&self.config.transfer_dir(), &a.transfer_id);
+    /// The job that runs transfer `id`'s next step at the edge. The state is borrowed, not
+    /// copied: the job takes one copy of what the transfer was accepted as (cloning the whole
+    /// transfer here and again for the job was a tenth of the strings a flow copies).
+    pub(super) fn start_transfer_job(&mut self, now_ms: u64, id: &str, job: Job) -> Option<Action> {
+        let t = self.state.transfers.get(id)?;
+        let a = t.accepted.as_ref()?;
+        let last = t.last_stage.as_ref();
+        let path = last.map_or("", |l| l.path.as_str());
         let mut transfer = TransferJob {
             transfer_id: a.transfer_id.clone(),
             job: job.clone(),
-            dir: dir.clone(),
+            dir: transfer_lifecycle::transfer_dir(&self.config.transfer_dir(), &a.transfer_id),
             checkpoint: None,
-            deadline_unix: transfer_lifecycle::last_window_end(&a),
-            main_file: PathBuf::from(&last.path),
+            deadline_unix: transfer_lifecycle::last_window_end(a),
+            main_file: PathBuf::from(path),
             hook: None,
             mode: "overwrite",
             upload: None,
@@ -103,11 +99,12 @@ impl Cpe {
         };
         match job {
             Job::Download => {
-                transfer.checkpoint = Some((last.path.clone(), last.bytes_done));
+                transfer.checkpoint = Some((path.to_owned(), last.map_or(0, |l| l.bytes_done)));
             }
-            Job::Upload => match self.upload_source(now_ms, &a)? {
+            Job::Upload => match self.upload_source(now_ms, &transfer.accepted)? {
                 Ok(source) => transfer.upload = Some(source),
                 Err((code, why)) => {
+                    let t = self.state.transfers.get(id)?;
                     return Some(Action::Append(Append::plain(vec![
                         transfer_lifecycle::completed(t, unix_secs(now_ms), code, why),
                     ])));
@@ -128,7 +125,7 @@ impl Cpe {
             }
             Job::ApplyConfiguration => {
                 transfer.hook = self.config.hooks.config_apply.clone();
-                transfer.mode = if transfer_lifecycle::is_alteration(&a) {
+                transfer.mode = if transfer_lifecycle::is_alteration(&transfer.accepted) {
                     "alter"
                 } else {
                     "overwrite"
@@ -137,7 +134,7 @@ impl Cpe {
             Job::InstallFactoryConfiguration => {}
         }
         self.transfer = Some(TransferBusy::Job {
-            transfer_id: a.transfer_id.clone(),
+            transfer_id: transfer.transfer_id.clone(),
             job,
         });
         Some(Action::Transfer(Box::new(transfer)))
@@ -159,7 +156,7 @@ impl Cpe {
                 &self.view(now_ms, &self.transfer_memo),
                 &format!(
                     "tr069-client configuration of {} {}",
-                    self.identity.product_class, self.identity.serial_number
+                    self.model.identity.product_class, self.model.identity.serial_number
                 ),
             );
             if let Some(call) = self.transfer_memo.take_missing() {
@@ -182,7 +179,7 @@ impl Cpe {
                 None => UploadSource::JournalTimeline,
             }));
         }
-        if a.file_type == transfer_lifecycle::factory_configuration_type(&self.identity.oui) {
+        if a.file_type == transfer_lifecycle::factory_configuration_type(&self.model.identity.oui) {
             return Some(Ok(UploadSource::File(
                 self.config
                     .data_dir
@@ -201,7 +198,8 @@ impl Cpe {
 
     pub(super) fn on_transfer_event(&mut self, now_ms: u64, id: &str, event: TransferEvent) {
         let now_unix = unix_secs(now_ms);
-        let Some(t) = self.transfer_state(id) else {
+        // Borrowed, not copied: each event's record is built from the state before the job ends.
+        let Some(t) = self.state.transfers.get(id) else {
             // Acknowledged or cancelled meanwhile: nothing is owed for it any more.
             if !matches!(
                 event,
@@ -211,56 +209,56 @@ impl Cpe {
             }
             return;
         };
-        match event {
+        let append = match event {
             TransferEvent::Progress { done, total } => {
                 self.runtime
                     .transfer_progress
                     .insert(id.to_owned(), (done, total));
+                return;
             }
             TransferEvent::Checkpoint { file, bytes } => {
                 self.queue.push_back(Action::Append(Append {
-                    records: vec![transfer_lifecycle::on_checkpoint(&t, &file, bytes)],
+                    records: vec![transfer_lifecycle::on_checkpoint(t, &file, bytes)],
                     crash_before: None,
                     crash_after: Some("transfer.after_checkpoint"),
                 }));
+                return;
             }
             TransferEvent::Downloaded(result) => {
-                self.finish_transfer_job(id);
                 if let Err((code, why)) = &result {
                     tracing::warn!(transfer = %id, code, %why, "transfer failed");
                 }
-                self.queue.push_back(Action::Append(Append {
+                Append {
                     records: vec![transfer_lifecycle::on_download_finished(
-                        &t, result, now_unix,
+                        t, result, now_unix,
                     )],
                     crash_before: Some("transfer.before_outcome_journaled"),
                     crash_after: None,
-                }));
+                }
             }
             TransferEvent::Finished(result) => {
-                self.finish_transfer_job(id);
                 if let Err((code, why)) = &result {
                     tracing::warn!(transfer = %id, code, %why, "transfer failed");
                 }
                 self.applying_in_this_run = None;
-                self.queue.push_back(Action::Append(Append {
-                    records: vec![transfer_lifecycle::on_finished(&t, result, now_unix)],
+                Append {
+                    records: vec![transfer_lifecycle::on_finished(t, result, now_unix)],
                     crash_before: Some("transfer.before_outcome_journaled"),
                     crash_after: None,
-                }));
+                }
             }
             TransferEvent::FirmwareApplied(result) => {
-                self.finish_transfer_job(id);
                 self.applying_in_this_run = None;
-                self.queue.push_back(Action::Append(Append::plain(
-                    transfer_lifecycle::on_firmware_applied(&t, result, now_unix),
-                )));
+                Append::plain(transfer_lifecycle::on_firmware_applied(t, result, now_unix))
             }
             TransferEvent::ConfigText(text) => {
                 self.finish_transfer_job(id);
                 self.apply_configuration_text(now_ms, id, text);
+                return;
             }
-        }
+        };
+        self.finish_transfer_job(id);
+        self.queue.push_back(Action::Append(append));
     }
 
     pub(super) fn finish_transfer_job(&mut self, id: &str) {
@@ -294,7 +292,7 @@ impl Cpe {
             }
         };
         let corrupted = crate::cwmp::FaultCode::FileCorrupted.code();
-        if a.file_type == transfer_lifecycle::factory_configuration_type(&self.identity.oui) {
+        if a.file_type == transfer_lifecycle::factory_configuration_type(&self.model.identity.oui) {
             self.applying_in_this_run = None;
             match config_file::parse(&text) {
                 Ok(_) => {

@@ -800,7 +800,7 @@ pub fn settings_change_records(
         secret,
     }))];
     if name == "acs-url" {
-        out.extend(bootstrap_for_acs_url(&current.acs_url(), canonical_value));
+        out.extend(bootstrap_for_acs_url(current.acs_url(), canonical_value));
     }
     out
 }

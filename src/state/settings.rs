@@ -744,8 +744,9 @@ impl Settings {
     pub fn enabled(&self) -> bool {
         self.hot.enabled
     }
-    pub fn acs_url(&self) -> String {
-        self.hot.acs_url.clone()
+    /// Borrowed: the scheduler asks on every step whether an ACS is configured at all.
+    pub fn acs_url(&self) -> &str {
+        &self.hot.acs_url
     }
     pub fn username(&self) -> String {
         self.value_of(const { def("username") }).to_owned()

@@ -108,7 +108,7 @@ pub fn apply(
         status: u32::from(needs_reboot),
     }))];
     if let Some(url) = new_acs_url {
-        records.extend(bootstrap_for_acs_url(&acs_url_before, &url));
+        records.extend(bootstrap_for_acs_url(acs_url_before, &url));
     }
     Ok((records, SetParameterValuesResponse { status }.into()))
 }
