@@ -77,8 +77,9 @@ impl Cpe {
     }
 
     /// The job that runs transfer `id`'s next step at the edge. The state is borrowed, not
-    /// copied: the job takes one copy of what the transfer was accepted as (cloning the whole
-    /// transfer here and again for the job was a tenth of the strings a flow copies).
+    /// copied: the job takes one copy of what the transfer was accepted as. Copying the whole
+    /// transfer, then its accepted record twice more, was among the largest sources of
+    /// allocations in a provisioning flow (BENCHMARKS.md, "Borrowed transfers").
     pub(super) fn start_transfer_job(&mut self, now_ms: u64, id: &str, job: Job) -> Option<Action> {
         let t = self.state.transfers.get(id)?;
         let a = t.accepted.as_ref()?;
