@@ -531,27 +531,32 @@ impl<'a> View<'a> {
             return Ok(());
         }
         let idx = index();
-        let name_segments: Vec<&str> = name.trim_end_matches('.').split('.').collect();
-        let pattern_segments: Vec<&str> = pattern.trim_end_matches('.').split('.').collect();
+        // The table's pattern and name are prefixes of `pattern` and `name` (up to the dot
+        // before the `{i}`), sliced rather than joined from segments: this runs for every
+        // parameter a SetParameterValues names in a table.
+        let mut names = name.trim_end_matches('.').split('.');
+        let (mut name_at, mut pattern_at) = (0, 0);
         let mut enclosing = Vec::new();
-        for (i, seg) in pattern_segments.iter().enumerate() {
-            if *seg != "{i}" {
-                continue;
+        for seg in pattern.trim_end_matches('.').split('.') {
+            let name_seg = names.next().ok_or_else(|| name_fault(name))?;
+            if seg == "{i}" {
+                let table_pattern = pattern.get(..pattern_at).unwrap_or_default();
+                let table_name = name.get(..name_at).unwrap_or_default();
+                let def = idx
+                    .tables
+                    .get(table_pattern)
+                    .ok_or_else(|| name_fault(name))?;
+                let number: u32 = name_seg.parse().map_err(|_| name_fault(name))?;
+                if !self
+                    .instances(def, table_name, &enclosing)?
+                    .contains(&number)
+                {
+                    return Err(name_fault(name));
+                }
+                enclosing.push(number);
             }
-            let table_pattern = format!("{}.", pattern_segments[..i].join("."));
-            let table_name = format!("{}.", name_segments[..i].join("."));
-            let def = idx
-                .tables
-                .get(table_pattern.as_str())
-                .ok_or_else(|| name_fault(name))?;
-            let number: u32 = name_segments[i].parse().map_err(|_| name_fault(name))?;
-            if !self
-                .instances(def, &table_name, &enclosing)?
-                .contains(&number)
-            {
-                return Err(name_fault(name));
-            }
-            enclosing.push(number);
+            pattern_at += seg.len() + 1;
+            name_at += name_seg.len() + 1;
         }
         Ok(())
     }
