@@ -30,7 +30,7 @@ use quick_xml::events::Event;
 use tr069_client::cwmp::rpc::Body;
 use tr069_client::cwmp::rpc::inform::InformResponse;
 use tr069_client::cwmp::rpc::transfer_complete::TransferCompleteResponse;
-use tr069_client::cwmp::{CwmpNamespace, Envelope, Header, Limits};
+use tr069_client::cwmp::{Envelope, Limits};
 
 fn flow(c: &mut Criterion) {
     let mut h = harness::Harness::new(harness::config(), 1);
@@ -101,18 +101,9 @@ fn acs_messages_of_one_flow() -> Vec<Vec<u8>> {
         InformResponse { max_envelopes: 1 }.into(),
         TransferCompleteResponse.into(),
     ];
-    bodies
-        .into_iter()
-        .enumerate()
-        .map(|(i, body)| {
-            Envelope::new(
-                CwmpNamespace::Cwmp12,
-                Header::with_id(format!("acs-{i}")),
-                body,
-            )
-            .encode()
-            .into_bytes()
-        })
+    (1..)
+        .zip(bodies)
+        .map(|(id, body)| harness::acs_envelope(id, body))
         .collect()
 }
 

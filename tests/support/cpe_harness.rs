@@ -273,16 +273,7 @@ impl Harness {
     fn reply(&mut self, body: Option<Body>) {
         self.last_request_id += 1;
         let (status, bytes) = match body {
-            Some(b) => (
-                200,
-                Envelope::new(
-                    CwmpNamespace::Cwmp12,
-                    Header::with_id(format!("acs-{}", self.last_request_id)),
-                    b,
-                )
-                .encode()
-                .into_bytes(),
-            ),
+            Some(b) => (200, acs_envelope(self.last_request_id, b)),
             None => (204, Vec::new()),
         };
         self.cpe.handle(
@@ -641,6 +632,17 @@ pub fn firmware_download(key: &str) -> Body {
         success_url: String::new(),
         failure_url: String::new(),
     })
+}
+
+/// The envelope the fake ACS sends as its `id`-th message.
+pub fn acs_envelope(id: u64, body: Body) -> Vec<u8> {
+    Envelope::new(
+        CwmpNamespace::Cwmp12,
+        Header::with_id(format!("acs-{id}")),
+        body,
+    )
+    .encode()
+    .into_bytes()
 }
 
 /// What the ACS asks in the provisioning session of `provisioning_and_firmware_flow`, in order:
