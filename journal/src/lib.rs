@@ -149,6 +149,25 @@ mod schema;
 mod set;
 
 pub use error::{Error, FrameError, Result};
+
+/// For tests that tamper with a store behind the journal's back; not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    use std::path::Path;
+
+    /// Opens the sled database in `dir` as the journal does (`segment_size` must be the one the
+    /// store was made with), waiting out the lock a journal closed a moment ago still holds.
+    pub fn raw_sled(dir: &Path, segment_size: usize) -> sled::Db {
+        let config = sled::Config::new()
+            .path(dir)
+            .segment_size(segment_size)
+            .flush_every_ms(None);
+        match crate::open::open_sled_waiting(&config) {
+            Ok(db) => db,
+            Err(e) => panic!("opening {} with sled: {e}", dir.display()),
+        }
+    }
+}
 pub use journal::{AppendAck, Iter, Journal, Options, StoredFrame};
 pub use open::{OpenOutcome, OpenReport, Visit};
 pub use schema::{Frame, RecoveryInfo, Schema};

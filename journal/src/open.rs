@@ -218,6 +218,14 @@ fn is_environmental(e: &sled::Error) -> bool {
 /// a `Db` this process just dropped, which release it shortly after.
 fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
     isolate::mark_sled_started();
+    open_sled_waiting(config)
+}
+
+/// `config.open()`, retried for up to 5 s while sled's file lock is busy. Dropping a `Db` does
+/// not release the lock at once: sled's I/O threads still hold the store for a moment (a journal
+/// set reopened in the same process, or a test reopening a store it just closed, met it as
+/// `WouldBlock`). Callers hold the store's own lock first, so the wait can only be for this.
+pub(crate) fn open_sled_waiting(config: &sled::Config) -> sled::Result<sled::Db> {
     let mut waited = 0;
     loop {
         match config.open() {

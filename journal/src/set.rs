@@ -310,7 +310,7 @@ impl JournalSet {
         // sled panic stops the simulator. The daemon's single journal has its child-process
         // check instead (open.rs, isolate.rs).
         crate::isolate::mark_sled_started();
-        let db = match catch_unwind(AssertUnwindSafe(|| config.open())) {
+        let db = match catch_unwind(AssertUnwindSafe(|| crate::open::open_sled_waiting(&config))) {
             Ok(r) => r?,
             Err(p) => return Err(Error::SledPanic(panic_message(p))),
         };

@@ -26,14 +26,9 @@ fn all(j: &Journal) -> Vec<StoredFrame> {
     j.iter_from(0).collect::<Result<Vec<_>, _>>().unwrap()
 }
 
-/// Opens sled exactly as the journal does, to tamper with the store behind its back.
+/// Opens sled as the journal does, to tamper with the store behind its back.
 fn raw_sled(dir: &Path) -> sled::Db {
-    sled::Config::new()
-        .path(dir)
-        .segment_size(64 << 10)
-        .flush_every_ms(None)
-        .open()
-        .unwrap()
+    journal::testing::raw_sled(dir, 64 << 10)
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! compaction; frames are the single journal's; a group commit carries many members; a member's
 //! power cut never leaves a record of its previous life appearing later; sidecars; damage to one
 //! member is repaired without touching the others; a rolled-back database is reported and noted;
-//! locks.
+//! locks, and a reopen right after a close in the same process.
 
 mod support;
 
@@ -42,13 +42,9 @@ fn record_key(id: u32, seq: u64) -> Vec<u8> {
     k
 }
 
+/// Opens sled as the journal does, to tamper with the store behind its back.
 fn raw_sled(dir: &Path) -> sled::Db {
-    sled::Config::new()
-        .path(dir)
-        .segment_size(64 << 10)
-        .flush_every_ms(None)
-        .open()
-        .unwrap()
+    journal::testing::raw_sled(dir, 64 << 10)
 }
 
 #[test]
@@ -472,4 +468,21 @@ fn a_closed_set_refuses_appends() {
         Err(journal::Error::Closed)
     ));
     assert_eq!(all(&m).len(), 1, "reads still work");
+}
+
+#[test]
+fn a_set_reopened_at_once_in_the_same_process_opens() {
+    // sled's I/O threads hold the store's lock for a moment after the set is dropped; a stopped
+    // fleet's set is read back in the same process (`fleet::read_device_state`), so the open
+    // must wait that out, not fail.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("set");
+    for round in 0..30u64 {
+        let (set, _) = open(&dir);
+        let (m, _) = set.open_member(1, "b").unwrap();
+        let ack = m.append_blocking(vec![event(1, round)]).unwrap();
+        assert_eq!(ack.last_seq, round + 1);
+        drop(m);
+        drop(set);
+    }
 }

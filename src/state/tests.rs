@@ -811,12 +811,7 @@ fn folding_while_opening_is_folding_after() {
     // A store the open sets aside: what was visited is not what the journal holds, and the
     // state is the new store's.
     {
-        let db = sled::Config::new()
-            .path(&dir)
-            .segment_size(64 << 10)
-            .flush_every_ms(None)
-            .open()
-            .unwrap();
+        let db = journal::testing::raw_sled(&dir, 64 << 10);
         let last = db.last().unwrap().unwrap().0;
         db.remove(last).unwrap();
         db.flush().unwrap();
