@@ -1,12 +1,12 @@
 //! The journal handle, the committer thread (group commit) and the readers.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
+use crate::blobs::BlobSyncer;
 use crate::error::{Error, Result, io_err};
 use crate::frame;
 use crate::hwm::HighWaterMark;
@@ -190,10 +190,11 @@ impl Journal {
         let db_path = dir.join("db");
         // Any descriptor of the file works for fdatasync; sled's own is private, so keep ours.
         let db_file = File::open(&db_path).map_err(io_err(&db_path))?;
-        let mut blobs = BlobSyncer::new(dir.join("blobs"));
+        let mut blobs = BlobSyncer::new(&dir);
         if !options.unsafe_skip_fdatasync {
             // Blobs left by a previous run may never have been synced (crash before the ack).
             blobs.sync_new()?;
+            blobs.prune_kept()?;
         }
         let shared = Arc::new(Shared {
             db,
@@ -439,91 +440,27 @@ impl Iterator for Iter {
 }
 
 pub(crate) fn dir_size(dir: &Path) -> Result<u64> {
+    let mut seen = std::collections::HashSet::new();
+    dir_size_counting_once(dir, &mut seen)
+}
+
+/// A file with several names (a blob and its second name, blobs.rs) is counted once.
+fn dir_size_counting_once(
+    dir: &Path,
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt as _;
     let mut total = 0;
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
         let meta = entry.metadata().map_err(io_err(entry.path()))?;
         if meta.is_dir() {
-            total += dir_size(&entry.path())?;
-        } else {
+            total += dir_size_counting_once(&entry.path(), seen)?;
+        } else if meta.nlink() < 2 || seen.insert((meta.dev(), meta.ino())) {
             total += meta.len();
         }
     }
     Ok(total)
-}
-
-/// sled writes values above its blob threshold to new files under `blobs/` and never syncs them
-/// or the directory; the journal does, or a power cut could leave a record pointing to nothing.
-pub(crate) struct BlobSyncer {
-    dir: PathBuf,
-    synced: HashSet<std::ffi::OsString>,
-}
-
-impl BlobSyncer {
-    pub(crate) fn new(dir: PathBuf) -> Self {
-        BlobSyncer {
-            dir,
-            synced: HashSet::new(),
-        }
-    }
-
-    pub(crate) fn sync_new(&mut self) -> Result<()> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err(&self.dir)(e)),
-        };
-        let mut present = HashSet::new();
-        let mut created = false;
-        for entry in entries {
-            let entry = entry.map_err(io_err(&self.dir))?;
-            let name = entry.file_name();
-            if !self.synced.contains(&name) {
-                let path = entry.path();
-                File::open(&path)
-                    .and_then(|f| f.sync_all())
-                    .map_err(io_err(&path))?;
-                created = true;
-            }
-            present.insert(name);
-        }
-        if created {
-            crate::sync_dir(&self.dir)?;
-        }
-        self.synced = present;
-        Ok(())
-    }
-
-    /// Makes a commit durable after sled's flush, in the one order that is safe: this commit's
-    /// new blobs and their directory entries, then the data file `db` (through `db_file`, a
-    /// descriptor kept open on `db_path`), then the removal of blobs sled replaced.
-    ///
-    /// New blobs *before* `db`: once `db` is durable it may point at them (a rewritten root
-    /// node, say). Synced after `db`, a power cut between the two left a durable tree whose root
-    /// was in a blob the cut took back; sled then could not read the store ("cannot find pid
-    /// 3") and every acknowledged record was set aside (the power-cut campaign under load, about
-    /// one cut in 150, LAZYFS_TRACE showing the cut after `db`'s sync). Removals *after* `db`:
-    /// a removed blob may be what the durable `db` still points at until `db` is synced.
-    /// `tests/fsync_trace.rs` checks the order under strace.
-    pub(crate) fn sync_commit(&mut self, db_file: &File, db_path: &Path) -> Result<()> {
-        self.sync_new()?;
-        db_file.sync_data().map_err(io_err(db_path))?;
-        self.sync_removals()
-    }
-
-    /// Syncs the directory when a blob synced before is gone (sled removed it).
-    fn sync_removals(&mut self) -> Result<()> {
-        let mut gone = false;
-        self.synced.retain(|name| {
-            let present = self.dir.join(name).exists();
-            gone |= !present;
-            present
-        });
-        if gone {
-            crate::sync_dir(&self.dir)?;
-        }
-        Ok(())
-    }
 }
 
 struct Committer {

@@ -41,9 +41,12 @@
 //! a power cut; so after every flush the journal fsyncs every new sled blob file and `blobs/`
 //! (sled writes any log message over ~16 KiB as a blob, rewritten tree nodes included), *then*
 //! calls `fdatasync` on sled's data file (`<dir>/db`, through a descriptor it keeps open) — a
-//! durable `db` never points at a blob a power cut can take back — and syncs `blobs/` again
-//! when sled removed a blob, so a removal is durable only after `db` no longer points at it
-//! (`tests/fsync_trace.rs` checks the order under strace). Directories are fsynced when files
+//! durable `db` never points at a blob a power cut can take back. sled removes a replaced blob
+//! inside its flush, before that `fdatasync`, and the filesystem may make the removal durable
+//! first; so every blob also gets a second name in `blobs-kept/` (a hard link, synced with the
+//! blob) that is removed only after a `db` sync following sled's removal, and an open links a
+//! kept blob back before sled reads the store (`src/blobs.rs`, `tests/blobs.rs`;
+//! `tests/fsync_trace.rs` checks the order under strace). Directories are fsynced when files
 //! are created (the store directory and its parent when created, the directory after sled
 //! created its files), and at every open the store is made durable before sled reads it and its
 //! directory synced after sled wrote its page-table snapshot. The extra fdatasync can only be
@@ -139,6 +142,7 @@
 
 #![warn(missing_docs)]
 
+mod blobs;
 mod error;
 pub mod frame;
 mod hwm;

@@ -243,7 +243,13 @@ pub(crate) fn open_sled_waiting(config: &sled::Config) -> sled::Result<sled::Db>
 /// Before sled opens an existing store: what the last run wrote without syncing (sled's own
 /// writes after the last commit, a crash before an fsync) is made durable, so that what sled
 /// reads and builds its page-table snapshot from is what a power cut would leave.
+/// A blob sled removed before the `db` pointing past it was durable is linked back first
+/// (blobs.rs).
 pub(crate) fn make_durable_before_sled(dir: &Path) -> Result<()> {
+    for name in crate::blobs::restore_kept(dir)? {
+        tracing::warn!(dir = %dir.display(), blob = ?name,
+            "journal: restored a blob sled removed before the data file pointing past it was durable");
+    }
     if dir.join("db").exists() {
         sync_db_file(dir)?;
     }

@@ -63,10 +63,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 
+use crate::blobs::BlobSyncer;
 use crate::error::{Error, Result, io_err};
 use crate::frame;
 use crate::hwm::{HighWaterMark, Mark};
-use crate::journal::{AppendAck, BlobSyncer, StoredFrame, dir_size};
+use crate::journal::{AppendAck, StoredFrame, dir_size};
 use crate::open::{OpenOutcome, OpenReport};
 use crate::schema::{Frame, RecoveryInfo, Schema};
 
@@ -339,9 +340,10 @@ impl JournalSet {
         }
         let db_path = dir.join("db");
         let db_file = File::open(&db_path).map_err(io_err(&db_path))?;
-        let mut blobs = BlobSyncer::new(dir.join("blobs"));
+        let mut blobs = BlobSyncer::new(&dir);
         if !options.unsafe_skip_fdatasync {
             blobs.sync_new()?;
+            blobs.prune_kept()?;
         }
         let shared = Arc::new(SetShared {
             db,

@@ -1,7 +1,8 @@
 //! Under strace, every acknowledged append is preceded by an fdatasync of sled's data file (and
 //! of the high-water mark), and with `Options::unsafe_skip_fdatasync` it is not (the control).
 //! With records large enough for sled's blob files, each new blob file and the `blobs/`
-//! directory are synced *before* the data file that may point at them.
+//! directory are synced *before* the data file that may point at them, and so is each blob's
+//! second name in `blobs-kept/` (`src/blobs.rs`), which is removed only after a `db` sync.
 //!
 //! `harness = false`: the binary is both the test and the child it traces. Skipped, with one
 //! printed line, when strace is not installed or may not trace; under `TR069_TEST_STRICT=1` (CI)
@@ -43,6 +44,10 @@ struct Counts {
     acks_with_new_blob: usize,
     /// Of those, the ones whose blob files and `blobs/` were all synced before `db`.
     acks_with_blobs_synced_before_db: usize,
+    /// Of those, the ones that linked the blob into `blobs-kept/` and synced it before `db`.
+    acks_with_second_name_before_db: usize,
+    /// Second names removed in a commit before its `db` sync (must stay 0).
+    second_names_removed_before_db: usize,
 }
 
 fn trace(mode: &str) -> Option<Counts> {
@@ -52,7 +57,10 @@ fn trace(mode: &str) -> Option<Counts> {
     let out = Command::new("strace")
         .args(["-f", "-y", "-qq", "-o"])
         .arg(&log)
-        .args(["-e", "trace=fdatasync,fsync,sync_file_range,write"])
+        .args([
+            "-e",
+            "trace=fdatasync,fsync,sync_file_range,write,link,linkat,unlink,unlinkat",
+        ])
         .arg(std::env::current_exe().unwrap())
         .args(["--child"])
         .arg(&dir)
@@ -75,16 +83,21 @@ fn trace(mode: &str) -> Option<Counts> {
         sync_file_range_on_db: 0,
         acks_with_new_blob: 0,
         acks_with_blobs_synced_before_db: 0,
+        acks_with_second_name_before_db: 0,
+        second_names_removed_before_db: 0,
     };
     let (mut opened, mut db_synced, mut hwm_synced) = (false, false, false);
     // In the current commit: a blob file synced, and whether every blob sync (files and the
     // directory) came before `db`'s.
     let (mut blob_synced, mut blob_dir_synced_before_db, mut blob_sync_after_db) =
         (false, false, false);
+    let (mut linked_before_db, mut kept_synced_before_db) = (false, false);
     let db = format!("{}>", dir.join("db").display());
     let hwm = format!("{}>", dir.join("journal.hwm").display());
     let blobs_dir = format!("{}>", dir.join("blobs").display());
     let blob_file = format!("{}/", dir.join("blobs").display());
+    let kept_dir = format!("{}>", dir.join("blobs-kept").display());
+    let kept_file = format!("{}/", dir.join("blobs-kept").display());
     for line in text.lines() {
         let is_sync = line.contains("fdatasync(") || line.contains("fsync(");
         let ok = line.trim_end().ends_with("= 0");
@@ -100,10 +113,24 @@ fn trace(mode: &str) -> Option<Counts> {
                 c.acks_with_new_blob += 1;
                 c.acks_with_blobs_synced_before_db +=
                     usize::from(blob_dir_synced_before_db && !blob_sync_after_db);
+                c.acks_with_second_name_before_db +=
+                    usize::from(linked_before_db && kept_synced_before_db);
             }
             db_synced = false;
             hwm_synced = false;
             (blob_synced, blob_dir_synced_before_db, blob_sync_after_db) = (false, false, false);
+            (linked_before_db, kept_synced_before_db) = (false, false);
+        } else if line.contains("link")
+            && !line.contains("unlink")
+            && ok
+            && opened
+            && line.contains(&kept_file)
+        {
+            linked_before_db |= !db_synced;
+        } else if line.contains("unlink") && ok && opened && line.contains(&kept_file) {
+            c.second_names_removed_before_db += usize::from(!db_synced);
+        } else if is_sync && ok && opened && line.contains(&kept_dir) {
+            kept_synced_before_db |= !db_synced;
         } else if is_sync && ok && opened && line.contains(&blob_file) {
             blob_synced = true;
             blob_sync_after_db |= db_synced;
@@ -155,6 +182,14 @@ fn main() {
         blobs.acks_with_blobs_synced_before_db, blobs.acks_with_new_blob,
         "a commit synced `db` before its new blob files and their directory entry"
     );
+    assert_eq!(
+        blobs.acks_with_second_name_before_db, blobs.acks_with_new_blob,
+        "a commit synced `db` before its new blobs' second names in blobs-kept/"
+    );
+    assert_eq!(
+        blobs.second_names_removed_before_db, 0,
+        "a blob's second name was removed before the commit's `db` sync"
+    );
     let Some(control) = trace("unsafe") else {
         return;
     };
@@ -165,10 +200,12 @@ fn main() {
     );
     eprintln!(
         "fsync_trace ok: {} acks each after fdatasync(db) and fdatasync(hwm); {} of {} commits \
-         with a new blob synced it and blobs/ before db; control: {} of {} after a db sync",
+         with a new blob synced it and blobs/ before db, {} its second name; control: {} of {} \
+         after a db sync",
         safe.acks,
         blobs.acks_with_blobs_synced_before_db,
         blobs.acks_with_new_blob,
+        blobs.acks_with_second_name_before_db,
         control.acks_after_db_sync,
         control.acks
     );
