@@ -38,7 +38,9 @@
 //! The mount uses the kernel's page cache for reads but no write-back cache, so every write
 //! reaches the daemon. `LAZYFS_TRACE=<file>` in the daemon's environment appends every write,
 //! size change, fsync that applied something, create, remove and rename to that file — the way to
-//! find out which unsynced write a loss came from.
+//! find out which unsynced write a loss came from. `LAZYFS_CUT_AFTER_REMOVE=<text>` (and
+//! `LAZYFS_CUT_AFTER_REMOVALS=<n>`) makes the daemon exit right after its `n`-th removal of a
+//! path containing `<text>`: a cut placed at that instant ([`LazyMount::cut_after_removal`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
@@ -530,6 +532,11 @@ pub struct LazyFs {
     trace: Option<Mutex<File>>,
     /// Namespace operations the previous daemon left not durable, undone at start (strict mode).
     undone: usize,
+    /// `LAZYFS_CUT_AFTER_REMOVE=<text>`: the daemon dies right after removing a path that
+    /// contains `<text>` — a power cut at that instant (see [`LazyMount::cut_after_removal`]).
+    cut_after_remove: Option<String>,
+    /// `LAZYFS_CUT_AFTER_REMOVALS=<n>`: the cut comes at the `n`-th such removal (default 1).
+    removals_left: std::sync::atomic::AtomicU64,
 }
 
 fn errno_of(e: io::Error) -> Errno {
@@ -588,11 +595,21 @@ impl LazyFs {
             )),
             None => None,
         };
+        let cut_after_remove = std::env::var("LAZYFS_CUT_AFTER_REMOVE")
+            .ok()
+            .filter(|p| !p.is_empty());
         let fs = LazyFs {
             root,
             state: Mutex::new(state),
             trace,
             undone,
+            cut_after_remove,
+            removals_left: std::sync::atomic::AtomicU64::new(
+                std::env::var("LAZYFS_CUT_AFTER_REMOVALS")
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1),
+            ),
         };
         fs.trace(format_args!(
             "mount {} (strict: {strict}, undone {undone})",
@@ -941,6 +958,18 @@ impl LazyFs {
             std::fs::remove_file(&real)?;
         }
         self.trace(format_args!("remove {}", rel.display()));
+        if let Some(pattern) = &self.cut_after_remove
+            && rel.to_string_lossy().contains(pattern.as_str())
+            && self
+                .removals_left
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+                <= 1
+        {
+            self.trace(format_args!("cut after removing {}", rel.display()));
+            // The cut: the overlays (every write not fsynced) die with this process; the removal
+            // is in the backing directory already, durable unless strict mode rolls it back.
+            std::process::exit(i32::from(EXIT_CUT_AFTER_REMOVE));
+        }
         if dir || meta.nlink() <= 1 {
             st.forget_backing(meta.ino());
         }
@@ -1405,6 +1434,9 @@ impl Filesystem for LazyFs {
 /// Exit code of the daemon when the kernel refuses the mount (no `/dev/fuse`, not root…).
 pub const EXIT_MOUNT_REFUSED: u8 = 77;
 
+/// The daemon's exit status when it cut itself after a removal (`LAZYFS_CUT_AFTER_REMOVE`).
+pub const EXIT_CUT_AFTER_REMOVE: u8 = 78;
+
 /// `main` of the `lazyfs` binary: `lazyfs [--strict] <backing-dir> <mountpoint>`. Mounts (in
 /// strict mode after undoing what the previous daemon left not durable), prints
 /// `READY undone=<n>` on stdout, and serves until unmounted or killed.
@@ -1485,6 +1517,8 @@ pub struct LazyMount {
     strict: bool,
     daemon: Option<Child>,
     undone: usize,
+    cut_after_remove: Option<String>,
+    cut_after_removals: u64,
 }
 
 impl LazyMount {
@@ -1507,6 +1541,8 @@ impl LazyMount {
             strict,
             daemon: None,
             undone: 0,
+            cut_after_remove: None,
+            cut_after_removals: 1,
         };
         m.start()?;
         Ok(m)
@@ -1528,11 +1564,37 @@ impl LazyMount {
         self.undone
     }
 
+    /// From the next [`LazyMount::remount`] on: the daemon cuts the power itself right after
+    /// it removes a path containing `pattern` (`None`: never). Without strict mode the removal
+    /// stays, as when a filesystem commits its metadata journal on its own; see
+    /// [`LazyMount::daemon_cut_itself`].
+    pub fn cut_after_removal(&mut self, pattern: Option<&str>, nth: u64) {
+        self.cut_after_remove = pattern.map(str::to_owned);
+        self.cut_after_removals = nth.max(1);
+    }
+
+    /// Whether the daemon has cut itself (`cut_after_removal`). The mount is dead then; call
+    /// [`LazyMount::cut`] to kill its users and detach it.
+    pub fn daemon_cut_itself(&mut self) -> bool {
+        self.daemon.as_mut().is_some_and(|d| {
+            matches!(d.try_wait(), Ok(Some(status))
+                if status.code() == Some(i32::from(EXIT_CUT_AFTER_REMOVE)))
+        })
+    }
+
     fn start(&mut self) -> Result<(), MountError> {
         let mut cmd = Command::new(&self.bin);
         if self.strict {
             cmd.arg("--strict");
         }
+        match &self.cut_after_remove {
+            Some(pattern) => cmd.env("LAZYFS_CUT_AFTER_REMOVE", pattern),
+            None => cmd.env_remove("LAZYFS_CUT_AFTER_REMOVE"),
+        };
+        cmd.env(
+            "LAZYFS_CUT_AFTER_REMOVALS",
+            self.cut_after_removals.to_string(),
+        );
         let mut child = cmd
             .arg(&self.backing)
             .arg(&self.mountpoint)
@@ -1646,12 +1708,21 @@ pub mod workload {
     pub const BLOB_PAD: usize = 9000;
 
     /// The `command_key` of record `k` of the batch named `base`. One batch in 32 starts with a
-    /// large record (none with `POWER_CUT_NO_BLOBS` set).
+    /// large record (one in `n` with `POWER_CUT_LARGE_EVERY=<n>`; every record with `1`; none
+    /// with `POWER_CUT_NO_BLOBS` set).
     pub fn record_key(base: &str, k: u64) -> String {
         let h = base.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
         });
-        if k == 0 && h % 32 == 0 && std::env::var_os("POWER_CUT_NO_BLOBS").is_none() {
+        let every = std::env::var("POWER_CUT_LARGE_EVERY")
+            .ok()
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(32);
+        if (k == 0 || every == 1)
+            && h % every == 0
+            && std::env::var_os("POWER_CUT_NO_BLOBS").is_none()
+        {
             format!("{base}.{k}:{}", "b".repeat(BLOB_PAD))
         } else {
             format!("{base}.{k}")

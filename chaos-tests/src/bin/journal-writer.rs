@@ -5,6 +5,8 @@
 //! `command_key` `workload::record_key(base, k)`; it snapshots when the journal asks for it
 //! (`SNAP <seq>`). It prints `OPEN …` once the journal is open and `ERR …` when an append fails
 //! (after a cut). The test reads stdout through a pipe, so what was printed survives SIGKILL.
+//! `POWER_CUT_BATCH=<n>` makes every batch `n` records long; `POWER_CUT_LARGE_EVERY` and
+//! `POWER_CUT_NO_BLOBS` choose the large records (`workload::record_key`).
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -31,6 +33,11 @@ fn main() -> ExitCode {
         eprintln!("usage: journal-writer <dir> <tag> [--skip-fdatasync]");
         return ExitCode::from(2);
     };
+    // `POWER_CUT_BATCH=<n>`: every batch has `n` records (default 1–3).
+    let batch_size: Option<u64> = std::env::var("POWER_CUT_BATCH")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0);
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let (j, report) = match Journal::open(dir, workload::options(skip)) {
         Ok(x) => x,
@@ -52,7 +59,7 @@ fn main() -> ExitCode {
             std::thread::spawn(move || {
                 for n in 0u64.. {
                     let base = format!("{tag}.{t}.{n}");
-                    let batch = (0..1 + (n + t) % 3)
+                    let batch = (0..batch_size.unwrap_or(1 + (n + t) % 3))
                         .map(|k| {
                             EventRaised {
                                 code: "PC".into(),
