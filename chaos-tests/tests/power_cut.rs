@@ -133,6 +133,21 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// A lazyfs mount in a new temporary directory (`<tmp>/backing` on `<tmp>/mnt`), and the
+/// directory (removed when dropped).
+fn fresh_mount(prefix: &str, strict: bool) -> Result<(tempfile::TempDir, LazyMount), MountError> {
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp dir");
+    let backing = tmp.path().join("backing");
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&backing).expect("backing dir");
+    std::fs::create_dir(&mnt).expect("mountpoint");
+    let mount = LazyMount::mount(LAZYFS, &backing, &mnt, strict)?;
+    Ok((tmp, mount))
+}
+
 /// A short name for one campaign's temporary directory (tells two campaigns' stores apart).
 fn tmp_tag(tmp: &tempfile::TempDir) -> String {
     let name = tmp
@@ -221,16 +236,8 @@ fn campaign(
     cuts: u64,
     rng: &mut StdRng,
 ) -> Result<Tally, MountError> {
-    let tmp = tempfile::Builder::new()
-        .prefix("power-cut-")
-        .tempdir()
-        .expect("temp dir");
-    let backing = tmp.path().join("backing");
-    let mnt = tmp.path().join("mnt");
-    std::fs::create_dir(&backing).expect("backing dir");
-    std::fs::create_dir(&mnt).expect("mountpoint");
-    let mut mount = LazyMount::mount(LAZYFS, &backing, &mnt, strict)?;
-    let store: PathBuf = mnt.join("journal");
+    let (tmp, mut mount) = fresh_mount("power-cut-", strict)?;
+    let store: PathBuf = mount.path().join("journal");
     let mut tally = Tally::default();
     // seq → command_key of every acknowledged record not (yet) found lost.
     let mut acked: BTreeMap<u64, String> = BTreeMap::new();
@@ -425,15 +432,12 @@ fn lazyfs_keeps_only_what_was_synced() {
     }
 
     for strict in [true, false] {
-        let tmp = tempfile::tempdir().unwrap();
-        let (backing, mnt) = (tmp.path().join("b"), tmp.path().join("m"));
-        std::fs::create_dir(&backing).unwrap();
-        std::fs::create_dir(&mnt).unwrap();
-        let mut mount = match LazyMount::mount(LAZYFS, &backing, &mnt, strict) {
+        let (_tmp, mut mount) = match fresh_mount("lazyfs-", strict) {
             Ok(m) => m,
             Err(MountError::Unavailable(why)) => return skip_without_fuse(&why),
             Err(e) => panic!("{e}"),
         };
+        let mnt = mount.path().to_owned();
         let d = mnt.join("d");
         std::fs::create_dir(&d).unwrap();
         sync_dir(&mnt);
@@ -652,15 +656,12 @@ fn a_power_cut_after_an_open_keeps_the_snapshot_files_sled_opened_with() {
         }
     }
 
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let (backing, mnt) = (tmp.path().join("b"), tmp.path().join("m"));
-    std::fs::create_dir(&backing).expect("backing");
-    std::fs::create_dir(&mnt).expect("mountpoint");
-    let mut mount = match LazyMount::mount(LAZYFS, &backing, &mnt, true) {
+    let (_tmp, mut mount) = match fresh_mount("snapshot-files-", true) {
         Ok(m) => m,
         Err(MountError::Unavailable(why)) => return skip_without_fuse(&why),
         Err(e) => panic!("{e}"),
     };
+    let mnt = mount.path().to_owned();
     let store = mnt.join("journal");
     let (j, _) = Journal::open(&store, workload::options(false)).expect("creating the store");
     append(&j, 0, 50);
@@ -715,22 +716,14 @@ fn a_cut_right_after_sled_removes_a_blob_loses_nothing() {
     let mut controls_lost = 0;
     for attempt in 1..=attempts {
         let batch = ["0", "10", "40"][(attempt % 3) as usize];
-        let tmp = tempfile::Builder::new()
-            .prefix("blob-cut-")
-            .tempdir()
-            .expect("temp dir");
-        let backing = tmp.path().join("backing");
-        let mnt = tmp.path().join("mnt");
-        std::fs::create_dir(&backing).expect("backing dir");
-        std::fs::create_dir(&mnt).expect("mountpoint");
-        let mut mount = match LazyMount::mount(LAZYFS, &backing, &mnt, false) {
+        let (tmp, mut mount) = match fresh_mount("blob-cut-", false) {
             Ok(m) => m,
             Err(MountError::Unavailable(why)) => return skip_without_fuse(&why),
             Err(e) => panic!("{e}"),
         };
         mount.cut_after_removal(Some("journal/blobs/"), attempt);
         mount.remount().expect("remounting with the cut armed");
-        let store = mnt.join("journal");
+        let store = mount.path().join("journal");
         let mut child = Command::new(WRITER)
             .arg(&store)
             .arg(format!("a{attempt}"))
@@ -774,7 +767,7 @@ fn a_cut_right_after_sled_removes_a_blob_loses_nothing() {
             .unwrap_or(0);
         // The backing directory is what the cut left on the disk.
         let control = tmp.path().join("control");
-        copy_tree(&backing.join("journal"), &control);
+        copy_tree(&mount.backing().join("journal"), &control);
         let _ = std::fs::remove_dir_all(control.join("blobs-kept"));
 
         mount.cut_after_removal(None, 1);

@@ -14,6 +14,8 @@ use std::path::Path;
 
 use journal::{Journal, OpenOutcome, Options};
 
+use support::copy_dir;
+
 fn opts() -> Options {
     Options {
         segment_size: 64 << 10,
@@ -29,19 +31,6 @@ fn names(dir: &Path) -> BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// A store whose first snapshot (40 KB, so a blob) is followed by three events: 9 records.

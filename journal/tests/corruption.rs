@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use journal::{Frame, Journal, OpenOutcome, Options};
-use support::{SNAPSHOT, schema};
+use support::{SNAPSHOT, copy_dir, schema};
 
 struct Rng(u64);
 impl Rng {
@@ -33,19 +33,6 @@ fn opts() -> Options {
         history_records: 30,
         max_live_bytes: 24 << 10,
         ..Options::with_boot_id("boot-C")
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
     }
 }
 
