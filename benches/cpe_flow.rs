@@ -3,12 +3,13 @@
 //! Download), the transfer's stages, the apply, the reboot and the session reporting the upgrade
 //! — 30 journal records and 8 CWMP messages each way.
 //!
-//! Two figures in one run: `core` is the core's own work (it decodes every ACS message and
-//! encodes every message it sends; the fake ACS only reads which RPC came and answers with a
-//! fresh envelope), `core_and_checking_acs` adds the fake ACS decoding and keeping every message
-//! the CPE sent, as the tests' harness does. A third, `core_on_N_threads`, runs `core` on every
-//! CPU at once (N = the machine's CPUs), each thread with its own cores: flows per second of the
-//! whole machine.
+//! Figures from one run: `core` is the core's own work (it decodes every ACS message and encodes
+//! every message it sends; the fake ACS only reads which RPC came and replays its recorded
+//! answer), `core_encoding_acs_answers` has the fake ACS encode a fresh envelope for every answer
+//! instead (how `core` was measured before 2026-12-05), `core_and_checking_acs` adds the fake ACS
+//! decoding and keeping every message the CPE sent, as the tests' harness does. `core_on_N_threads`
+//! runs `core` on every CPU at once (N = the machine's CPUs), each thread with its own cores:
+//! flows per second of the whole machine.
 //!
 //! A second group, `acs_messages`, reads the 8 messages the fake ACS sends in one flow (3
 //! InformResponses, a TransferCompleteResponse, 2 SetParameterValues, an AddObject and a
@@ -42,15 +43,34 @@ fn flow(c: &mut Criterion) {
     );
     // One configuration for every flow: building it is the test's setup, not the core's work.
     let config = std::sync::Arc::new(harness::config());
+    // The ACS's answers, recorded once and replayed: in the field they come off the network,
+    // and encoding the same envelopes again for every flow is the fake ACS's work, not the
+    // core's. A replay checks that the CPE sends the same RPCs in the same order.
+    let recording = {
+        let mut h = harness::Harness::new(config.clone(), 1);
+        h.keep_messages = false;
+        h.acs_recording = Some(harness::AcsRecording::default());
+        h.provisioning_and_firmware_flow();
+        assert_eq!(h.firmware_applies, 1);
+        std::sync::Arc::new(h.acs_recording.take().unwrap_or_default())
+    };
+    println!("one flow: {} answers from the ACS", recording.len());
     let mut group = c.benchmark_group("cpe");
     group.throughput(Throughput::Elements(1));
-    for (name, keep_messages) in [("core", false), ("core_and_checking_acs", true)] {
+    for (name, keep_messages, replay) in [
+        ("core", false, true),
+        ("core_encoding_acs_answers", false, false),
+        ("core_and_checking_acs", true, false),
+    ] {
         let mut seed = 0;
         group.bench_function(name, |b| {
             b.iter(|| {
                 seed += 1;
                 let mut h = harness::Harness::new(config.clone(), seed);
                 h.keep_messages = keep_messages;
+                if replay {
+                    h.acs_replay = Some(recording.clone());
+                }
                 h.provisioning_and_firmware_flow();
                 assert_eq!(h.firmware_applies, 1);
                 h.journal.len()
@@ -68,11 +88,13 @@ fn flow(c: &mut Criterion) {
             std::thread::scope(|scope| {
                 for t in 0..threads as u64 {
                     let config = config.clone();
+                    let recording = recording.clone();
                     scope.spawn(move || {
                         for i in 0..per_thread {
                             let seed = t * 1_000_000_000 + i + 1;
                             let mut h = harness::Harness::new(config.clone(), seed);
                             h.keep_messages = false;
+                            h.acs_replay = Some(recording.clone());
                             h.provisioning_and_firmware_flow();
                             assert_eq!(h.firmware_applies, 1);
                         }

@@ -1062,3 +1062,50 @@ fn cores_on_several_threads_at_once_journal_what_one_alone_does() {
         assert_eq!(journal, alone);
     }
 }
+
+/// The bench replays the ACS's recorded answers instead of encoding them for every flow
+/// (`benches/cpe_flow.rs`): a replay must journal exactly what the live conversation journals,
+/// whatever the seed, or the bench would measure another flow.
+#[test]
+fn a_replayed_acs_conversation_journals_what_the_live_one_does() {
+    let mut recorder = Harness::new(config(), 7);
+    recorder.keep_messages = false;
+    recorder.acs_recording = Some(harness::AcsRecording::default());
+    recorder.provisioning_and_firmware_flow();
+    let recording = std::sync::Arc::new(recorder.acs_recording.take().unwrap());
+    // Three Informs, the empty POST's four requests and the empty POST ending the session.
+    assert!(recording.len() >= 8, "{} answers", recording.len());
+    for seed in [7, 8, 1_000_000_001] {
+        let mut live = Harness::new(config(), seed);
+        live.keep_messages = false;
+        live.provisioning_and_firmware_flow();
+        let mut replayed = Harness::new(config(), seed);
+        replayed.keep_messages = false;
+        replayed.acs_replay = Some(recording.clone());
+        replayed.provisioning_and_firmware_flow();
+        assert_eq!(replayed.firmware_applies, 1);
+        assert_eq!(replayed.journal, live.journal, "seed {seed}");
+    }
+}
+
+/// A replay that no longer matches what the CPE sends stops at the first difference rather than
+/// answering the wrong request: here the process crashes in the provisioning session, so the
+/// restarted core sends an Inform where the recording had the session going on.
+#[test]
+#[should_panic(expected = "the CPE's conversation differs from the recording")]
+fn a_replay_that_drifts_from_the_cpes_conversation_fails() {
+    let mut recorder = Harness::new(config(), 7);
+    recorder.keep_messages = false;
+    recorder.acs_recording = Some(harness::AcsRecording::default());
+    recorder.provisioning_and_firmware_flow();
+    let recording = std::sync::Arc::new(recorder.acs_recording.take().unwrap());
+    let mut replayed = Harness::new(config(), 7);
+    replayed.keep_messages = false;
+    replayed.acs_replay = Some(recording);
+    replayed.crash_after_records = Some(CRASH_IN_PROVISIONING);
+    replayed.provisioning_and_firmware_flow();
+}
+
+/// Journal records after which the process is inside the provisioning session of
+/// `provisioning_and_firmware_flow`, before it answers the Download.
+const CRASH_IN_PROVISIONING: usize = 14;

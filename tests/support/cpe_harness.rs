@@ -120,9 +120,36 @@ pub struct Harness {
     /// bench turns it off: the ACS then only reads which RPC the CPE sent, so the figure is the
     /// core's work, not the fake ACS's.
     pub keep_messages: bool,
+    /// Replay this recorded conversation instead of encoding the ACS's answers (only with
+    /// `keep_messages` off): what a bench uses, since in the field the ACS's bytes come off the
+    /// network and encoding them is not the CPE core's work.
+    pub acs_replay: Option<Arc<AcsRecording>>,
+    /// Record the ACS's answers here (see [`AcsRecording`]).
+    pub acs_recording: Option<AcsRecording>,
     in_session: bool,
     last_request_id: u64,
     seed: u64,
+}
+
+/// What the fake ACS answered in one run, in order: each answer with the RPC the CPE had just
+/// sent (`""` for the empty POST). Replaying it checks that the CPE sends the same RPCs in the
+/// same order, so a replay cannot drift from the conversation it stands for.
+#[derive(Debug, Clone, Default)]
+pub struct AcsRecording {
+    replies: Vec<RecordedReply>,
+}
+
+#[derive(Debug, Clone)]
+struct RecordedReply {
+    after: String,
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl AcsRecording {
+    pub fn len(&self) -> usize {
+        self.replies.len()
+    }
 }
 
 /// The RPC element a CPE envelope carries (`Inform`, `SetParameterValuesResponse`, …): the local
@@ -215,6 +242,8 @@ impl Harness {
             local_address: [192, 0, 2, 10].into(),
             address_lookups: 0,
             keep_messages: true,
+            acs_replay: None,
+            acs_recording: None,
             in_session: false,
             last_request_id: 0,
             seed,
@@ -270,12 +299,19 @@ impl Harness {
         Envelope::decode(body, &Limits::default()).expect("the CPE sent a valid envelope")
     }
 
-    fn reply(&mut self, body: Option<Body>) {
+    fn reply(&mut self, after: &str, body: Option<Body>) {
         self.last_request_id += 1;
         let (status, bytes) = match body {
             Some(b) => (200, acs_envelope(self.last_request_id, b)),
             None => (204, Vec::new()),
         };
+        if let Some(recording) = &mut self.acs_recording {
+            recording.replies.push(RecordedReply {
+                after: after.to_owned(),
+                status,
+                body: bytes.clone(),
+            });
+        }
         self.cpe.handle(
             Input::AcsReply {
                 status,
@@ -286,24 +322,55 @@ impl Harness {
         );
     }
 
+    /// The next answer of the recorded conversation, after the CPE sent `after`.
+    fn replay(&mut self, replay: &AcsRecording, after: &str) {
+        let index = self.last_request_id as usize;
+        let recorded = replay
+            .replies
+            .get(index)
+            .expect("the CPE sent more messages than the recorded conversation");
+        assert_eq!(
+            recorded.after, after,
+            "message {index}: the CPE's conversation differs from the recording"
+        );
+        self.last_request_id += 1;
+        self.cpe.handle(
+            Input::AcsReply {
+                status: recorded.status,
+                body: recorded.body.clone(),
+                retry_after: None,
+            },
+            self.now,
+        );
+    }
+
     /// The fake ACS answers one POST.
     fn on_send(&mut self, body: Option<Vec<u8>>) {
+        if let Some(replay) = self.acs_replay.clone() {
+            assert!(
+                !self.keep_messages,
+                "a replayed conversation keeps no messages"
+            );
+            let after = body.as_deref().map_or("", rpc_name);
+            return self.replay(&replay, after);
+        }
         let Some(body) = body else {
             // The empty POST: the ACS's turn.
             let next = self.acs_queue.pop_front();
-            return self.reply(next);
+            return self.reply("", next);
         };
         if !self.keep_messages {
             assert!(
                 self.fail_sessions == 0 && self.connection_requests_during_next_inform == 0,
                 "failing sessions and connection requests during an Inform need keep_messages"
             );
-            return match rpc_name(&body) {
-                "Inform" => self.reply(Some(InformResponse { max_envelopes: 1 }.into())),
-                "TransferComplete" => self.reply(Some(TransferCompleteResponse.into())),
+            let sent = rpc_name(&body);
+            return match sent {
+                "Inform" => self.reply(sent, Some(InformResponse { max_envelopes: 1 }.into())),
+                "TransferComplete" => self.reply(sent, Some(TransferCompleteResponse.into())),
                 _ => {
                     let next = self.acs_queue.pop_front();
-                    self.reply(next)
+                    self.reply(sent, next)
                 }
             };
         }
@@ -330,21 +397,21 @@ impl Harness {
                         self.now,
                     );
                 } else {
-                    self.reply(Some(InformResponse { max_envelopes: 1 }.into()));
+                    self.reply("Inform", Some(InformResponse { max_envelopes: 1 }.into()));
                 }
             }
             Body::TransferComplete(tc) => {
                 if let Some(s) = self.sessions.last_mut() {
                     s.transfer_completes.push(tc);
                 }
-                self.reply(Some(TransferCompleteResponse.into()));
+                self.reply("TransferComplete", Some(TransferCompleteResponse.into()));
             }
             other => {
                 if let Some(s) = self.sessions.last_mut() {
                     s.responses.push(other);
                 }
                 let next = self.acs_queue.pop_front();
-                self.reply(next);
+                self.reply(rpc_name(&body), next);
             }
         }
     }
@@ -669,9 +736,12 @@ impl Harness {
     /// The provisioning + firmware flow: the BOOTSTRAP session; a connection request whose
     /// session sets values, adds a port mapping, sets its values and downloads a firmware image;
     /// the transfer's stages, the apply, the reboot, and the session reporting the upgrade.
+    /// With `acs_replay` set, the recording stands for the ACS's requests too.
     pub fn provisioning_and_firmware_flow(&mut self) {
         self.run_for(1_000);
-        self.acs_queue.extend(provisioning_requests());
+        if self.acs_replay.is_none() {
+            self.acs_queue.extend(provisioning_requests());
+        }
         self.connection_request();
         self.run_for(10 * 60_000);
     }
