@@ -46,14 +46,7 @@ fn flow(c: &mut Criterion) {
     // The ACS's answers, recorded once and replayed: in the field they come off the network,
     // and encoding the same envelopes again for every flow is the fake ACS's work, not the
     // core's. A replay checks that the CPE sends the same RPCs in the same order.
-    let recording = {
-        let mut h = harness::Harness::new(config.clone(), 1);
-        h.keep_messages = false;
-        h.acs_recording = Some(harness::AcsRecording::default());
-        h.provisioning_and_firmware_flow();
-        assert_eq!(h.firmware_applies, 1);
-        std::sync::Arc::new(h.acs_recording.take().unwrap_or_default())
-    };
+    let recording = harness::AcsRecording::of_provisioning_and_firmware_flow(config.clone(), 1);
     println!("one flow: {} answers from the ACS", recording.len());
     let mut group = c.benchmark_group("cpe");
     group.throughput(Throughput::Elements(1));
@@ -66,11 +59,12 @@ fn flow(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 seed += 1;
-                let mut h = harness::Harness::new(config.clone(), seed);
+                let mut h = if replay {
+                    harness::Harness::replaying(config.clone(), seed, recording.clone())
+                } else {
+                    harness::Harness::new(config.clone(), seed)
+                };
                 h.keep_messages = keep_messages;
-                if replay {
-                    h.acs_replay = Some(recording.clone());
-                }
                 h.provisioning_and_firmware_flow();
                 assert_eq!(h.firmware_applies, 1);
                 h.journal.len()
@@ -92,9 +86,11 @@ fn flow(c: &mut Criterion) {
                     scope.spawn(move || {
                         for i in 0..per_thread {
                             let seed = t * 1_000_000_000 + i + 1;
-                            let mut h = harness::Harness::new(config.clone(), seed);
-                            h.keep_messages = false;
-                            h.acs_replay = Some(recording.clone());
+                            let mut h = harness::Harness::replaying(
+                                config.clone(),
+                                seed,
+                                recording.clone(),
+                            );
                             h.provisioning_and_firmware_flow();
                             assert_eq!(h.firmware_applies, 1);
                         }

@@ -1068,20 +1068,15 @@ fn cores_on_several_threads_at_once_journal_what_one_alone_does() {
 /// whatever the seed, or the bench would measure another flow.
 #[test]
 fn a_replayed_acs_conversation_journals_what_the_live_one_does() {
-    let mut recorder = Harness::new(config(), 7);
-    recorder.keep_messages = false;
-    recorder.acs_recording = Some(harness::AcsRecording::default());
-    recorder.provisioning_and_firmware_flow();
-    let recording = std::sync::Arc::new(recorder.acs_recording.take().unwrap());
-    // Three Informs, the empty POST's four requests and the empty POST ending the session.
-    assert!(recording.len() >= 8, "{} answers", recording.len());
+    let recording = harness::AcsRecording::of_provisioning_and_firmware_flow(config(), 7);
+    // The BOOTSTRAP session's Inform and empty POST; the provisioning session's Inform, empty
+    // POST and four responses; the reporting session's Inform, TransferComplete and empty POST.
+    assert_eq!(recording.len(), 11);
     for seed in [7, 8, 1_000_000_001] {
         let mut live = Harness::new(config(), seed);
         live.keep_messages = false;
         live.provisioning_and_firmware_flow();
-        let mut replayed = Harness::new(config(), seed);
-        replayed.keep_messages = false;
-        replayed.acs_replay = Some(recording.clone());
+        let mut replayed = Harness::replaying(config(), seed, recording.clone());
         replayed.provisioning_and_firmware_flow();
         assert_eq!(replayed.firmware_applies, 1);
         assert_eq!(replayed.journal, live.journal, "seed {seed}");
@@ -1094,14 +1089,8 @@ fn a_replayed_acs_conversation_journals_what_the_live_one_does() {
 #[test]
 #[should_panic(expected = "the CPE's conversation differs from the recording")]
 fn a_replay_that_drifts_from_the_cpes_conversation_fails() {
-    let mut recorder = Harness::new(config(), 7);
-    recorder.keep_messages = false;
-    recorder.acs_recording = Some(harness::AcsRecording::default());
-    recorder.provisioning_and_firmware_flow();
-    let recording = std::sync::Arc::new(recorder.acs_recording.take().unwrap());
-    let mut replayed = Harness::new(config(), 7);
-    replayed.keep_messages = false;
-    replayed.acs_replay = Some(recording);
+    let recording = harness::AcsRecording::of_provisioning_and_firmware_flow(config(), 7);
+    let mut replayed = Harness::replaying(config(), 7, recording);
     replayed.crash_after_records = Some(CRASH_IN_PROVISIONING);
     replayed.provisioning_and_firmware_flow();
 }

@@ -150,6 +150,19 @@ impl AcsRecording {
     pub fn len(&self) -> usize {
         self.replies.len()
     }
+
+    /// The fake ACS's answers in one `provisioning_and_firmware_flow` of a core seeded `seed`.
+    pub fn of_provisioning_and_firmware_flow(
+        config: impl Into<Arc<Config>>,
+        seed: u64,
+    ) -> Arc<AcsRecording> {
+        let mut h = Harness::new(config, seed);
+        h.keep_messages = false;
+        h.acs_recording = Some(AcsRecording::default());
+        h.provisioning_and_firmware_flow();
+        assert_eq!(h.firmware_applies, 1);
+        Arc::new(h.acs_recording.take().unwrap_or_default())
+    }
 }
 
 /// The RPC element a CPE envelope carries (`Inform`, `SetParameterValuesResponse`, …): the local
@@ -254,6 +267,18 @@ impl Harness {
 
     fn boot_id(&self) -> String {
         format!("boot-{}", self.boot)
+    }
+
+    /// A harness whose fake ACS replays `recording` (see [`AcsRecording`]).
+    pub fn replaying(
+        config: impl Into<Arc<Config>>,
+        seed: u64,
+        recording: Arc<AcsRecording>,
+    ) -> Harness {
+        let mut h = Harness::new(config, seed);
+        h.keep_messages = false;
+        h.acs_replay = Some(recording);
+        h
     }
 
     /// A process start (after a crash, a restart or a reboot): a fresh core folds the journal.
