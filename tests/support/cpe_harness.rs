@@ -373,8 +373,11 @@ impl Harness {
     fn on_send(&mut self, body: Option<Vec<u8>>) {
         if let Some(replay) = self.acs_replay.clone() {
             assert!(
-                !self.keep_messages,
-                "a replayed conversation keeps no messages"
+                !self.keep_messages
+                    && self.fail_sessions == 0
+                    && self.connection_requests_during_next_inform == 0,
+                "a replayed conversation keeps no messages, fails no session and takes no \
+                 connection request during an Inform: it only answers as recorded"
             );
             let after = body.as_deref().map_or("", rpc_name);
             return self.replay(&replay, after);
