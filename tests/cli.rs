@@ -1,7 +1,7 @@
 //! The `tr069-client` binary's operator commands, run for real on a temporary data directory
 //! (no daemon runs, so every command opens the journal itself).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 struct Env {
@@ -65,19 +65,6 @@ impl Env {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 
@@ -262,7 +249,7 @@ fn reset_timeline_state_verify() {
 
     // The journal commands work on a copy of the data directory.
     let copy = env.dir.path().join("copy");
-    copy_dir(&env.data_dir(), &copy);
+    test_tools::copy_dir(&env.data_dir(), &copy);
     let copied = env.ok(&["--data-dir", copy.to_str().unwrap(), "journal", "timeline"]);
     assert_eq!(copied, timeline);
     // A missing data directory is an error, not a new empty journal.

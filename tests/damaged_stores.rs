@@ -26,19 +26,6 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tr069-client")))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
-
 /// Kills the daemon if a check fails while it runs.
 struct Daemon(Child);
 
@@ -99,7 +86,7 @@ fn daemon_sets_aside_after(fixture: &Path, close: Close) -> (String, bool) {
     let tmp = tempfile::tempdir().unwrap();
     let config = write_config(tmp.path());
     let data = tmp.path().join("data");
-    copy_dir(&fixture.join("journal"), &data.join("journal"));
+    test_tools::copy_dir(&fixture.join("journal"), &data.join("journal"));
     let mark = data.join("journal").join("clean-close");
     if close == Close::Clean {
         std::fs::write(&mark, b"").unwrap();
@@ -309,7 +296,7 @@ fn the_report_of_a_damaged_store_says_what_was_set_aside() {
         let fixture = Path::new(FIXTURES).join(name);
         let tmp = tempfile::tempdir().unwrap();
         let config = write_config(tmp.path());
-        copy_dir(
+        test_tools::copy_dir(
             &fixture.join("journal"),
             &tmp.path().join("data").join("journal"),
         );
@@ -467,7 +454,7 @@ fn make_fixtures() {
     let mut kept: BTreeMap<String, u32> = BTreeMap::new();
     for iter in 0..400 {
         let dir = tmp.path().join(format!("j{iter}"));
-        copy_dir(&template, &dir);
+        test_tools::copy_dir(&template, &dir);
         let f = &files[(next() % files.len() as u64) as usize];
         let target = dir.join(f.strip_prefix(&template).unwrap());
         let mut bytes = std::fs::read(&target).unwrap();
@@ -483,7 +470,7 @@ fn make_fixtures() {
         };
         std::fs::write(&target, &bytes).unwrap();
         let copy = tmp.path().join(format!("c{iter}"));
-        copy_dir(&dir, &copy);
+        test_tools::copy_dir(&dir, &copy);
         let (j, report) = Journal::open(&dir, opts()).unwrap();
         j.close();
         let OpenOutcome::Recovered { reason, .. } = report.outcome else {
@@ -507,7 +494,7 @@ fn make_fixtures() {
         *n += 1;
         let name = format!("{kind}-{what}-{n}");
         let dest = out.join(&name);
-        copy_dir(&copy, &dest.join("journal"));
+        test_tools::copy_dir(&copy, &dest.join("journal"));
         std::fs::write(dest.join("REASON"), format!("{reason}\n")).unwrap();
         eprintln!("{name}: {reason}");
     }

@@ -14,24 +14,11 @@ const FIXTURES: &str = concat!(
     "/tests/fixtures/journal-before-core"
 );
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), &dest).unwrap();
-        }
-    }
-}
-
 /// A writable copy of a fixture's data directory (opening a store may touch its files).
 fn copy_of(fixture: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    copy_dir(
+    test_tools::copy_dir(
         &Path::new(FIXTURES).join(fixture).join("journal"),
         &data.join("journal"),
     );

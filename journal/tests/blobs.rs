@@ -14,7 +14,7 @@ use std::path::Path;
 
 use journal::{Journal, OpenOutcome, Options};
 
-use support::copy_dir;
+use test_tools::copy_dir;
 
 fn opts() -> Options {
     Options {

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use journal::{Frame, Journal, OpenOutcome, Options};
-use support::{SNAPSHOT, copy_dir, schema};
+use support::{SNAPSHOT, schema};
+use test_tools::copy_dir;
 
 struct Rng(u64);
 impl Rng {

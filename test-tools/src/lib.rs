@@ -151,6 +151,34 @@ fn skip_line(strict: bool, line: &str, out: &mut dyn std::io::Write) {
     let _ = out.write_all(format!("{line}\n").as_bytes());
 }
 
+/// Copies a directory tree as it is now: a store, a fixture or a data directory, for a test to
+/// open, damage or compare without touching the original. Regular files and directories are
+/// copied; anything else (a daemon's control socket left in a data directory) is skipped.
+/// Panics on any I/O error: it is for tests.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display()));
+    for entry in entries {
+        let entry = entry.unwrap_or_else(|e| panic!("cannot read {}: {e}", from.display()));
+        let target = to.join(entry.file_name());
+        let kind = entry
+            .file_type()
+            .unwrap_or_else(|e| panic!("cannot stat {}: {e}", entry.path().display()));
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| {
+                panic!(
+                    "cannot copy {} to {}: {e}",
+                    entry.path().display(),
+                    target.display()
+                )
+            });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,17 +119,3 @@ pub fn frame_of(f: &StoredFrame) -> Frame {
         payload: f.payload.clone(),
     }
 }
-
-/// Copies a store directory as it is now (a test's stand-in for what a disk keeps).
-pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
-}
