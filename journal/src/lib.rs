@@ -162,11 +162,11 @@ pub mod testing {
     /// Opens the sled database in `dir` as the journal does (`segment_size` must be the one the
     /// store was made with), waiting out the lock a journal closed a moment ago still holds.
     pub fn raw_sled(dir: &Path, segment_size: usize) -> sled::Db {
-        let config = sled::Config::new()
-            .path(dir)
-            .segment_size(segment_size)
-            .flush_every_ms(None);
-        match crate::open::open_sled_waiting(&config) {
+        let options = crate::journal::Options {
+            segment_size,
+            ..crate::journal::Options::default()
+        };
+        match crate::open::open_sled_waiting(&options.sled_config(dir)) {
             Ok(db) => db,
             Err(e) => panic!("opening {} with sled: {e}", dir.display()),
         }
