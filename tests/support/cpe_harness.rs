@@ -441,11 +441,12 @@ impl Harness {
                 self.reply("TransferComplete", Some(TransferCompleteResponse.into()));
             }
             other => {
+                let sent = other.name();
                 if let Some(s) = self.sessions.last_mut() {
                     s.responses.push(other);
                 }
                 let next = self.acs_queue.pop_front();
-                self.reply(rpc_name(&body), next);
+                self.reply(sent, next);
             }
         }
     }
